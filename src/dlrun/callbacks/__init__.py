@@ -1,0 +1,8 @@
+"""Lightning callbacks that dlrun adds to what Lightning ships."""
+
+from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
+from dlrun.callbacks.early_stopping import EarlyStopping
+from dlrun.callbacks.metric_history import MetricHistory
+from dlrun.callbacks.progress import PlainProgress, progress_bar
+
+__all__ = ["ConfusionMatrixImage", "EarlyStopping", "MetricHistory", "PlainProgress", "progress_bar"]

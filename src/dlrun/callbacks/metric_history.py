@@ -1,0 +1,47 @@
+"""Record every epoch's logged metrics, so a run's results hold its curves and its best epoch."""
+
+from __future__ import annotations
+
+import math
+
+import pytorch_lightning as pl
+
+
+def finished_epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
+    """The epoch-level train/ and val/ metrics of the epoch that just finished.
+
+    Lightning publishes a training epoch's aggregated metrics only after every callback's
+    `on_train_epoch_end`, so callbacks read them at the next epoch's start or at the end of training.
+    """
+    return {
+        name: float(value)
+        for name, value in trainer.callback_metrics.items()
+        if name.startswith(("train/", "val/")) and not name.endswith("_step")
+    }
+
+
+class MetricHistory(pl.Callback):
+    def __init__(self) -> None:
+        self.epochs: list[dict[str, float]] = []
+
+    def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._record(trainer)
+
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._record(trainer)
+
+    def _record(self, trainer: pl.Trainer) -> None:
+        epoch = trainer.current_epoch - 1
+        if epoch < 0 or (self.epochs and self.epochs[-1]["epoch"] >= epoch):
+            return
+        self.epochs.append({"epoch": epoch, **finished_epoch_metrics(trainer)})
+
+    def best(self, monitor: str, mode: str) -> tuple[float | None, int | None]:
+        """The best value of `monitor` over the epochs, and the epoch it was reached in."""
+        scored = [
+            (row[monitor], row["epoch"]) for row in self.epochs if math.isfinite(row.get(monitor, math.nan))
+        ]
+        if not scored:
+            return None, None
+        pick = min if mode == "min" else max
+        return pick(scored, key=lambda pair: pair[0])

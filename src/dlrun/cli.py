@@ -1,0 +1,65 @@
+"""The `dlrun` command. Imports nothing heavy at module top, so `dlrun --help` stays instant."""
+
+from __future__ import annotations
+
+import typer
+
+from dlrun.errors import USER_ERROR_EXIT_CODE
+
+app = typer.Typer(
+    name="dlrun",
+    help="Config-driven deep-learning experiments: Hydra configs, Lightning training, TensorBoard logs.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
+
+TRAIN_HELP = """Train a model; every argument goes to Hydra.
+
+\b
+Examples:
+  dlrun train                                 MLP on digits (the default)
+  dlrun train model=cnn optimizer=sgd optimizer.momentum=0.9
+  dlrun train -m model=mlp,cnn seed=0,1,2     a sweep: one run dir per job
+  dlrun train debug=fast                      a few batches, one epoch
+  dlrun train --config-dir my_conf model=mine your own config options
+
+\b
+Override grammar: key=value to change, +key=value to add, ~key to delete,
+group=option to pick a config (see `dlrun ls`), a,b,c to sweep with -m.
+Hydra's own flags work too: --cfg job, --config-dir DIR, --hydra-help.
+"""
+
+
+@app.command(context_settings=PASS_THROUGH, help=TRAIN_HELP)
+def train(ctx: typer.Context) -> None:
+    from dlrun.launch import train_command
+
+    raise typer.Exit(train_command(list(ctx.args)))
+
+
+@app.command(context_settings=PASS_THROUGH)
+def show(ctx: typer.Context) -> None:
+    """Print the composed, resolved config for these overrides and validate it."""
+    from dlrun.launch import show_command
+
+    raise typer.Exit(show_command(list(ctx.args)))
+
+
+@app.command(name="ls")
+def list_options(
+    group: str = typer.Argument(None, help="A config group, e.g. model; all groups when omitted."),
+    config_dir: str = typer.Option(None, "--config-dir", "-cd", help="Your own config dir, as in train."),
+) -> None:
+    """List the config groups and their options, each with a one-line description."""
+    from dlrun.launch import list_command
+
+    raise typer.Exit(list_command(group, config_dir))
+
+
+def user_error(message: str) -> int:
+    """Print a user error as one paragraph on stderr and return the exit code for it."""
+    typer.echo(f"Error: {message}", err=True)
+    return USER_ERROR_EXIT_CODE

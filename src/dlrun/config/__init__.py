@@ -1,0 +1,1 @@
+"""Everything that knows Hydra's config machinery, apart from the run entry."""

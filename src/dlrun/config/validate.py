@@ -1,0 +1,125 @@
+"""Check overrides before anything runs, so a typo fails in a second with a did-you-mean, not late."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.core.override_parser.types import Override
+from hydra.errors import HydraException
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from dlrun.config.compose import ConfigSource, job_config
+from dlrun.errors import ConfigError, did_you_mean, unknown_choice
+
+_ABSENT = object()
+MONITOR_MODES = ("min", "max")
+
+
+@dataclass
+class CheckedConfig:
+    cfg: DictConfig  # composed with the first value of every sweep, `hydra` node included
+    overrides: list[Override]
+
+
+def check(source: ConfigSource, overrides: list[str], multirun: bool = False) -> CheckedConfig:
+    """Compose and validate; raise ConfigError naming the bad override and what would be right."""
+    parsed = _parse(overrides)
+    groups = set(source.groups())
+    for override in parsed:
+        if override.key_or_group in groups and not override.is_delete():
+            _check_group_choice(source, override)
+
+    first_values = [_first_value(o) for o in parsed]
+    group_only = [line for o, line in zip(parsed, first_values) if o.key_or_group in groups]
+    base = _compose(source, group_only, multirun)
+    for override in parsed:
+        if override.key_or_group not in groups and not (override.is_add() or override.is_force_add()):
+            _check_key_exists(base, override, groups)
+
+    cfg = _compose(source, first_values, multirun)
+    _check_resolves(cfg)
+    _check_semantics(cfg)
+    return CheckedConfig(cfg=cfg, overrides=parsed)
+
+
+def _parse(overrides: list[str]) -> list[Override]:
+    try:
+        return OverridesParser.create().parse_overrides(overrides)
+    except HydraException as e:
+        raise ConfigError(f"Could not parse the overrides: {_one_line(e)}") from None
+
+
+def _sweep_values(override: Override) -> list[str]:
+    if not override.is_sweep_override():
+        return [override.get_value_element_as_str()]
+    try:
+        return list(override.sweep_string_iterator())
+    except Exception:  # interval() and other sweeps that only a sweeper plugin can sample
+        return []
+
+
+def _first_value(override: Override) -> str:
+    values = _sweep_values(override)
+    if not values or not override.is_sweep_override():
+        return override.input_line
+    return f"{override.get_key_element()}={values[0]}"
+
+
+def _check_group_choice(source: ConfigSource, override: Override) -> None:
+    group = override.key_or_group
+    options = [o for o in source.options(group) if not o.startswith("_")]
+    for value in _sweep_values(override):
+        if value != "null" and value not in options:
+            raise unknown_choice(f"option for config group '{group}'", value, options)
+
+
+def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> None:
+    key = override.key_or_group
+    if OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False) is not _ABSENT:
+        return
+    parts = key.split(".")
+    parent_key = ".".join(parts[:-1])
+    parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
+    while not isinstance(parent, DictConfig) and parts[:-1]:
+        parts = parts[:-1]
+        parent_key = ".".join(parts[:-1])
+        parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
+    candidates = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
+    if not parent_key:
+        candidates = sorted(set(candidates) | groups)
+    where = f"under '{parent_key}'" if parent_key else "at the top level"
+    shown = ", ".join(sorted(c for c in candidates if c != "hydra")) or "none"
+    prefixed = [f"{parent_key}.{c}" if parent_key else c for c in candidates]
+    raise ConfigError(
+        f"Unknown key '{key}' in override '{override.input_line}'. Keys {where}: {shown}."
+        f"{did_you_mean(key, prefixed)} To add a key that is not in the config, write "
+        f"'+{override.input_line}'."
+    )
+
+
+def _compose(source: ConfigSource, overrides: list[str], multirun: bool) -> DictConfig:
+    try:
+        return source.compose(overrides, multirun=multirun)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise ConfigError(f"The config could not be composed: {_one_line(e)}") from None
+
+
+def _check_resolves(cfg: DictConfig) -> None:
+    try:
+        OmegaConf.to_container(job_config(cfg), resolve=True)
+    except OmegaConfBaseException as e:
+        raise ConfigError(f"The config has a value that does not resolve: {_one_line(e)}") from None
+
+
+def _check_semantics(cfg: DictConfig) -> None:
+    if cfg.get("monitor_mode") not in MONITOR_MODES:
+        raise unknown_choice("monitor_mode", cfg.get("monitor_mode"), MONITOR_MODES)
+    seed = cfg.get("seed")
+    if seed is not None and not isinstance(seed, int):
+        raise ConfigError(f"seed must be an integer (0 is a seed) or null for no seeding; got '{seed}'.")
+
+
+def _one_line(error: Exception) -> str:
+    return " ".join(str(error).split())

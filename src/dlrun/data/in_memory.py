@@ -1,0 +1,64 @@
+"""A LightningDataModule for data sets that fit in memory, served from the training device."""
+
+from __future__ import annotations
+
+from abc import abstractmethod
+
+import pytorch_lightning as pl
+import torch
+
+from dlrun.data.loader import Batch, TensorBatches
+from dlrun.data.spec import DataSpec
+
+SPLITS = ("train", "val", "test")
+
+
+class InMemoryDataModule(pl.LightningDataModule):
+    """Subclasses implement `load()`; this class caches the splits and serves them as TensorBatches."""
+
+    def __init__(self, batch_size: int | None = 64, eval_batch_size: int | None = 1024) -> None:
+        super().__init__()
+        self.batch_size = batch_size
+        self.eval_batch_size = eval_batch_size
+        self._splits: dict[str, Batch] | None = None
+        self._spec: DataSpec | None = None
+        self._on_device: dict[str, Batch] = {}
+
+    @abstractmethod
+    def load(self) -> tuple[dict[str, Batch], DataSpec]:
+        """Return {'train'|'val'|'test': {'inputs': ..., 'targets': ...}} and what they hold."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self._splits is None:
+            self._splits, self._spec = self.load()
+
+    @property
+    def spec(self) -> DataSpec:
+        self.setup()
+        assert self._spec is not None
+        return self._spec
+
+    def split(self, name: str) -> Batch:
+        self.setup()
+        assert self._splits is not None
+        return self._splits[name]
+
+    def train_dataloader(self) -> TensorBatches:
+        return TensorBatches(self._device_split("train"), self.batch_size, shuffle=True)
+
+    def val_dataloader(self) -> TensorBatches:
+        return TensorBatches(self._device_split("val"), self.eval_batch_size)
+
+    def test_dataloader(self) -> TensorBatches:
+        return TensorBatches(self._device_split("test"), self.eval_batch_size)
+
+    def _device_split(self, name: str) -> Batch:
+        """The split moved once to the trainer's device, so no batch is copied during training."""
+        device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
+        if name not in self._on_device or _device_of(self._on_device[name]) != device:
+            self._on_device[name] = {k: v.to(device) for k, v in self.split(name).items()}
+        return self._on_device[name]
+
+
+def _device_of(batch: Batch) -> torch.device:
+    return next(iter(batch.values())).device

@@ -1,0 +1,81 @@
+"""The small data sets bundled with scikit-learn: no download, so they work offline and in CI."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+from sklearn import datasets
+
+from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.loader import Batch
+from dlrun.data.spec import DataSpec, TaskKind
+from dlrun.data.splits import fit_scaler, split_indices
+from dlrun.errors import unknown_choice
+
+# name -> (loader, task, shape of one example); digits are served as 1x8x8 images, which an MLP
+# flattens to its 64 features, so the same data set feeds both families.
+SKLEARN_SETS: dict[str, tuple[str, TaskKind, tuple[int, ...] | None]] = {
+    "digits": ("load_digits", "multiclass", (1, 8, 8)),
+    "iris": ("load_iris", "multiclass", None),
+    "wine": ("load_wine", "multiclass", None),
+    "breast_cancer": ("load_breast_cancer", "binary", None),
+    "diabetes": ("load_diabetes", "regression", None),
+}
+
+
+class SklearnDataModule(InMemoryDataModule):
+    """digits, iris, wine, breast_cancer (binary) and diabetes (regression), split and scaled."""
+
+    def __init__(
+        self,
+        name: str = "digits",
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = 1024,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        scaling: str | None = "standard",
+        split_seed: int = 0,
+    ) -> None:
+        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size)
+        if name not in SKLEARN_SETS:
+            raise unknown_choice("data.name", name, SKLEARN_SETS)
+        self.name = name
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.scaling = scaling
+        self.split_seed = split_seed
+
+    def load(self) -> tuple[dict[str, Batch], DataSpec]:
+        loader, task, image_shape = SKLEARN_SETS[self.name]
+        bunch = getattr(datasets, loader)()
+        features = np.asarray(bunch.data, dtype=np.float64)
+        targets = np.asarray(bunch.target)
+        indices = split_indices(
+            targets,
+            self.val_fraction,
+            self.test_fraction,
+            seed=self.split_seed,
+            stratify=task != "regression",
+        )
+        scaler = fit_scaler(self.scaling, features[indices["train"]])
+        if scaler is not None:
+            features = scaler.transform(features)
+        inputs = torch.as_tensor(features, dtype=torch.float32)
+        if image_shape is not None:
+            inputs = inputs.reshape(-1, *image_shape)
+
+        if task == "regression":
+            train_targets = targets[indices["train"]]
+            mean, std = float(train_targets.mean()), float(train_targets.std())
+            target_tensor = torch.as_tensor((targets - mean) / std, dtype=torch.float32)
+            spec = DataSpec(task, tuple(inputs.shape[1:]), target_mean=mean, target_std=std)
+        else:
+            target_tensor = torch.as_tensor(targets, dtype=torch.int64)
+            names = tuple(str(n) for n in getattr(bunch, "target_names", range(targets.max() + 1)))
+            spec = DataSpec(task, tuple(inputs.shape[1:]), num_classes=len(names), class_names=names)
+
+        splits = {
+            split: {"inputs": inputs[torch.as_tensor(idx)], "targets": target_tensor[torch.as_tensor(idx)]}
+            for split, idx in indices.items()
+        }
+        return splits, spec

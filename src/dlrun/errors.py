@@ -1,0 +1,30 @@
+"""Errors that are the user's to fix: shown as one paragraph and exit code 2, never a traceback."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+USER_ERROR_EXIT_CODE = 2
+
+
+class DlrunError(Exception):
+    """A problem with what the user asked for (config, data, paths), not a bug in dlrun."""
+
+
+class ConfigError(DlrunError):
+    """The composed config names something that does not exist or cannot work."""
+
+
+def did_you_mean(word: str, choices: Iterable[str]) -> str:
+    """' Did you mean X?' for the closest choice, or '' when nothing is close."""
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)
+    return f" Did you mean {close[0]}?" if close else ""
+
+
+def unknown_choice(what: str, value: object, choices: Iterable[str]) -> ConfigError:
+    """The error for a name that is not one of the valid choices."""
+    choices = sorted(str(c) for c in choices)
+    return ConfigError(
+        f"Unknown {what} '{value}'. Valid choices: {', '.join(choices)}.{did_you_mean(str(value), choices)}"
+    )

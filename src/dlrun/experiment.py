@@ -1,0 +1,106 @@
+"""One training run: build the data, model, task and trainer from the config, fit, then test."""
+
+from __future__ import annotations
+
+import logging
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pytorch_lightning as pl
+from hydra.errors import InstantiationException
+from hydra.utils import instantiate
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.callbacks import EarlyStopping, MetricHistory
+from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.errors import ConfigError, did_you_mean
+from dlrun.results import RunResult
+from dlrun.tasks import task_class_for
+from dlrun.tensorboard_hparams import flatten, log_hparams
+
+HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+
+
+def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
+    """Instantiate `_target_`, turning a bad config into a one-paragraph ConfigError."""
+    try:
+        return instantiate(node, **kwargs)
+    except InstantiationException as e:
+        cause = e.__cause__ or e
+        message = " ".join(str(cause).split())
+        raise ConfigError(f"Could not build {where} ({node.get('_target_')}): {message}") from None
+
+
+def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
+    started = time.perf_counter()
+    _quiet_lightning()
+    if cfg.seed is not None:
+        pl.seed_everything(cfg.seed, workers=True, verbose=False)
+
+    datamodule: InMemoryDataModule = build(cfg.data, "data")
+    spec = datamodule.spec
+    model = build(cfg.model, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
+    optimizer = build(cfg.optimizer, "optimizer")
+    scheduler = build(cfg.scheduler, "scheduler") if cfg.scheduler.get("_target_") else None
+    task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor)
+    _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
+
+    history = MetricHistory()
+    callbacks = [history] + [
+        build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
+    ]
+    loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
+    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+
+    trainer.fit(task, datamodule=datamodule)
+    result.epochs = trainer.current_epoch
+    result.history = history.epochs
+    result.best_value, result.best_epoch = history.best(cfg.monitor, cfg.monitor_mode)
+
+    ckpt_path, result.tested_on = _best_weights(trainer)
+    tested = trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+    result.wall_time_s = time.perf_counter() - started
+
+    params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=True) for g in HPARAM_GROUPS})}
+    params["seed"] = "null" if cfg.seed is None else cfg.seed
+    metrics = dict(result.test_metrics)
+    if result.best_value is not None:
+        metrics[f"best/{cfg.monitor}"] = result.best_value
+    log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
+    return result
+
+
+def _best_weights(trainer: pl.Trainer) -> tuple[str | None, str]:
+    """Which weights to test: restored in memory by early stopping, else the best checkpoint."""
+    for callback in trainer.callbacks:
+        if isinstance(callback, EarlyStopping) and callback.restore_best_weights and callback.best_epoch is not None:
+            return None, f"best (epoch {callback.best_epoch + 1}, restored by early stopping)"
+    checkpoint = trainer.checkpoint_callback
+    if checkpoint is not None and getattr(checkpoint, "best_model_path", ""):
+        return "best", f"best ({Path(checkpoint.best_model_path).name})"
+    return None, "last"
+
+
+def _check_monitor(monitor: str, available: list[str]) -> None:
+    if monitor not in available:
+        raise ConfigError(
+            f"monitor '{monitor}' is not a metric this task logs. Metrics: {', '.join(available)}."
+            f"{did_you_mean(monitor, available)}"
+        )
+
+
+def _quiet_lightning() -> None:
+    """Keep the console for the progress and the summary; Lightning's chatter goes to the log file."""
+    for name in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "matplotlib"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    for pattern in (
+        ".*does not have many workers.*",
+        ".*is smaller than the logging interval.*",
+        ".*Checkpoint directory .* exists and is not empty.*",
+        ".*You are using `torch.load` with `weights_only=False`.*",
+        ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+    ):
+        warnings.filterwarnings("ignore", message=pattern)

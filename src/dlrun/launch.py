@@ -1,0 +1,88 @@
+"""What the CLI verbs do, with Hydra imported only once a verb runs."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from hydra._internal.utils import get_args_parser
+from omegaconf import OmegaConf
+
+from dlrun.cli import user_error
+from dlrun.config.compose import ConfigSource, job_config
+from dlrun.config.location import PRIMARY_CONFIG
+from dlrun.config.run_dir import reserve, run_dir_key
+from dlrun.config.validate import check
+from dlrun.errors import ConfigError, unknown_choice
+
+# Hydra flags after which Hydra prints something and runs no job.
+_NO_JOB_FLAGS = ("cfg", "info", "help", "hydra_help", "shell_completion", "experimental_rerun")
+
+
+def train_command(args: list[str]) -> int:
+    parsed = get_args_parser().parse_args(args)
+    if any(getattr(parsed, flag, None) for flag in _NO_JOB_FLAGS):
+        return _run_hydra(args)
+    source = ConfigSource(parsed.config_dir, parsed.config_name or PRIMARY_CONFIG)
+    key = run_dir_key(parsed.multirun)
+    try:
+        checked = check(source, parsed.overrides, multirun=parsed.multirun)
+        chosen_by_user = any(o.key_or_group == key for o in checked.overrides)
+        run_dir = reserve(Path(str(OmegaConf.select(checked.cfg, key))), chosen_by_user)
+    except ConfigError as e:
+        return user_error(str(e))
+    pinned = [] if chosen_by_user else [f"{key}={_quote(run_dir)}"]
+    return _run_hydra(args + pinned)
+
+
+def show_command(args: list[str]) -> int:
+    parsed = get_args_parser().parse_args(args)
+    source = ConfigSource(parsed.config_dir, parsed.config_name or PRIMARY_CONFIG)
+    try:
+        cfg = check(source, parsed.overrides).cfg
+    except ConfigError as e:
+        return user_error(str(e))
+    print(OmegaConf.to_yaml(job_config(cfg), resolve=True), end="")
+    return 0
+
+
+def list_command(group: str | None, config_dir: str | None) -> int:
+    source = ConfigSource(config_dir)
+    groups = [g for g in source.groups() if not g.startswith("hydra")]
+    if group is not None:
+        if group not in source.groups():
+            return user_error(str(unknown_choice("config group", group, groups)))
+        groups = [group]
+    try:
+        defaults = source.compose([]).hydra.runtime.choices
+    except Exception:  # a broken user config should not stop the listing
+        defaults = {}
+    for name in groups:
+        options = [o for o in source.options(name) if not o.startswith("_")]
+        print(f"{name}:")
+        width = max((len(o) for o in options), default=0)
+        for option in options:
+            marker = "*" if defaults.get(name) == option else " "
+            print(f"  {marker} {option:<{width}}  {source.description(name, option)}")
+    print("\n* = default.  Pick one with GROUP=OPTION, e.g. `dlrun train model=cnn`.")
+    return 0
+
+
+def _run_hydra(args: list[str]) -> int:
+    from dlrun.run import launch
+
+    try:
+        launch(args)
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    return 0
+
+
+def _quote(path: Path) -> str:
+    """Quote a path for Hydra's override grammar."""
+    text = str(path).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(train_command(sys.argv[1:]))

@@ -1,0 +1,92 @@
+"""Configurable convolutional network: conv blocks, then a dense head."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from dlrun.models.layers import activation as make_activation
+from dlrun.models.layers import norm_2d
+
+POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+
+
+class CNN(nn.Module):
+    """[Conv -> norm -> activation -> pool -> dropout] per channel count -> flatten -> dense head.
+
+    `padding="same"` keeps the spatial size through a convolution (stride 1), so only pooling
+    shrinks it; that keeps small inputs such as 8x8 digits usable with several blocks.
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        channels: Sequence[int] = (32, 64),
+        kernel_size: int = 3,
+        stride: int = 1,
+        padding: int | str = "same",
+        pool: str | None = "max",
+        pool_size: int = 2,
+        norm: str | None = "batch",
+        dropout: float = 0.0,
+        head_sizes: Sequence[int] = (128,),
+        head_dropout: float = 0.0,
+        activation: str = "relu",
+    ) -> None:
+        super().__init__()
+        if len(input_shape) != 3:
+            raise ValueError(
+                f"a CNN needs image data of shape (channels, height, width); this data serves "
+                f"examples of shape {tuple(input_shape)}. Use model=mlp for tabular data."
+            )
+        if pool is not None and pool not in POOLS:
+            raise ValueError(f"unknown pool '{pool}'; choose one of: {', '.join(POOLS)} (or null)")
+        if padding == "same" and stride != 1:
+            raise ValueError("padding='same' needs stride 1; give an integer padding for strided convs")
+        blocks: list[nn.Module] = []
+        in_channels = input_shape[0]
+        for out_channels in channels:
+            blocks += [
+                nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
+                norm_2d(norm, out_channels),
+                make_activation(activation),
+            ]
+            if pool is not None:
+                blocks.append(POOLS[pool](pool_size))
+            if dropout > 0:
+                blocks.append(nn.Dropout2d(dropout))
+            in_channels = out_channels
+        self.features = nn.Sequential(*blocks)
+        flat = self._flat_size(input_shape)
+
+        head: list[nn.Module] = [nn.Flatten()]
+        for size in head_sizes:
+            head += [nn.Linear(flat, size), make_activation(activation)]
+            if head_dropout > 0:
+                head.append(nn.Dropout(head_dropout))
+            flat = size
+        head.append(nn.Linear(flat, num_outputs))
+        self.head = nn.Sequential(*head)
+
+    def _flat_size(self, input_shape: Sequence[int]) -> int:
+        with torch.no_grad():
+            try:
+                out = self.features.eval()(torch.zeros(1, *input_shape))
+            except RuntimeError as e:
+                raise ValueError(
+                    f"the conv blocks shrink a {tuple(input_shape)} input to nothing ({e}); use fewer "
+                    "blocks, a smaller kernel, or pool=null"
+                ) from None
+        self.features.train()
+        if out.numel() == 0:
+            raise ValueError(
+                f"the conv blocks shrink a {tuple(input_shape)} input to nothing; use fewer blocks "
+                "or pool=null"
+            )
+        return out.numel()
+
+    def forward(self, inputs: Tensor) -> Tensor:
+        return self.head(self.features(inputs))

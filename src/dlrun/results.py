@@ -1,0 +1,64 @@
+"""What a run leaves behind for people and for the sweep report: results.json and a summary."""
+
+from __future__ import annotations
+
+import json
+import os
+import shlex
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+RESULTS_FILE = "results.json"
+
+
+@dataclass
+class RunResult:
+    run_dir: str
+    overrides: list[str]
+    monitor: str
+    monitor_mode: str
+    status: str = "running"  # running | completed | failed | interrupted
+    best_value: float | None = None
+    best_epoch: int | None = None
+    test_metrics: dict[str, float] = field(default_factory=dict)
+    tested_on: str | None = None  # which weights the test saw: best (restored or checkpoint) or last
+    epochs: int = 0
+    wall_time_s: float = 0.0
+    history: list[dict[str, float]] = field(default_factory=list)
+    error: str | None = None
+
+    def write(self) -> Path:
+        """Write atomically, so a reader never sees half a file (a sweep report may read it live)."""
+        path = Path(self.run_dir) / RESULTS_FILE
+        tmp = path.with_suffix(".json.tmp")
+        tmp.write_text(json.dumps(asdict(self), indent=2, allow_nan=True) + "\n")
+        os.replace(tmp, path)
+        return path
+
+
+def print_summary(result: RunResult) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"dlrun: run {result.status}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    if result.best_value is not None:
+        epoch = f" (epoch {result.best_epoch + 1})" if result.best_epoch is not None else ""
+        table.add_row(f"best {result.monitor}", f"{result.best_value:.4f}{epoch}")
+    for name, value in result.test_metrics.items():
+        table.add_row(name, f"{value:.4f}")
+    if result.tested_on:
+        table.add_row("tested on", f"{result.tested_on} weights")
+    table.add_row("epochs", str(result.epochs))
+    table.add_row("wall time", f"{result.wall_time_s:.1f} s")
+    table.add_row("run dir", result.run_dir)
+    table.add_row("look at it", f"tensorboard --logdir {shlex.quote(_display_path(result.run_dir))}")
+    Console(soft_wrap=True).print(table)
+
+
+def _display_path(path: str) -> str:
+    try:
+        return os.path.relpath(path)
+    except ValueError:  # another drive on Windows
+        return path

@@ -1,0 +1,78 @@
+"""Binary (one logit, sigmoid) and multiclass (one logit per class, softmax) classification."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MetricCollection
+from torchmetrics.classification import (
+    Accuracy,
+    ConfusionMatrix,
+    F1Score,
+    Precision,
+    Recall,
+)
+
+from dlrun.data.spec import DataSpec
+from dlrun.tasks.base import OptimizerFactory, SchedulerFactory, SupervisedTask
+
+
+class ClassificationTask(SupervisedTask):
+    """Cross-entropy for multiclass, binary cross-entropy on logits for binary; macro P/R/F1."""
+
+    headline_metrics = ("acc",)
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: DataSpec,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        monitor: str = "val/loss",
+    ) -> None:
+        self.spec = spec
+        self.binary = spec.task == "binary"
+        super().__init__(model, optimizer, scheduler, monitor)
+        # Kept out of the scalar collections: it is a matrix, read by the confusion-matrix callback.
+        self.confusion = nn.ModuleDict(
+            {stage: ConfusionMatrix(**self._metric_kind()) for stage in ("val", "test")}
+        )
+
+    def _metric_kind(self) -> dict:
+        if self.binary:
+            return {"task": "binary"}
+        return {"task": "multiclass", "num_classes": self.spec.num_classes}
+
+    def make_metrics(self) -> MetricCollection:
+        kind = self._metric_kind()
+        macro = {} if self.binary else {"average": "macro"}
+        return MetricCollection(
+            {
+                "acc": Accuracy(**kind),
+                "precision": Precision(**kind, **macro),
+                "recall": Recall(**kind, **macro),
+                "f1": F1Score(**kind, **macro),
+            }
+        )
+
+    def make_train_metrics(self) -> MetricCollection:
+        return MetricCollection({"acc": Accuracy(**self._metric_kind())})
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        if self.binary:
+            return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
+        return F.cross_entropy(outputs, targets)
+
+    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        if self.binary:
+            return outputs.squeeze(-1).sigmoid(), targets
+        return outputs, targets
+
+    def update_extra_metrics(self, stage: str, predictions: Tensor, targets: Tensor) -> None:
+        self.confusion[stage].update(predictions, targets)
+
+    def on_validation_epoch_start(self) -> None:
+        self.confusion["val"].reset()
+
+    def on_test_epoch_start(self) -> None:
+        self.confusion["test"].reset()

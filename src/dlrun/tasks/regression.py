@@ -1,0 +1,42 @@
+"""Regression on standardized targets, with metrics reported in the data's original units."""
+
+from __future__ import annotations
+
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
+
+from dlrun.data.spec import DataSpec
+from dlrun.tasks.base import OptimizerFactory, SchedulerFactory, SupervisedTask
+
+
+class RegressionTask(SupervisedTask):
+    """Mean squared error on standardized targets; MAE, RMSE and R2 in original units."""
+
+    headline_metrics = ("mae", "r2")
+
+    def __init__(
+        self,
+        model: nn.Module,
+        spec: DataSpec,
+        optimizer: OptimizerFactory,
+        scheduler: SchedulerFactory | None = None,
+        monitor: str = "val/loss",
+    ) -> None:
+        self.spec = spec
+        super().__init__(model, optimizer, scheduler, monitor)
+
+    def make_metrics(self) -> MetricCollection:
+        return MetricCollection(
+            {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
+        )
+
+    def make_train_metrics(self) -> MetricCollection:
+        return MetricCollection({"mae": MeanAbsoluteError()})
+
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return F.mse_loss(outputs.squeeze(-1), targets)
+
+    def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
+        scale, shift = self.spec.target_std, self.spec.target_mean
+        return outputs.squeeze(-1) * scale + shift, targets * scale + shift
