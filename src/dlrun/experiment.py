@@ -5,22 +5,25 @@ from __future__ import annotations
 import logging
 import time
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.data.in_memory import InMemoryDataModule
-from dlrun.errors import ConfigError, did_you_mean
+from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 from dlrun.results import RunResult
-from dlrun.tasks import task_class_for
+from dlrun.tasks import SupervisedTask, task_class_for
+from dlrun.tasks.base import CLIP_ALGORITHMS
 from dlrun.tensorboard_hparams import flatten, log_hparams
 
 HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
 
 def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
@@ -33,8 +36,17 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         raise ConfigError(f"Could not build {where} ({node.get('_target_')}): {message}") from None
 
 
-def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
-    started = time.perf_counter()
+@dataclass
+class Run:
+    """Everything a run is made of, built from the config and ready to fit."""
+
+    datamodule: InMemoryDataModule
+    task: SupervisedTask
+    trainer: pl.Trainer
+    history: MetricHistory
+
+
+def build_run(cfg: DictConfig) -> Run:
     _quiet_lightning()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -44,7 +56,8 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     model = build(cfg.model, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
     optimizer = build(cfg.optimizer, "optimizer")
     scheduler = build(cfg.scheduler, "scheduler") if cfg.scheduler.get("_target_") else None
-    task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor)
+    trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
+    task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor, **step_settings)
     _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
 
     history = MetricHistory()
@@ -52,15 +65,22 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
         build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
     ]
     loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
-    trainer: pl.Trainer = build(cfg.trainer, "trainer", callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = build(trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    return Run(datamodule, task, trainer, history)
 
-    trainer.fit(task, datamodule=datamodule)
+
+def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
+    """Fit, test on the best weights, and fill `result` and TensorBoard's HPARAMS with the outcome."""
+    started = time.perf_counter()
+    run = build_run(cfg)
+    trainer = run.trainer
+    trainer.fit(run.task, datamodule=run.datamodule)
     result.epochs = trainer.current_epoch
-    result.history = history.epochs
-    result.best_value, result.best_epoch = history.best(cfg.monitor, cfg.monitor_mode)
+    result.history = run.history.epochs
+    result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
 
     ckpt_path, result.tested_on = _best_weights(trainer)
-    tested = trainer.test(task, datamodule=datamodule, ckpt_path=ckpt_path, verbose=False)
+    tested = trainer.test(run.task, datamodule=run.datamodule, ckpt_path=ckpt_path, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     result.wall_time_s = time.perf_counter() - started
 
@@ -71,6 +91,33 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
         metrics[f"best/{cfg.monitor}"] = result.best_value
     log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
     return result
+
+
+def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
+    """Take clipping, accumulation and the logging interval out of the Trainer's arguments.
+
+    Users set them where Lightning users expect them (trainer.gradient_clip_val, ...), but the task
+    optimizes manually (several steps per Lightning batch): the Trainer refuses the first two then,
+    and would count the interval in batches rather than steps.
+    """
+    trainer_cfg = trainer_cfg.copy()
+    settings: dict[str, Any] = {}
+    with open_dict(trainer_cfg):
+        for key in STEP_SETTINGS:
+            if key in trainer_cfg:
+                settings[key] = trainer_cfg.pop(key)
+        # Epoch metrics and callbacks that log per batch then log every batch (a group of steps).
+        trainer_cfg.log_every_n_steps = 1
+    algorithm = settings.get("gradient_clip_algorithm", "norm")
+    if algorithm not in CLIP_ALGORITHMS:
+        raise unknown_choice("trainer.gradient_clip_algorithm", algorithm, CLIP_ALGORITHMS)
+    accumulate = settings.get("accumulate_grad_batches", 1)
+    if not isinstance(accumulate, int) or accumulate < 1:
+        raise ConfigError(f"trainer.accumulate_grad_batches must be a whole number of at least 1, got {accumulate}.")
+    interval = settings.get("log_every_n_steps", 10)
+    if not isinstance(interval, int) or interval < 1:
+        raise ConfigError(f"trainer.log_every_n_steps must be a whole number of at least 1, got {interval}.")
+    return trainer_cfg, settings
 
 
 def _best_weights(trainer: pl.Trainer) -> tuple[str | None, str]:

@@ -16,10 +16,16 @@ SPLITS = ("train", "val", "test")
 class InMemoryDataModule(pl.LightningDataModule):
     """Subclasses implement `load()`; this class caches the splits and serves them as TensorBatches."""
 
-    def __init__(self, batch_size: int | None = 64, eval_batch_size: int | None = 1024) -> None:
+    def __init__(
+        self,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = 1024,
+        steps_per_execution: int = 32,
+    ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
+        self.steps_per_execution = steps_per_execution
         self._splits: dict[str, Batch] | None = None
         self._spec: DataSpec | None = None
         self._on_device: dict[str, Batch] = {}
@@ -44,13 +50,23 @@ class InMemoryDataModule(pl.LightningDataModule):
         return self._splits[name]
 
     def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(self._device_split("train"), self.batch_size, shuffle=True)
+        return TensorBatches(
+            self._device_split("train"), self.batch_size, shuffle=True, group_size=self.steps_per_execution
+        )
 
     def val_dataloader(self) -> TensorBatches:
         return TensorBatches(self._device_split("val"), self.eval_batch_size)
 
     def test_dataloader(self) -> TensorBatches:
         return TensorBatches(self._device_split("test"), self.eval_batch_size)
+
+    def transfer_batch_to_device(self, batch, device: torch.device, dataloader_idx: int):
+        """Batches are cut from tensors already on the training device (see _device_split), so
+        Lightning's walk over every batch to move it would only cost time."""
+        first = batch[0] if isinstance(batch, list) else batch
+        if all(tensor.device == device for tensor in first.values()):
+            return batch
+        return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
     def _device_split(self, name: str) -> Batch:
         """The split moved once to the trainer's device, so no batch is copied during training."""

@@ -31,12 +31,13 @@ class SklearnDataModule(InMemoryDataModule):
         name: str = "digits",
         batch_size: int | None = 64,
         eval_batch_size: int | None = 1024,
+        steps_per_execution: int = 32,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
         scaling: str | None = "standard",
         split_seed: int = 0,
     ) -> None:
-        super().__init__(batch_size=batch_size, eval_batch_size=eval_batch_size)
+        super().__init__(batch_size, eval_batch_size, steps_per_execution)
         if name not in SKLEARN_SETS:
             raise unknown_choice("data.name", name, SKLEARN_SETS)
         self.name = name

@@ -49,11 +49,10 @@ class CNN(nn.Module):
         blocks: list[nn.Module] = []
         in_channels = input_shape[0]
         for out_channels in channels:
-            blocks += [
-                nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding),
-                norm_2d(norm, out_channels),
-                make_activation(activation),
-            ]
+            blocks.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding))
+            if norm is not None:
+                blocks.append(norm_2d(norm, out_channels))
+            blocks.append(make_activation(activation))
             if pool is not None:
                 blocks.append(POOLS[pool](pool_size))
             if dropout > 0:

@@ -25,10 +25,8 @@ def activation(name: str) -> nn.Module:
         raise ValueError(_unknown("activation", name, ACTIVATIONS)) from None
 
 
-def norm_1d(name: str | None, features: int) -> nn.Module:
+def norm_1d(name: str, features: int) -> nn.Module:
     """Normalization over the features of a dense layer's output."""
-    if name is None:
-        return nn.Identity()
     if name == "batch":
         return nn.BatchNorm1d(features)
     if name == "layer":
@@ -36,10 +34,8 @@ def norm_1d(name: str | None, features: int) -> nn.Module:
     raise ValueError(_unknown("norm", name, NORMS))
 
 
-def norm_2d(name: str | None, channels: int) -> nn.Module:
+def norm_2d(name: str, channels: int) -> nn.Module:
     """Normalization over the channels of a convolution's output (layer norm: over C, H and W)."""
-    if name is None:
-        return nn.Identity()
     if name == "batch":
         return nn.BatchNorm2d(channels)
     if name == "layer":

@@ -5,14 +5,18 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-from torch import Tensor, nn
+from torch import nn
 
 from dlrun.models.layers import activation as make_activation
 from dlrun.models.layers import norm_1d
 
 
-class MLP(nn.Module):
-    """Flatten -> [Linear -> norm -> activation -> dropout] per hidden size -> Linear."""
+class MLP(nn.Sequential):
+    """Flatten -> [Linear -> norm -> activation -> dropout] per hidden size -> Linear.
+
+    A Sequential itself rather than a module holding one: for small layers each extra module call
+    is a measurable share of the step.
+    """
 
     def __init__(
         self,
@@ -23,19 +27,17 @@ class MLP(nn.Module):
         dropout: float = 0.0,
         norm: str | None = None,
     ) -> None:
-        super().__init__()
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in hidden_sizes:
-            layers += [nn.Linear(width, size), norm_1d(norm, size), make_activation(activation)]
+            layers.append(nn.Linear(width, size))
+            if norm is not None:  # no Identity placeholder: every module call costs time
+                layers.append(norm_1d(norm, size))
+            layers.append(make_activation(activation))
             if dropout > 0:
                 layers.append(nn.Dropout(dropout))
             width = size
         layers.append(nn.Linear(width, num_outputs))
-        self.layers = nn.Sequential(*layers)
-
-    def forward(self, inputs: Tensor) -> Tensor:
-        return self.layers(inputs)
-
+        super().__init__(*layers)

@@ -6,18 +6,30 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 
 import pytorch_lightning as pl
+from pytorch_lightning.core.optimizer import LightningOptimizer
+import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric, MetricCollection
 
 from dlrun.data.loader import Batch
+from dlrun.tasks.fast_steps import clip_gradients, direct_steps_are_equivalent
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], object]
+CLIP_ALGORITHMS = ("norm", "value")
 
 
 class SupervisedTask(pl.LightningModule):
-    """Logs `<stage>/<metric>`: train/loss per epoch (train/loss_step per step), val/*, test/*."""
+    """Logs `<stage>/<metric>`: train/loss per epoch (train/loss_step per step), val/*, test/*.
+
+    Optimization is manual so that one Lightning batch can hold several mini-batches (see
+    TensorBatches' group_size): each gets its own optimizer step, with Lightning's backward,
+    clipping and optimizer wrappers, so mixed precision and strategies keep working. Clipping and
+    accumulation therefore live here rather than in the Trainer, which refuses them under manual
+    optimization.
+    """
 
     # Shown next to the loss in the progress display; every metric goes to the loggers.
     headline_metrics: tuple[str, ...] = ()
@@ -28,12 +40,31 @@ class SupervisedTask(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         monitor: str = "val/loss",
+        gradient_clip_val: float | None = None,
+        gradient_clip_algorithm: str = "norm",
+        accumulate_grad_batches: int = 1,
+        log_every_n_steps: int = 10,
     ) -> None:
         super().__init__()
+        if gradient_clip_algorithm not in CLIP_ALGORITHMS:
+            raise ValueError(f"gradient_clip_algorithm must be one of {CLIP_ALGORITHMS}, got {gradient_clip_algorithm!r}")
+        if accumulate_grad_batches < 1:
+            raise ValueError(f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches}")
+        self.automatic_optimization = False
         self.model = model
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
+        self.gradient_clip_val = gradient_clip_val or None
+        self.gradient_clip_algorithm = gradient_clip_algorithm
+        self.accumulate_grad_batches = accumulate_grad_batches
+        self._backward_passes = 0
+        self.log_every_n_steps = log_every_n_steps
+        self._last_logged_step = 0
+        self.last_step_loss: float | None = None
+        self._direct = False
+        self._schedulers: list = []
+        self._parameters_to_clip: list[nn.Parameter] = []
         metrics = self.make_metrics()
         self.train_loss = MeanMetric()
         self.train_metrics = self.make_train_metrics().clone(prefix="train/")
@@ -64,17 +95,93 @@ class SupervisedTask(pl.LightningModule):
     def forward(self, inputs: Tensor) -> Tensor:
         return self.model(inputs)
 
-    def training_step(self, batch: Batch, batch_idx: int) -> Tensor:
-        outputs = self.model(batch["inputs"])
-        loss = self.loss(outputs, batch["targets"])
-        detached = loss.detach()
-        self.train_loss.update(detached)
-        self.train_metrics.update(*self.metric_inputs(outputs.detach(), batch["targets"]))
-        self.log("train/loss_step", detached, prog_bar=True, on_step=True, on_epoch=False)
-        return loss
+    # -- training ---------------------------------------------------------------------------
+
+    def training_step(self, batches: list[Batch] | Batch, batch_idx: int) -> None:
+        batches = [batches] if isinstance(batches, dict) else batches
+        optimizer = self.optimizers()
+        losses, outputs = [], []
+        for batch in batches:
+            output = self.model(batch["inputs"])
+            loss = self.loss(output, batch["targets"])
+            self._backward_and_step(optimizer, loss)
+            losses.append(loss.detach())
+            outputs.append(output.detach())
+        # Metrics are updated once per group, on device: no host sync on the training path.
+        losses_t = torch.stack(losses)
+        sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
+        self.train_loss.update(losses_t, weight=sizes)
+        targets = torch.cat([batch["targets"] for batch in batches])
+        self.train_metrics.update(*self.metric_inputs(torch.cat(outputs), targets))
+        self._log_step_loss(losses_t)
+
+    def _log_step_loss(self, losses: Tensor) -> None:
+        """Write the loss curve every `log_every_n_steps` optimizer steps.
+
+        Straight to the loggers: `self.log` costs more than a small model's step, and its interval
+        counts Lightning batches, which here hold several steps each.
+        """
+        step = self.global_step
+        if step // self.log_every_n_steps == self._last_logged_step // self.log_every_n_steps:
+            return
+        self._last_logged_step = step
+        self.last_step_loss = float(losses.mean())
+        for logger in self.loggers:
+            logger.log_metrics({"train/loss_step": self.last_step_loss}, step=step)
+
+    def on_train_start(self) -> None:
+        self._direct = direct_steps_are_equivalent(self.trainer, self)
+        self._schedulers = list(self.trainer.lr_scheduler_configs)
+        self._parameters_to_clip = [p for group in self.optimizers().param_groups for p in group["params"]]
+
+    def _backward_and_step(self, optimizer: LightningOptimizer, loss: Tensor) -> None:
+        accumulate = self.accumulate_grad_batches
+        loss = loss / accumulate if accumulate > 1 else loss
+        if self._direct:
+            loss.backward()
+        else:
+            self.manual_backward(loss)
+        self._backward_passes += 1
+        if self._backward_passes % accumulate == 0:
+            self._step(optimizer)
+
+    def _step(self, optimizer: LightningOptimizer) -> None:
+        if self._direct:
+            # What LightningOptimizer.step does once its hooks and wrappers are known to be no-ops:
+            # count the step (global_step) around the plain optimizer step.
+            optimizer._on_before_step()
+            clip_gradients(self._parameters_to_clip, self.gradient_clip_val, self.gradient_clip_algorithm)
+            optimizer.optimizer.step()
+            optimizer._on_after_step()
+            optimizer.optimizer.zero_grad(set_to_none=True)
+        else:
+            if self.gradient_clip_val is not None:
+                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
+            optimizer.step()
+            optimizer.zero_grad(set_to_none=True)
+        if self._schedulers:
+            self._step_schedulers("step")
 
     def on_train_epoch_end(self) -> None:
+        if self._backward_passes % self.accumulate_grad_batches:  # leftover accumulated gradients
+            self._backward_passes = 0
+            self._step(self.optimizers())
         self._log_epoch("train", self.train_loss, self.train_metrics)
+        self._step_schedulers("epoch")
+
+    def _step_schedulers(self, interval: str) -> None:
+        """Lightning steps schedulers only under automatic optimization, so do it here."""
+        for config in self._schedulers:
+            if config.interval != interval:
+                continue
+            if isinstance(config.scheduler, ReduceLROnPlateau):
+                value = self.trainer.callback_metrics.get(config.monitor)
+                if value is not None:
+                    config.scheduler.step(value)
+            else:
+                config.scheduler.step()
+
+    # -- evaluation -------------------------------------------------------------------------
 
     def validation_step(self, batch: Batch, batch_idx: int) -> None:
         self._evaluate("val", batch, self.val_loss, self.val_metrics)
@@ -100,6 +207,8 @@ class SupervisedTask(pl.LightningModule):
 
     def _log_epoch(self, stage: str, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
         # Computed once per epoch, so the per-step path never waits on a device-to-host sync.
+        if loss_metric.update_count == 0:
+            return
         values = {f"{stage}/loss": loss_metric.compute(), **metrics.compute()}
         headline = {f"{stage}/{name}" for name in ("loss", *self.headline_metrics)}
         for name, value in values.items():

@@ -29,10 +29,11 @@ class ClassificationTask(SupervisedTask):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         monitor: str = "val/loss",
+        **step_settings,
     ) -> None:
         self.spec = spec
         self.binary = spec.task == "binary"
-        super().__init__(model, optimizer, scheduler, monitor)
+        super().__init__(model, optimizer, scheduler, monitor, **step_settings)
         # Kept out of the scalar collections: it is a matrix, read by the confusion-matrix callback.
         self.confusion = nn.ModuleDict(
             {stage: ConfusionMatrix(**self._metric_kind()) for stage in ("val", "test")}

@@ -22,9 +22,10 @@ class RegressionTask(SupervisedTask):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         monitor: str = "val/loss",
+        **step_settings,
     ) -> None:
         self.spec = spec
-        super().__init__(model, optimizer, scheduler, monitor)
+        super().__init__(model, optimizer, scheduler, monitor, **step_settings)
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
