@@ -9,10 +9,16 @@ from dlrun.errors import USER_ERROR_EXIT_CODE
 app = typer.Typer(
     name="dlrun",
     help="Config-driven deep-learning experiments: Hydra configs, Lightning training, TensorBoard logs.",
-    no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
 )
+
+@app.callback(invoke_without_command=True)
+def main(ctx: typer.Context) -> None:
+    if ctx.invoked_subcommand is None:  # bare `dlrun`: show the verbs, and that is not an error
+        typer.echo(ctx.get_help())
+        raise typer.Exit(0)
+
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 

@@ -39,6 +39,9 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
             _check_key_exists(base, override, groups)
 
     cfg = _compose(source, first_values, multirun)
+    for override in parsed:
+        if override.key_or_group not in groups:
+            _check_type_kept(base, cfg, override.key_or_group)
     _check_resolves(cfg)
     _check_semantics(cfg)
     return CheckedConfig(cfg=cfg, overrides=parsed)
@@ -72,7 +75,7 @@ def _check_group_choice(source: ConfigSource, override: Override) -> None:
     options = [o for o in source.options(group) if not o.startswith("_")]
     for value in _sweep_values(override):
         if value != "null" and value not in options:
-            raise unknown_choice(f"option for config group '{group}'", value, options)
+            raise unknown_choice(f"{group} option", value, options)
 
 
 def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> None:
@@ -90,13 +93,29 @@ def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> 
     if not parent_key:
         candidates = sorted(set(candidates) | groups)
     where = f"under '{parent_key}'" if parent_key else "at the top level"
-    shown = ", ".join(sorted(c for c in candidates if c != "hydra")) or "none"
-    prefixed = [f"{parent_key}.{c}" if parent_key else c for c in candidates]
+    shown = ", ".join(sorted(c for c in candidates if not c.startswith("hydra"))) or "none"
+    suggestion = did_you_mean(parts[-1], candidates)  # compare names, not their shared prefix
+    if suggestion and parent_key:
+        suggestion = suggestion.replace("Did you mean ", f"Did you mean {parent_key}.")
     raise ConfigError(
         f"Unknown key '{key}' in override '{override.input_line}'. Keys {where}: {shown}."
-        f"{did_you_mean(key, prefixed)} To add a key that is not in the config, write "
-        f"'+{override.input_line}'."
+        f"{suggestion} To add a key that is not in the config, write '+{override.input_line}'."
     )
+
+
+def _check_type_kept(base: DictConfig, cfg: DictConfig, key: str) -> None:
+    """A number or a switch in the config must stay one: `trainer.max_epochs=abc` fails here, not
+    deep inside the Trainer after the run has started."""
+    before = OmegaConf.select(base, key, default=None, throw_on_missing=False)
+    after = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    if isinstance(before, bool) and not isinstance(after, bool | None):
+        expected = "true or false"
+    elif isinstance(before, int | float) and not isinstance(before, bool) and isinstance(after, str | bool):
+        expected = "a number"
+    else:
+        return
+    shown = str(before).lower() if isinstance(before, bool) else before
+    raise ConfigError(f"{key} must be {expected} (the default is {shown}), got '{after}'.")
 
 
 def _compose(source: ConfigSource, overrides: list[str], multirun: bool) -> DictConfig:
