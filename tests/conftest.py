@@ -1,39 +1,34 @@
-"""Shared test set-up: no network, and helpers to run `dlrun` the way users do."""
+"""Shared fixtures for the dlrun test suite."""
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 
-NO_NETWORK = Path(__file__).parent / "no_network"
-sys.path.insert(0, str(NO_NETWORK))
-import sitecustomize  # noqa: E402,F401  (guards this process too)
+# Small, quiet, CPU-only Lightning runs: no logger, checkpoints, progress bar or sanity check.
+QUIET_TRAINER = dict(
+    accelerator="cpu",
+    devices=1,
+    logger=False,
+    enable_checkpointing=False,
+    enable_progress_bar=False,
+    enable_model_summary=False,
+    num_sanity_val_steps=0,
+    log_every_n_steps=1,
+)
 
 
-def dlrun_env() -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(NO_NETWORK), env.get("PYTHONPATH", "")]))
-    env.pop("HYDRA_FULL_ERROR", None)
-    return env
+def quiet_trainer(root, **overrides):
+    """A pytorch_lightning.Trainer writing under `root`, with QUIET_TRAINER's settings plus overrides."""
+    import pytorch_lightning as pl  # imported lazily: the model tests must not need it
+
+    return pl.Trainer(default_root_dir=str(root), **{**QUIET_TRAINER, **overrides})
 
 
 @pytest.fixture
-def dlrun(tmp_path):
-    """Run the `dlrun` command in a fresh directory, as a user would; returns CompletedProcess."""
+def make_trainer(tmp_path):
+    """Factory: make_trainer(max_epochs=3, callbacks=[...]) -> a quiet CPU Trainer under tmp_path."""
 
-    def run(*args: str, timeout: float = 300, cwd: Path | None = None) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "dlrun", *args],
-            cwd=cwd or tmp_path,
-            env=dlrun_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    def make(**overrides):
+        return quiet_trainer(tmp_path, **overrides)
 
-    return run
-
+    return make

@@ -14,6 +14,7 @@ from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric, MetricCollection
 
 from dlrun.data.loader import Batch
+from dlrun.data.spec import DataSpec
 from dlrun.tasks.fast_steps import clip_gradients, direct_steps_are_equivalent
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
@@ -37,6 +38,7 @@ class SupervisedTask(pl.LightningModule):
     def __init__(
         self,
         model: nn.Module,
+        spec: DataSpec,
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         monitor: str = "val/loss",
@@ -52,6 +54,7 @@ class SupervisedTask(pl.LightningModule):
             raise ValueError(f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches}")
         self.automatic_optimization = False
         self.model = model
+        self.spec = spec
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor

@@ -13,8 +13,7 @@ from torchmetrics.classification import (
     Recall,
 )
 
-from dlrun.data.spec import DataSpec
-from dlrun.tasks.base import OptimizerFactory, SchedulerFactory, SupervisedTask
+from dlrun.tasks.base import SupervisedTask
 
 
 class ClassificationTask(SupervisedTask):
@@ -22,22 +21,16 @@ class ClassificationTask(SupervisedTask):
 
     headline_metrics = ("acc",)
 
-    def __init__(
-        self,
-        model: nn.Module,
-        spec: DataSpec,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        monitor: str = "val/loss",
-        **step_settings,
-    ) -> None:
-        self.spec = spec
-        self.binary = spec.task == "binary"
-        super().__init__(model, optimizer, scheduler, monitor, **step_settings)
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
         # Kept out of the scalar collections: it is a matrix, read by the confusion-matrix callback.
         self.confusion = nn.ModuleDict(
             {stage: ConfusionMatrix(**self._metric_kind()) for stage in ("val", "test")}
         )
+
+    @property
+    def binary(self) -> bool:
+        return self.spec.task == "binary"
 
     def _metric_kind(self) -> dict:
         if self.binary:

@@ -3,29 +3,16 @@
 from __future__ import annotations
 
 import torch.nn.functional as F
-from torch import Tensor, nn
+from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
-from dlrun.data.spec import DataSpec
-from dlrun.tasks.base import OptimizerFactory, SchedulerFactory, SupervisedTask
+from dlrun.tasks.base import SupervisedTask
 
 
 class RegressionTask(SupervisedTask):
     """Mean squared error on standardized targets; MAE, RMSE and R2 in original units."""
 
     headline_metrics = ("mae", "r2")
-
-    def __init__(
-        self,
-        model: nn.Module,
-        spec: DataSpec,
-        optimizer: OptimizerFactory,
-        scheduler: SchedulerFactory | None = None,
-        monitor: str = "val/loss",
-        **step_settings,
-    ) -> None:
-        self.spec = spec
-        super().__init__(model, optimizer, scheduler, monitor, **step_settings)
 
     def make_metrics(self) -> MetricCollection:
         return MetricCollection(
