@@ -1,34 +1,49 @@
-"""Shared fixtures for the dlrun test suite."""
+"""Shared test set-up: no network for the tests or the processes they start, and a `dlrun` runner."""
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import pytest
 
-# Small, quiet, CPU-only Lightning runs: no logger, checkpoints, progress bar or sanity check.
-QUIET_TRAINER = dict(
-    accelerator="cpu",
-    devices=1,
-    logger=False,
-    enable_checkpointing=False,
-    enable_progress_bar=False,
-    enable_model_summary=False,
-    num_sanity_val_steps=0,
-    log_every_n_steps=1,
-)
+NO_NETWORK = Path(__file__).resolve().parent / "no_network"
 
 
-def quiet_trainer(root, **overrides):
-    """A pytorch_lightning.Trainer writing under `root`, with QUIET_TRAINER's settings plus overrides."""
-    import pytorch_lightning as pl  # imported lazily: the model tests must not need it
+def _block_network_here() -> None:
+    """Apply no_network/sitecustomize.py to pytest's own process as well."""
+    spec = importlib.util.spec_from_file_location("_dlrun_tests_no_network", NO_NETWORK / "sitecustomize.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
 
-    return pl.Trainer(default_root_dir=str(root), **{**QUIET_TRAINER, **overrides})
+
+_block_network_here()
+
+
+def dlrun_env() -> dict[str, str]:
+    """The environment for processes the tests start: sitecustomize on PYTHONPATH blocks the network."""
+    env = os.environ.copy()
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NO_NETWORK), env.get("PYTHONPATH", "")) if p)
+    env["PYTHONUNBUFFERED"] = "1"
+    env.pop("HYDRA_FULL_ERROR", None)
+    return env
 
 
 @pytest.fixture
-def make_trainer(tmp_path):
-    """Factory: make_trainer(max_epochs=3, callbacks=[...]) -> a quiet CPU Trainer under tmp_path."""
+def dlrun(tmp_path):
+    """dlrun(*args) runs `python -m dlrun *args` in a fresh directory, as a user would."""
 
-    def make(**overrides):
-        return quiet_trainer(tmp_path, **overrides)
+    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            [sys.executable, "-m", "dlrun", *args],
+            cwd=tmp_path,
+            env=dlrun_env(),
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
 
-    return make
+    return run

@@ -110,6 +110,8 @@ class SupervisedTask(pl.LightningModule):
             self._backward_and_step(optimizer, loss)
             losses.append(loss.detach())
             outputs.append(output.detach())
+        if self._backward_passes % self.accumulate_grad_batches and batch_idx + 1 == self.trainer.num_training_batches:
+            self._step(optimizer)  # the epoch's leftover accumulated gradients, before validation clears them
         # Metrics are updated once per group, on device: no host sync on the training path.
         losses_t = torch.stack(losses)
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
@@ -165,10 +167,10 @@ class SupervisedTask(pl.LightningModule):
         if self._schedulers:
             self._step_schedulers("step")
 
+    def on_train_epoch_start(self) -> None:
+        self._backward_passes = 0  # accumulation windows never span two epochs
+
     def on_train_epoch_end(self) -> None:
-        if self._backward_passes % self.accumulate_grad_batches:  # leftover accumulated gradients
-            self._backward_passes = 0
-            self._step(self.optimizers())
         self._log_epoch("train", self.train_loss, self.train_metrics)
         self._step_schedulers("epoch")
 
