@@ -16,10 +16,9 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.data.in_memory import InMemoryDataModule
-from dlrun.errors import ConfigError, did_you_mean, unknown_choice
+from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
-from dlrun.tasks.base import CLIP_ALGORITHMS
 from dlrun.tensorboard_hparams import flatten, log_hparams
 
 HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
@@ -57,7 +56,10 @@ def build_run(cfg: DictConfig) -> Run:
     optimizer = build(cfg.optimizer, "optimizer")
     scheduler = build(cfg.scheduler, "scheduler") if cfg.scheduler.get("_target_") else None
     trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
-    task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor, **step_settings)
+    try:
+        task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor, **step_settings)
+    except ValueError as e:
+        raise ConfigError(f"Bad trainer setting: {e}.") from None
     _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
 
     history = MetricHistory()
@@ -108,15 +110,6 @@ def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str,
                 settings[key] = trainer_cfg.pop(key)
         # Epoch metrics and callbacks that log per batch then log every batch (a group of steps).
         trainer_cfg.log_every_n_steps = 1
-    algorithm = settings.get("gradient_clip_algorithm", "norm")
-    if algorithm not in CLIP_ALGORITHMS:
-        raise unknown_choice("trainer.gradient_clip_algorithm", algorithm, CLIP_ALGORITHMS)
-    accumulate = settings.get("accumulate_grad_batches", 1)
-    if not isinstance(accumulate, int) or accumulate < 1:
-        raise ConfigError(f"trainer.accumulate_grad_batches must be a whole number of at least 1, got {accumulate}.")
-    interval = settings.get("log_every_n_steps", 10)
-    if not isinstance(interval, int) or interval < 1:
-        raise ConfigError(f"trainer.log_every_n_steps must be a whole number of at least 1, got {interval}.")
     return trainer_cfg, settings
 
 
@@ -140,7 +133,7 @@ def _check_monitor(monitor: str, available: list[str]) -> None:
 
 
 def _quiet_lightning() -> None:
-    """Keep the console for the progress and the summary; Lightning's chatter goes to the log file."""
+    """Keep the console for the progress and the summary: Lightning's info lines and tips are dropped."""
     for name in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)
     for pattern in (

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 from hydra._internal.utils import get_args_parser
@@ -82,7 +81,3 @@ def _quote(path: Path) -> str:
     """Quote a path for Hydra's override grammar."""
     text = str(path).replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(train_command(sys.argv[1:]))

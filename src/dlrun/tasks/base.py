@@ -49,9 +49,12 @@ class SupervisedTask(pl.LightningModule):
     ) -> None:
         super().__init__()
         if gradient_clip_algorithm not in CLIP_ALGORITHMS:
-            raise ValueError(f"gradient_clip_algorithm must be one of {CLIP_ALGORITHMS}, got {gradient_clip_algorithm!r}")
-        if accumulate_grad_batches < 1:
-            raise ValueError(f"accumulate_grad_batches must be at least 1, got {accumulate_grad_batches}")
+            raise ValueError(
+                f"gradient_clip_algorithm must be one of {', '.join(CLIP_ALGORITHMS)}, got '{gradient_clip_algorithm}'"
+            )
+        for name, value in (("accumulate_grad_batches", accumulate_grad_batches), ("log_every_n_steps", log_every_n_steps)):
+            if not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
         self.automatic_optimization = False
         self.model = model
         self.spec = spec
