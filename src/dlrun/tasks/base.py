@@ -219,10 +219,26 @@ class SupervisedTask(pl.LightningModule):
             return
         values = {f"{stage}/loss": loss_metric.compute(), **metrics.compute()}
         headline = {f"{stage}/{name}" for name in ("loss", *self.headline_metrics)}
-        for name, value in values.items():
-            self.log(name, value, prog_bar=name in headline)
+        if stage == "train":
+            self._publish(values, headline)
+        else:  # Lightning builds what validate() and test() return from what self.log collects
+            for name, value in values.items():
+                self.log(name, value, prog_bar=name in headline)
         loss_metric.reset()
         metrics.reset()
+
+    def _publish(self, values: dict[str, Tensor], headline: set[str]) -> None:
+        """What self.log does for epoch-level values, without its bookkeeping.
+
+        self.log costs about half a millisecond a key, a twentieth of a small model's whole epoch;
+        writing to the loggers and to the metrics that callbacks and the progress bar read gives
+        them the same values.
+        """
+        scalars = {name: float(value) for name, value in values.items()}
+        for logger in self.loggers:
+            logger.log_metrics(scalars, step=self.global_step)
+        self.trainer.callback_metrics.update(values)
+        self.trainer.progress_bar_metrics.update({k: v for k, v in scalars.items() if k in headline})
 
     def configure_optimizers(self):
         optimizer = self.optimizer_factory(self.parameters())
