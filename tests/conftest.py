@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import pytorch_lightning as pl
 
 NO_NETWORK = Path(__file__).resolve().parent / "no_network"
 
@@ -47,3 +48,21 @@ def dlrun(tmp_path):
         )
 
     return run
+
+
+def make_trainer(root, **overrides) -> pl.Trainer:
+    """A quiet CPU Trainer for tests that fit a task directly."""
+    settings = dict(
+        max_epochs=3,
+        accelerator="cpu",
+        devices=1,
+        logger=False,
+        enable_checkpointing=False,
+        enable_progress_bar=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        log_every_n_steps=1,
+        default_root_dir=str(root),
+    )
+    settings.update(overrides)
+    return pl.Trainer(**settings)

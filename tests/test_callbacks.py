@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
 
+from conftest import make_trainer
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.data import SklearnDataModule
 from dlrun.models import MLP
@@ -18,22 +19,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespe
 
 MAX_EPOCHS = 30
 PATIENCE = 3
-
-
-def make_trainer(root, **overrides) -> pl.Trainer:
-    settings = dict(
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        default_root_dir=str(root),
-    )
-    settings.update(overrides)
-    return pl.Trainer(**settings)
 
 
 class WeightsPerEpoch(pl.Callback):

@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from sklearn import datasets
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, precision_score, r2_score, recall_score
 
+from conftest import make_trainer
 from dlrun.data import DataSpec, SklearnDataModule
 from dlrun.data.splits import split_indices
 from dlrun.models import MLP
@@ -21,23 +22,6 @@ from dlrun.tasks import ClassificationTask, RegressionTask, task_class_for
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")
 
 SGD = functools.partial(torch.optim.SGD, lr=0.1)
-
-
-def make_trainer(root, **overrides) -> pl.Trainer:
-    settings = dict(
-        max_epochs=3,
-        accelerator="cpu",
-        devices=1,
-        logger=False,
-        enable_checkpointing=False,
-        enable_progress_bar=False,
-        enable_model_summary=False,
-        num_sanity_val_steps=0,
-        log_every_n_steps=1,
-        default_root_dir=str(root),
-    )
-    settings.update(overrides)
-    return pl.Trainer(**settings)
 
 
 def build(name: str, optimizer=SGD, seed: int = 0, hidden=(16,), data_kwargs=None, **task_kwargs):
@@ -278,8 +262,8 @@ def test_direct_and_lightning_step_paths_give_the_same_weights(tmp_path, algorit
     hook = OnAfterBackward()
     hooked_task, hooked_trainer, hooked = fit_params(tmp_path / "hooked", callbacks=[hook], **settings)
     # The two runs really took different paths, with the same number of steps.
-    assert plain_task._direct is True
-    assert hooked_task._direct is False
+    assert plain_task.stepper.direct is True
+    assert hooked_task.stepper.direct is False
     assert hook.calls == 14
     assert plain_trainer.global_step == hooked_trainer.global_step == 14
     for a, b in zip(plain, hooked):
@@ -309,7 +293,7 @@ def test_clip_by_value_bounds_each_sgd_step(tmp_path, lightning_path):
     )
     trainer.fit(task, datamodule=datamodule)
     assert trainer.global_step == 1
-    assert task._direct is (not lightning_path)
+    assert task.stepper.direct is (not lightning_path)
     eps = torch.finfo(torch.float32).eps
     for after, start in zip(params(task), before):
         move = (after - start).abs()

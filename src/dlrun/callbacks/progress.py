@@ -49,7 +49,7 @@ class PlainProgress(ProgressBar):
         now = time.perf_counter()
         if self._enabled and now - self._last_line >= self.line_interval_s:
             self._last_line = now
-            loss = trainer.callback_metrics.get("train/loss_step")
+            loss = trainer.progress_bar_metrics.get("train/loss_step")
             loss_text = f"  train/loss_step {float(loss):.4f}" if loss is not None else ""
             self._emit(
                 f"epoch {trainer.current_epoch + 1} batch {batch_idx + 1}/{self.total_train_batches}"

@@ -6,30 +6,27 @@ from abc import abstractmethod
 from collections.abc import Callable, Iterable
 
 import pytorch_lightning as pl
-from pytorch_lightning.core.optimizer import LightningOptimizer
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torch.optim.lr_scheduler import ReduceLROnPlateau
 from torchmetrics import MeanMetric, MetricCollection
 
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
-from dlrun.tasks.fast_steps import clip_gradients, direct_steps_are_equivalent
+from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 SchedulerFactory = Callable[[Optimizer], object]
-CLIP_ALGORITHMS = ("norm", "value")
 
 
 class SupervisedTask(pl.LightningModule):
     """Logs `<stage>/<metric>`: train/loss per epoch (train/loss_step per step), val/*, test/*.
 
     Optimization is manual so that one Lightning batch can hold several mini-batches (see
-    TensorBatches' group_size): each gets its own optimizer step, with Lightning's backward,
-    clipping and optimizer wrappers, so mixed precision and strategies keep working. Clipping and
-    accumulation therefore live here rather than in the Trainer, which refuses them under manual
-    optimization.
+    TensorBatches' group_size), each with its own optimizer step (see stepping.py). Clipping and
+    accumulation are therefore the task's settings rather than the Trainer's, which refuses them
+    under manual optimization, and so is the step-loss logging interval, which the Trainer counts
+    in batches.
     """
 
     # Shown next to the loss in the progress display; every metric goes to the loggers.
@@ -64,13 +61,9 @@ class SupervisedTask(pl.LightningModule):
         self.gradient_clip_val = gradient_clip_val or None
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.accumulate_grad_batches = accumulate_grad_batches
-        self._backward_passes = 0
         self.log_every_n_steps = log_every_n_steps
         self._last_logged_step = 0
-        self.last_step_loss: float | None = None
-        self._direct = False
-        self._schedulers: list = []
-        self._parameters_to_clip: list[nn.Parameter] = []
+        self.stepper: Stepper | None = None
         metrics = self.make_metrics()
         self.train_loss = MeanMetric()
         self.train_metrics = self.make_train_metrics().clone(prefix="train/")
@@ -103,18 +96,20 @@ class SupervisedTask(pl.LightningModule):
 
     # -- training ---------------------------------------------------------------------------
 
+    def on_train_start(self) -> None:
+        self.stepper = Stepper(self, self.gradient_clip_val, self.gradient_clip_algorithm, self.accumulate_grad_batches)
+
     def training_step(self, batches: list[Batch] | Batch, batch_idx: int) -> None:
         batches = [batches] if isinstance(batches, dict) else batches
-        optimizer = self.optimizers()
         losses, outputs = [], []
         for batch in batches:
             output = self.model(batch["inputs"])
             loss = self.loss(output, batch["targets"])
-            self._backward_and_step(optimizer, loss)
+            self.stepper.backward_and_step(loss)
             losses.append(loss.detach())
             outputs.append(output.detach())
-        if self._backward_passes % self.accumulate_grad_batches and batch_idx + 1 == self.trainer.num_training_batches:
-            self._step(optimizer)  # the epoch's leftover accumulated gradients, before validation clears them
+        if batch_idx + 1 == self.trainer.num_training_batches:
+            self.stepper.finish_epoch()
         # Metrics are updated once per group, on device: no host sync on the training path.
         losses_t = torch.stack(losses)
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
@@ -133,61 +128,14 @@ class SupervisedTask(pl.LightningModule):
         if step // self.log_every_n_steps == self._last_logged_step // self.log_every_n_steps:
             return
         self._last_logged_step = step
-        self.last_step_loss = float(losses.mean())
+        loss = {"train/loss_step": float(losses.mean())}
         for logger in self.loggers:
-            logger.log_metrics({"train/loss_step": self.last_step_loss}, step=step)
-
-    def on_train_start(self) -> None:
-        self._direct = direct_steps_are_equivalent(self.trainer, self)
-        self._schedulers = list(self.trainer.lr_scheduler_configs)
-        self._parameters_to_clip = [p for group in self.optimizers().param_groups for p in group["params"]]
-
-    def _backward_and_step(self, optimizer: LightningOptimizer, loss: Tensor) -> None:
-        accumulate = self.accumulate_grad_batches
-        loss = loss / accumulate if accumulate > 1 else loss
-        if self._direct:
-            loss.backward()
-        else:
-            self.manual_backward(loss)
-        self._backward_passes += 1
-        if self._backward_passes % accumulate == 0:
-            self._step(optimizer)
-
-    def _step(self, optimizer: LightningOptimizer) -> None:
-        if self._direct:
-            # What LightningOptimizer.step does once its hooks and wrappers are known to be no-ops:
-            # count the step (global_step) around the plain optimizer step.
-            optimizer._on_before_step()
-            clip_gradients(self._parameters_to_clip, self.gradient_clip_val, self.gradient_clip_algorithm)
-            optimizer.optimizer.step()
-            optimizer._on_after_step()
-            optimizer.optimizer.zero_grad(set_to_none=True)
-        else:
-            if self.gradient_clip_val is not None:
-                self.clip_gradients(optimizer, self.gradient_clip_val, self.gradient_clip_algorithm)
-            optimizer.step()
-            optimizer.zero_grad(set_to_none=True)
-        if self._schedulers:
-            self._step_schedulers("step")
-
-    def on_train_epoch_start(self) -> None:
-        self._backward_passes = 0  # accumulation windows never span two epochs
+            logger.log_metrics(loss, step=step)
+        self.trainer.progress_bar_metrics.update(loss)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_loss, self.train_metrics)
-        self._step_schedulers("epoch")
-
-    def _step_schedulers(self, interval: str) -> None:
-        """Lightning steps schedulers only under automatic optimization, so do it here."""
-        for config in self._schedulers:
-            if config.interval != interval:
-                continue
-            if isinstance(config.scheduler, ReduceLROnPlateau):
-                value = self.trainer.callback_metrics.get(config.monitor)
-                if value is not None:
-                    config.scheduler.step(value)
-            else:
-                config.scheduler.step()
+        self.stepper.step_schedulers("epoch")
 
     # -- evaluation -------------------------------------------------------------------------
 
