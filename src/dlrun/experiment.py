@@ -21,7 +21,7 @@ from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
 from dlrun.tensorboard_hparams import flatten, log_hparams
 
-HPARAM_GROUPS = ("data", "model", "optimizer", "scheduler", "trainer")
+HPARAM_GROUPS = ("data", "model", "init", "loss", "regularizer", "optimizer", "scheduler", "trainer")
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
 
@@ -33,6 +33,11 @@ def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
         cause = e.__cause__ or e
         message = " ".join(str(cause).split())
         raise ConfigError(f"Could not build {where} ({node.get('_target_')}): {message}") from None
+
+
+def build_optional(node: DictConfig, where: str) -> Any:
+    """Options such as `scheduler=none` say `_target_: null`: nothing to build."""
+    return build(node, where) if node.get("_target_") else None
 
 
 @dataclass
@@ -53,13 +58,24 @@ def build_run(cfg: DictConfig) -> Run:
     datamodule: InMemoryDataModule = build(cfg.data, "data")
     spec = datamodule.spec
     model = build(cfg.model, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
+    initializer = build_optional(cfg.init, "init")
+    if initializer is not None:
+        initializer(model)
     optimizer = build(cfg.optimizer, "optimizer")
-    scheduler = build(cfg.scheduler, "scheduler") if cfg.scheduler.get("_target_") else None
     trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
     try:
-        task = task_class_for(spec.task)(model, spec, optimizer, scheduler, monitor=cfg.monitor, **step_settings)
+        task = task_class_for(spec.task)(
+            model,
+            spec,
+            optimizer,
+            build_optional(cfg.scheduler, "scheduler"),
+            monitor=cfg.monitor,
+            loss=build_optional(cfg.loss, "loss"),
+            regularizer=build_optional(cfg.regularizer, "regularizer"),
+            **step_settings,
+        )
     except ValueError as e:
-        raise ConfigError(f"Bad trainer setting: {e}.") from None
+        raise ConfigError(f"This combination does not work: {e}.") from None
     _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
 
     history = MetricHistory()

@@ -49,6 +49,11 @@ class InMemoryDataModule(pl.LightningDataModule):
         assert self._splits is not None
         return self._splits[name]
 
+    @property
+    def train_batches_per_epoch(self) -> int:
+        """Mini-batches (optimizer steps, without accumulation) in one training epoch."""
+        return TensorBatches(self.split("train"), self.batch_size).num_batches
+
     def train_dataloader(self) -> TensorBatches:
         return TensorBatches(
             self._device_split("train"), self.batch_size, shuffle=True, group_size=self.steps_per_execution

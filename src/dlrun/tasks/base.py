@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 
@@ -14,9 +15,12 @@ from torchmetrics import MeanMetric, MetricCollection
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
+from dlrun.training.losses import DEFAULT_LOSSES, check_supports
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-SchedulerFactory = Callable[[Optimizer], object]
+# (optimizer, steps_per_epoch=, max_epochs=) -> a scheduler, or Lightning's dict describing one
+SchedulerFactory = Callable[..., object]
+Regularizer = Callable[[nn.Module], Tensor]
 
 
 class SupervisedTask(pl.LightningModule):
@@ -39,6 +43,8 @@ class SupervisedTask(pl.LightningModule):
         optimizer: OptimizerFactory,
         scheduler: SchedulerFactory | None = None,
         monitor: str = "val/loss",
+        loss: nn.Module | None = None,
+        regularizer: Regularizer | None = None,
         gradient_clip_val: float | None = None,
         gradient_clip_algorithm: str = "norm",
         accumulate_grad_batches: int = 1,
@@ -55,6 +61,9 @@ class SupervisedTask(pl.LightningModule):
         self.automatic_optimization = False
         self.model = model
         self.spec = spec
+        self.loss_fn = loss if loss is not None else DEFAULT_LOSSES[spec.task]()
+        check_supports(self.loss_fn, spec.task)
+        self.regularizer = regularizer
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
@@ -72,8 +81,12 @@ class SupervisedTask(pl.LightningModule):
         self.test_loss = MeanMetric()
         self.test_metrics = metrics.clone(prefix="test/")
 
-    @abstractmethod
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor: ...
+    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
+        return self.loss_fn(self.loss_inputs(outputs), targets)
+
+    def loss_inputs(self, outputs: Tensor) -> Tensor:
+        """The model's outputs as the loss takes them (one logit per example for binary, say)."""
+        return outputs
 
     @abstractmethod
     def make_metrics(self) -> MetricCollection:
@@ -105,7 +118,8 @@ class SupervisedTask(pl.LightningModule):
         for batch in batches:
             output = self.model(batch["inputs"])
             loss = self.loss(output, batch["targets"])
-            self.stepper.backward_and_step(loss)
+            # The penalty shapes the step; the data loss alone is reported, to compare with val/loss.
+            self.stepper.backward_and_step(loss + self.regularizer(self.model) if self.regularizer else loss)
             losses.append(loss.detach())
             outputs.append(output.detach())
         if batch_idx + 1 == self.trainer.num_training_batches:
@@ -192,8 +206,11 @@ class SupervisedTask(pl.LightningModule):
         optimizer = self.optimizer_factory(self.parameters())
         if self.scheduler_factory is None:
             return optimizer
-        scheduler = self.scheduler_factory(optimizer)
-        return {
-            "optimizer": optimizer,
-            "lr_scheduler": {"scheduler": scheduler, "interval": "epoch", "monitor": self.monitor},
-        }
+        accumulate = self.accumulate_grad_batches
+        steps_per_epoch = math.ceil(self.trainer.datamodule.train_batches_per_epoch / accumulate)
+        scheduler = self.scheduler_factory(
+            optimizer, steps_per_epoch=steps_per_epoch, max_epochs=self.trainer.max_epochs
+        )
+        config = dict(scheduler) if isinstance(scheduler, dict) else {"scheduler": scheduler, "interval": "epoch"}
+        config.setdefault("monitor", self.monitor)
+        return {"optimizer": optimizer, "lr_scheduler": config}

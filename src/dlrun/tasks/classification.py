@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -52,10 +51,8 @@ class ClassificationTask(SupervisedTask):
     def make_train_metrics(self) -> MetricCollection:
         return MetricCollection({"acc": Accuracy(**self._metric_kind())})
 
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        if self.binary:
-            return F.binary_cross_entropy_with_logits(outputs.squeeze(-1), targets.float())
-        return F.cross_entropy(outputs, targets)
+    def loss_inputs(self, outputs: Tensor) -> Tensor:
+        return outputs.squeeze(-1) if self.binary else outputs
 
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         if self.binary:

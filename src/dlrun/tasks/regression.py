@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import MeanAbsoluteError, MeanSquaredError, MetricCollection, R2Score
 
@@ -22,8 +21,8 @@ class RegressionTask(SupervisedTask):
     def make_train_metrics(self) -> MetricCollection:
         return MetricCollection({"mae": MeanAbsoluteError()})
 
-    def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
-        return F.mse_loss(outputs.squeeze(-1), targets)
+    def loss_inputs(self, outputs: Tensor) -> Tensor:
+        return outputs.squeeze(-1)
 
     def metric_inputs(self, outputs: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
         scale, shift = self.spec.target_std, self.spec.target_mean
