@@ -135,6 +135,7 @@ def test_multirun_gives_each_job_its_own_dir(dlrun, tmp_path):
         (("data=breast_cancer",), "test/f1"),
         (("model=cnn",), "test/acc"),
         (("experiment=digits_cnn", "logger=csv"), "test/acc"),
+        (("logger=none", "callbacks=none"), "test/acc"),
     ],
 )
 def test_every_task_and_model_family_trains(dlrun, tmp_path, overrides, metric):

@@ -13,6 +13,7 @@ import pytorch_lightning as pl
 from hydra.errors import InstantiationException
 from hydra.utils import instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
+from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.data.in_memory import InMemoryDataModule
@@ -92,6 +93,7 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     started = time.perf_counter()
     run = build_run(cfg)
     trainer = run.trainer
+    result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
     trainer.fit(run.task, datamodule=run.datamodule)
     result.epochs = trainer.current_epoch
     result.history = run.history.epochs

@@ -25,6 +25,7 @@ class RunResult:
     epochs: int = 0
     wall_time_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    tensorboard: bool = False  # whether the run wrote TensorBoard events
     error: str | None = None
 
     def write(self) -> Path:
@@ -53,7 +54,8 @@ def print_summary(result: RunResult) -> None:
     table.add_row("epochs", str(result.epochs))
     table.add_row("wall time", f"{result.wall_time_s:.1f} s")
     table.add_row("run dir", result.run_dir)
-    table.add_row("look at it", f"tensorboard --logdir {shlex.quote(_display_path(result.run_dir))}")
+    if result.tensorboard:
+        table.add_row("look at it", f"tensorboard --logdir {shlex.quote(_display_path(result.run_dir))}")
     Console(soft_wrap=True).print(table)
 
 
