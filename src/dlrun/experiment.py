@@ -21,8 +21,10 @@ from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
 from dlrun.tensorboard_hparams import flatten, log_hparams
+from dlrun.training import transfer
 
 HPARAM_GROUPS = ("data", "model", "init", "loss", "regularizer", "optimizer", "scheduler", "trainer")
+TRANSFER_SETTINGS = ("pretrained", "freeze", "pretrained_lr_scale")
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
 
@@ -58,11 +60,17 @@ def build_run(cfg: DictConfig) -> Run:
 
     datamodule: InMemoryDataModule = build(cfg.data, "data")
     spec = datamodule.spec
-    model = build(cfg.model, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
+    model_cfg, transfer_settings = _split_transfer_settings(cfg.model)
+    model = build(model_cfg, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
-        initializer(model)
+        try:
+            initializer(model)
+        except ValueError as e:
+            raise ConfigError(f"Could not initialize the model with init ({cfg.init._target_}): {e}") from None
     optimizer = build(cfg.optimizer, "optimizer")
+    if transfer_settings.get("pretrained") or transfer_settings.get("freeze"):
+        optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
     trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
     try:
         task = task_class_for(spec.task)(
@@ -111,6 +119,31 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
         metrics[f"best/{cfg.monitor}"] = result.best_value
     log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
     return result
+
+
+def _split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
+    """model.pretrained / freeze / pretrained_lr_scale are about the weights, not the architecture."""
+    model_cfg = model_cfg.copy()
+    with open_dict(model_cfg):
+        settings = {key: model_cfg.pop(key) for key in TRANSFER_SETTINGS if key in model_cfg}
+    return model_cfg, settings
+
+
+def _start_from_pretrained(model, optimizer, pretrained=None, freeze=(), pretrained_lr_scale=1.0):
+    """Load the weights, freeze what is asked, and slow the pretrained part's learning rate."""
+    if not pretrained:
+        raise ConfigError("model.freeze needs model.pretrained: freezing freshly initialized layers trains nothing.")
+    try:
+        report = transfer.load_pretrained(model, pretrained)
+        frozen = transfer.freeze(model, list(freeze or ()))
+    except ValueError as e:
+        raise ConfigError(f"{e}.") from None
+    print(report.summary() + (f" Frozen: {', '.join(freeze)}." if frozen else ""), flush=True)
+    if pretrained_lr_scale == 1.0:
+        return optimizer
+    loaded = set(report.loaded)
+    pretrained_parameters = [p for name, p in model.named_parameters() if name in loaded]
+    return transfer.with_scaled_lr(optimizer, pretrained_parameters, pretrained_lr_scale)
 
 
 def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from abc import abstractmethod
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -29,6 +30,8 @@ class InMemoryDataModule(pl.LightningDataModule):
         self._splits: dict[str, Batch] | None = None
         self._spec: DataSpec | None = None
         self._on_device: dict[str, Batch] = {}
+        # Random changes to training batches (image augmentation, say), set by subclasses that offer them.
+        self.augmentation: Callable[[Batch], Batch] | None = None
 
     @abstractmethod
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
@@ -72,6 +75,15 @@ class InMemoryDataModule(pl.LightningDataModule):
         if all(tensor.device == device for tensor in first.values()):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
+
+    def on_after_batch_transfer(self, batch, dataloader_idx: int):
+        """Augment here, on the training device, and only while training: validation and test see the
+        data as it is, and the splits kept on the device are never changed (ops return new tensors)."""
+        if self.augmentation is None or self.trainer is None or not self.trainer.training:
+            return batch
+        if isinstance(batch, list):  # a group of mini-batches (steps_per_execution)
+            return [self.augmentation(b) for b in batch]
+        return self.augmentation(batch)
 
     def _device_split(self, name: str) -> Batch:
         """The split moved once to the trainer's device, so no batch is copied during training."""

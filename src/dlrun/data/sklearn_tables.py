@@ -36,6 +36,8 @@ class SklearnDataModule(InMemoryDataModule):
         test_fraction: float = 0.15,
         scaling: str | None = "standard",
         split_seed: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, steps_per_execution)
         if name not in SKLEARN_SETS:
@@ -45,6 +47,8 @@ class SklearnDataModule(InMemoryDataModule):
         self.test_fraction = test_fraction
         self.scaling = scaling
         self.split_seed = split_seed
+        self.folds = folds
+        self.fold = fold
 
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
         loader, task, image_shape = SKLEARN_SETS[self.name]
@@ -57,6 +61,8 @@ class SklearnDataModule(InMemoryDataModule):
             self.test_fraction,
             seed=self.split_seed,
             stratify=task != "regression",
+            folds=self.folds,
+            fold=self.fold,
         )
         scaler = fit_scaler(self.scaling, features[indices["train"]])
         if scaler is not None:

@@ -1,9 +1,9 @@
-"""Train/validation/test splits and feature scaling fitted on the training split only."""
+"""Train/validation/test splits, k-fold cross-validation, and scaling fitted on the training split only."""
 
 from __future__ import annotations
 
 import numpy as np
-from sklearn.model_selection import train_test_split
+from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from dlrun.errors import ConfigError, unknown_choice
@@ -17,30 +17,88 @@ def split_indices(
     test_fraction: float,
     seed: int,
     stratify: bool,
+    folds: int | None = None,
+    fold: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Disjoint index sets 'train', 'val', 'test'; stratified so each keeps the class proportions."""
-    for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-        if not 0.0 < fraction < 1.0:
-            raise ConfigError(f"data.{name} must be between 0 and 1 (exclusive), got {fraction}.")
-    if val_fraction + test_fraction >= 1.0:
-        raise ConfigError(
-            f"data.val_fraction + data.test_fraction must leave examples for training; "
-            f"got {val_fraction} + {test_fraction} >= 1."
-        )
-    everything = np.arange(len(targets))
+    """Disjoint index sets 'train', 'val', 'test'; stratified so each keeps the class proportions.
+
+    With `folds=K`, validation is fold `fold` of K over everything outside the test split (and
+    `val_fraction` is unused). The test split is the one a run without folds gets, so every fold
+    and every plain run of a sweep is tested on the same examples.
+    """
+    _check_fraction("test_fraction", test_fraction)
+    if folds is None:
+        _check_fraction("val_fraction", val_fraction)
+        if val_fraction + test_fraction >= 1.0:
+            raise ConfigError(
+                f"data.val_fraction + data.test_fraction must leave examples for training; "
+                f"got {val_fraction} + {test_fraction} >= 1."
+            )
+    _check_folds(folds, fold)
+    targets = np.asarray(targets)
     try:
         rest, test = train_test_split(
-            everything, test_size=test_fraction, random_state=seed, stratify=targets if stratify else None
+            np.arange(len(targets)), test_size=test_fraction, random_state=seed, stratify=targets if stratify else None
         )
-        train, val = train_test_split(
-            rest,
-            test_size=val_fraction / (1.0 - test_fraction),
-            random_state=seed,
-            stratify=targets[rest] if stratify else None,
-        )
-    except ValueError as e:  # e.g. a class with too few examples to appear in every split
+    except ValueError as e:  # e.g. a class with too few examples to appear in both
         raise ConfigError(f"Could not split the data with these fractions: {e}") from None
-    return {"train": np.sort(train), "val": np.sort(val), "test": np.sort(test)}
+    # val_fraction is of the whole set; the rest is what is left after the test split.
+    rest_val_fraction = val_fraction / (1.0 - test_fraction) if folds is None else val_fraction
+    inner = split_train_val(targets[rest], rest_val_fraction, seed, stratify, folds, fold)
+    return {"train": np.sort(rest[inner["train"]]), "val": np.sort(rest[inner["val"]]), "test": np.sort(test)}
+
+
+def split_train_val(
+    targets: np.ndarray,
+    val_fraction: float,
+    seed: int,
+    stratify: bool,
+    folds: int | None = None,
+    fold: int = 0,
+) -> dict[str, np.ndarray]:
+    """Positions 'train' and 'val' for a set whose test split is fixed elsewhere (e.g. a data set's
+    official test set): a `val_fraction` of it, or with `folds=K` fold `fold` of K (stratified)."""
+    _check_folds(folds, fold)
+    targets = np.asarray(targets)
+    everything = np.arange(len(targets))
+    try:
+        if folds is None:
+            _check_fraction("val_fraction", val_fraction)
+            train, val = train_test_split(
+                everything, test_size=val_fraction, random_state=seed, stratify=targets if stratify else None
+            )
+        else:
+            splitter = (StratifiedKFold if stratify else KFold)(n_splits=folds, shuffle=True, random_state=seed)
+            train, val = list(splitter.split(everything, targets))[fold]
+    except ValueError as e:  # e.g. a class with too few examples to appear in every split or fold
+        raise ConfigError(f"Could not split the data with these fractions and folds: {e}") from None
+    return {"train": np.sort(train), "val": np.sort(val)}
+
+
+def _check_fraction(name: str, fraction: float) -> None:
+    if not 0.0 < fraction < 1.0:
+        raise ConfigError(f"data.{name} must be between 0 and 1 (exclusive), got {fraction}.")
+
+
+def _check_folds(folds: int | None, fold: int) -> None:
+    if folds is None:
+        if fold != 0:
+            # A fold without a fold count would otherwise be silently ignored.
+            raise ConfigError(
+                f"data.fold={fold} needs data.folds (the number of folds), which is null. "
+                f"Set both, e.g. data.folds=5 data.fold={fold}, or leave data.fold at 0."
+            )
+        return
+    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
+        raise ConfigError(
+            f"data.folds must be a whole number of at least 2 (or null for a plain validation split), "
+            f"got {folds}."
+        )
+    if isinstance(fold, bool) or not isinstance(fold, int | np.integer) or not 0 <= fold < folds:
+        raise ConfigError(
+            f"data.fold must be one of 0..{folds - 1} with data.folds={folds}, got {fold}. "
+            f"Run them all with: dlrun train -m data.folds={folds} data.fold={','.join(map(str, range(folds)))}"
+        )
 
 
 def fit_scaler(kind: str | None, train_features: np.ndarray):

@@ -4,7 +4,12 @@ Every model takes `input_shape` (one example's shape) and `num_outputs` from the
 knobs from the config, so a user's own nn.Module plugs in by accepting the same two arguments.
 """
 
+from dlrun.models.alexnet import AlexNet
 from dlrun.models.cnn import CNN
+from dlrun.models.lenet import LeNet5
 from dlrun.models.mlp import MLP
+from dlrun.models.pooling import MinPool2d
+from dlrun.models.resnet import ResNet
+from dlrun.models.vgg import VGG
 
-__all__ = ["CNN", "MLP"]
+__all__ = ["AlexNet", "CNN", "LeNet5", "MLP", "MinPool2d", "ResNet", "VGG"]

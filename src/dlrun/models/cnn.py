@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.layers import activation as make_activation
-from dlrun.models.layers import norm_2d
-
-POOLS = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d}
+from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_2d
+from dlrun.models.pooling import POOLS, make_pool
 
 
 class CNN(nn.Module):
@@ -34,9 +33,13 @@ class CNN(nn.Module):
         dropout: float = 0.0,
         head_sizes: Sequence[int] = (128,),
         head_dropout: float = 0.0,
-        activation: str = "relu",
+        head_dropout_kind: str = "standard",
+        activation: str | Mapping[str, Any] = "relu",
     ) -> None:
         super().__init__()
+        # What an initializer needs to pick its gain (see dlrun.training.initializers).
+        self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
+        head_dropout_layer = dropout_class(head_dropout_kind)
         if len(input_shape) != 3:
             raise ValueError(
                 f"a CNN needs image data of shape (channels, height, width); this data serves "
@@ -52,9 +55,9 @@ class CNN(nn.Module):
             blocks.append(nn.Conv2d(in_channels, out_channels, kernel_size, stride=stride, padding=padding))
             if norm is not None:
                 blocks.append(norm_2d(norm, out_channels))
-            blocks.append(make_activation(activation))
+            blocks.append(make_activation(activation, features=out_channels))
             if pool is not None:
-                blocks.append(POOLS[pool](pool_size))
+                blocks.append(make_pool(pool, pool_size))
             if dropout > 0:
                 blocks.append(nn.Dropout2d(dropout))
             in_channels = out_channels
@@ -63,9 +66,9 @@ class CNN(nn.Module):
 
         head: list[nn.Module] = [nn.Flatten()]
         for size in head_sizes:
-            head += [nn.Linear(flat, size), make_activation(activation)]
+            head += [nn.Linear(flat, size), make_activation(activation, features=size)]
             if head_dropout > 0:
-                head.append(nn.Dropout(head_dropout))
+                head.append(head_dropout_layer(head_dropout))
             flat = size
         head.append(nn.Linear(flat, num_outputs))
         self.head = nn.Sequential(*head)

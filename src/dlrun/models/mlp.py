@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from torch import nn
 
-from dlrun.models.layers import activation as make_activation
-from dlrun.models.layers import norm_1d
+from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_1d
 
 
 class MLP(nn.Sequential):
@@ -23,21 +23,25 @@ class MLP(nn.Sequential):
         input_shape: Sequence[int],
         num_outputs: int,
         hidden_sizes: Sequence[int] = (256, 256),
-        activation: str = "relu",
+        activation: str | Mapping[str, Any] = "relu",
         dropout: float = 0.0,
+        dropout_kind: str = "standard",
         norm: str | None = None,
     ) -> None:
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")
+        dropout_layer = dropout_class(dropout_kind)
         layers: list[nn.Module] = [nn.Flatten()]
         width = math.prod(input_shape)
         for size in hidden_sizes:
             layers.append(nn.Linear(width, size))
             if norm is not None:  # no Identity placeholder: every module call costs time
                 layers.append(norm_1d(norm, size))
-            layers.append(make_activation(activation))
+            layers.append(make_activation(activation, features=size))
             if dropout > 0:
-                layers.append(nn.Dropout(dropout))
+                layers.append(dropout_layer(dropout))
             width = size
         layers.append(nn.Linear(width, num_outputs))
         super().__init__(*layers)
+        # What an initializer needs to pick its gain (see dlrun.training.initializers).
+        self.nonlinearity, self.nonlinearity_param = describe_activation(activation)

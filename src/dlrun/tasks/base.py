@@ -14,11 +14,13 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
+from dlrun.errors import ConfigError
 from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
-# (optimizer, steps_per_epoch=, max_epochs=) -> a scheduler, or Lightning's dict describing one
+# (optimizer, steps_per_epoch=, max_epochs=) -> a scheduler, Lightning's dict describing one, a list of
+# those, or None
 SchedulerFactory = Callable[..., object]
 Regularizer = Callable[[nn.Module], Tensor]
 
@@ -62,8 +64,10 @@ class SupervisedTask(pl.LightningModule):
         self.model = model
         self.spec = spec
         self.loss_fn = loss if loss is not None else DEFAULT_LOSSES[spec.task]()
-        check_supports(self.loss_fn, spec.task)
+        check_supports(self.loss_fn, spec.task, num_classes=spec.num_classes)
         self.regularizer = regularizer
+        if regularizer is not None:
+            regularizer(model)  # a model it cannot penalize fails now, as a config error
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
@@ -203,14 +207,24 @@ class SupervisedTask(pl.LightningModule):
         self.trainer.progress_bar_metrics.update({k: v for k, v in scalars.items() if k in headline})
 
     def configure_optimizers(self):
-        optimizer = self.optimizer_factory(self.parameters())
-        if self.scheduler_factory is None:
+        # The factories are the user's settings, called only now that the data is known: a bad
+        # value must still end the run as a config error rather than a traceback.
+        try:
+            optimizer = self.optimizer_factory(self.parameters())
+            schedules = None
+            if self.scheduler_factory is not None:
+                accumulate = self.accumulate_grad_batches
+                steps_per_epoch = math.ceil(self.trainer.datamodule.train_batches_per_epoch / accumulate)
+                schedules = self.scheduler_factory(
+                    optimizer, steps_per_epoch=steps_per_epoch, max_epochs=self.trainer.max_epochs
+                )
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"The optimizer or scheduler settings do not work: {str(e).rstrip('.')}.") from None
+        # A factory returns a scheduler, Lightning's dict for one, a list of those, or None / [].
+        schedules = schedules if isinstance(schedules, list) else [] if schedules is None else [schedules]
+        if not schedules:
             return optimizer
-        accumulate = self.accumulate_grad_batches
-        steps_per_epoch = math.ceil(self.trainer.datamodule.train_batches_per_epoch / accumulate)
-        scheduler = self.scheduler_factory(
-            optimizer, steps_per_epoch=steps_per_epoch, max_epochs=self.trainer.max_epochs
-        )
-        config = dict(scheduler) if isinstance(scheduler, dict) else {"scheduler": scheduler, "interval": "epoch"}
-        config.setdefault("monitor", self.monitor)
-        return {"optimizer": optimizer, "lr_scheduler": config}
+        configs = [dict(s) if isinstance(s, dict) else {"scheduler": s, "interval": "epoch"} for s in schedules]
+        # Lightning drops `monitor` under manual optimization; the Stepper reads it from here.
+        self.scheduler_monitors = {id(c["scheduler"]): c.pop("monitor", self.monitor) for c in configs}
+        return [optimizer], configs

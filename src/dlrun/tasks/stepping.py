@@ -83,7 +83,8 @@ class Stepper:
             if config.interval != interval:
                 continue
             if isinstance(config.scheduler, ReduceLROnPlateau):
-                value = self.trainer.callback_metrics.get(config.monitor)
+                monitors = getattr(self.module, "scheduler_monitors", {})
+                value = self.trainer.callback_metrics.get(monitors.get(id(config.scheduler), config.monitor))
                 if value is not None:
                     config.scheduler.step(value)
             else:

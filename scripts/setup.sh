@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Set up dlrun in .venv: the full Fashion-MNIST where the system allows it, torch, then dlrun itself.
+#   DLRUN_TORCH="torch"  bash scripts/setup.sh   # e.g. PyPI's CUDA build on Linux instead of the default
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# data=fashion_mnist reads the Debian package's files; data=fashion_mnist_small needs nothing.
+if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
+    if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1; then
+        echo "note: could not install dataset-fashion-mnist (needs root); data=fashion_mnist_small works without it"
+    fi
+fi
+
+python3 -m venv .venv
+# torch first and on its own: pip then keeps this build when dlrun asks for torch>=2.2.
+.venv/bin/pip install "${DLRUN_TORCH:-torch==2.13.0}"
+.venv/bin/pip install -e ".[test]"

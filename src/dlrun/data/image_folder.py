@@ -1,0 +1,142 @@
+"""Users' own images: one subfolder per class, read with Pillow and resized to one size."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image, UnidentifiedImageError
+
+from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.loader import Batch
+from dlrun.data.spec import DataSpec
+from dlrun.data.splits import fit_scaler, split_indices
+from dlrun.errors import ConfigError
+
+IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
+PIL_MODES = {1: "L", 3: "RGB"}
+
+
+class ImageFolderDataModule(InMemoryDataModule):
+    """PATH/<class name>/**/*.png|jpg|jpeg, served as C x H x W images; class names sorted."""
+
+    def __init__(
+        self,
+        path: str | None = None,
+        image_size: Sequence[int] = (32, 32),
+        channels: int = 3,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = 1024,
+        steps_per_execution: int = 32,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        scaling: str | None = "standard",
+        split_seed: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
+    ) -> None:
+        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        if path is None:
+            raise ConfigError(
+                "data.path is not set: point it at a folder with one subfolder of images per class, e.g. "
+                "`dlrun train data=image_folder data.path=photos` with photos/cat/*.jpg and photos/dog/*.jpg."
+            )
+        size = list(image_size) if isinstance(image_size, Sequence) and not isinstance(image_size, str) else []
+        if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
+            raise ConfigError(f"data.image_size must be [height, width] in pixels, e.g. [32, 32]; got {image_size}.")
+        if channels not in PIL_MODES:
+            raise ConfigError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
+        self.path = Path(str(path)).expanduser()
+        self.image_size = (size[0], size[1])
+        self.channels = channels
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.scaling = scaling
+        self.split_seed = split_seed
+        self.folds = folds
+        self.fold = fold
+
+    def load(self) -> tuple[dict[str, Batch], DataSpec]:
+        classes, files, labels = find_images(self.path)
+        pixels = np.stack([read_image(f, self.image_size, self.channels) for f in files])
+        indices = split_indices(
+            labels,
+            self.val_fraction,
+            self.test_fraction,
+            seed=self.split_seed,
+            stratify=True,
+            folds=self.folds,
+            fold=self.fold,
+        )
+        # Per-pixel scaling, as for the digits: each pixel's statistics come from the training split.
+        flat = pixels.reshape(len(pixels), -1)
+        scaler = fit_scaler(self.scaling, flat[indices["train"]])
+        if scaler is not None:
+            flat = scaler.transform(flat)
+        inputs = torch.as_tensor(flat, dtype=torch.float32).reshape(pixels.shape)
+        targets = torch.as_tensor(labels, dtype=torch.int64)
+        spec = DataSpec(
+            "binary" if len(classes) == 2 else "multiclass",
+            tuple(inputs.shape[1:]),
+            num_classes=len(classes),
+            class_names=tuple(classes),
+        )
+        splits = {
+            split: {"inputs": inputs[torch.as_tensor(idx)], "targets": targets[torch.as_tensor(idx)]}
+            for split, idx in indices.items()
+        }
+        return splits, spec
+
+
+def find_images(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
+    """Class names (sorted subfolder names), every image file under them, and each file's class index."""
+    if not root.exists():
+        raise ConfigError(
+            f"data.path '{root}' does not exist (relative paths start from {Path.cwd()}). Point it at a "
+            f"folder with one subfolder of images per class."
+        )
+    if not root.is_dir():
+        raise ConfigError(
+            f"data.path '{root}' is a file; point it at a folder with one subfolder of images per class."
+        )
+    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
+    if len(folders) < 2:
+        found = f"only '{folders[0].name}'" if folders else "none"
+        raise ConfigError(
+            f"data.path '{root}' needs one subfolder per class (at least 2), named after the class, with "
+            f"that class's images in it; it has {found}. E.g. {root}/cat/1.jpg and {root}/dog/1.jpg."
+        )
+    files, labels = [], []
+    for label, folder in enumerate(folders):
+        # Hidden files and folders are editors' and OS's (.ipynb_checkpoints, macOS ._x.jpg), not data.
+        images = sorted(
+            p for p in folder.rglob("*")
+            if p.suffix.lower() in IMAGE_EXTENSIONS
+            and p.is_file()
+            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+        )
+        if not images:
+            raise ConfigError(
+                f"The class folder '{folder}' under data.path holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
+                f"Add the class's images to it, or move the folder out of '{root}'."
+            )
+        files += images
+        labels += [label] * len(images)
+    return [f.name for f in folders], files, np.asarray(labels)
+
+
+def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+    """One image as a float32 array C x H x W with values in [0, 1]."""
+    height, width = size
+    try:
+        with Image.open(path) as image:
+            image = image.convert(PIL_MODES[channels]).resize((width, height), Image.Resampling.BILINEAR)
+            pixels = np.asarray(image, dtype=np.float32) / 255.0
+    except (UnidentifiedImageError, OSError, ValueError, Image.DecompressionBombError) as e:
+        raise ConfigError(
+            f"Could not read the image '{path}' under data.path: {' '.join(str(e).split())}. Replace or "
+            f"remove the file."
+        ) from None
+    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)

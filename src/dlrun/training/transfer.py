@@ -1,0 +1,116 @@
+"""Transfer learning: start from an earlier run's weights, optionally frozen in part."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+CHECKPOINT_PREFERENCE = ("checkpoints/best.ckpt", "checkpoints/last.ckpt")
+MODEL_PREFIX = "model."  # dlrun's tasks hold the network as `self.model`
+
+
+@dataclass
+class LoadReport:
+    source: Path
+    loaded: list[str] = field(default_factory=list)
+    shape_mismatch: list[str] = field(default_factory=list)
+    not_in_checkpoint: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        parts = [f"Loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.shape_mismatch:
+            parts.append(f"kept {len(self.shape_mismatch)} of the new model's own (shapes differ: {_names(self.shape_mismatch)})")
+        if self.not_in_checkpoint:
+            parts.append(f"{len(self.not_in_checkpoint)} not in the checkpoint ({_names(self.not_in_checkpoint)})")
+        return "; ".join(parts) + "."
+
+
+def checkpoint_path(source: str | Path) -> Path:
+    """A checkpoint file, or the best (else last) checkpoint of a dlrun run directory."""
+    path = Path(source).expanduser()
+    if path.is_dir():
+        for candidate in CHECKPOINT_PREFERENCE:
+            if (path / candidate).is_file():
+                return path / candidate
+        raise ValueError(f"the run dir '{path}' has no {' or '.join(CHECKPOINT_PREFERENCE)}; name a checkpoint file instead")
+    if not path.is_file():
+        raise ValueError(f"model.pretrained: '{path}' is neither a run dir nor a checkpoint file")
+    return path
+
+
+def load_pretrained(model: nn.Module, source: str | Path) -> LoadReport:
+    """Copy every tensor whose name and shape match; leave the rest as the new model made them.
+
+    The usual case is a new head: the old one has another number of outputs, so its weights are
+    reported and skipped while the feature layers load.
+    """
+    path = checkpoint_path(source)
+    try:
+        saved = torch.load(path, map_location="cpu", weights_only=False)
+    except Exception as e:  # a truncated or foreign file: say which
+        raise ValueError(f"could not read the checkpoint '{path}': {e}") from None
+    state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
+    if not isinstance(state, dict):
+        raise ValueError(f"'{path}' holds no state dict")
+    if any(key.startswith(MODEL_PREFIX) for key in state):  # a Lightning checkpoint of a dlrun task
+        state = {key[len(MODEL_PREFIX) :]: value for key, value in state.items() if key.startswith(MODEL_PREFIX)}
+
+    report = LoadReport(path)
+    own = model.state_dict()
+    matched = {}
+    for name, tensor in own.items():
+        if name not in state:
+            report.not_in_checkpoint.append(name)
+        elif state[name].shape != tensor.shape:
+            report.shape_mismatch.append(name)
+        else:
+            matched[name] = state[name]
+            report.loaded.append(name)
+    if not matched:
+        raise ValueError(f"no tensor in '{path}' matches this model by name and shape; is it the same model family?")
+    model.load_state_dict(matched, strict=False)
+    return report
+
+
+def freeze(model: nn.Module, names: list[str]) -> list[nn.Parameter]:
+    """Stop training the named submodules (dotted names, e.g. `features` or `layers.0`)."""
+    modules = dict(model.named_modules())
+    frozen = []
+    for name in names:
+        if name not in modules:
+            children = [child for child, _ in model.named_children()]
+            raise ValueError(f"model.freeze: no submodule '{name}'; top-level submodules are: {', '.join(children)}")
+        for parameter in modules[name].parameters():
+            parameter.requires_grad_(False)
+            frozen.append(parameter)
+    return frozen
+
+
+def _names(names: list[str], shown: int = 4) -> str:
+    more = f", +{len(names) - shown} more" if len(names) > shown else ""
+    return ", ".join(names[:shown]) + more
+
+
+def with_scaled_lr(optimizer_factory, scaled: list[nn.Parameter], scale: float):
+    """An optimizer factory that trains `scaled` at `scale` times the learning rate.
+
+    Fine-tuning pretrained layers more gently than a new head keeps what they learned; frozen
+    parameters are left out of the optimizer altogether.
+    """
+    scaled_ids = {id(p) for p in scaled}
+
+    def make(parameters):
+        trainable = [p for p in parameters if p.requires_grad]
+        groups = [
+            {"params": [p for p in trainable if id(p) not in scaled_ids]},
+            {"params": [p for p in trainable if id(p) in scaled_ids], "lr_scale": scale},
+        ]
+        optimizer = optimizer_factory([group for group in groups if group["params"]])
+        for group in optimizer.param_groups:
+            group["lr"] *= group.get("lr_scale", 1.0)
+        return optimizer
+
+    return make
