@@ -9,17 +9,16 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
-from dlrun.data.splits import fit_scaler, split_indices
 from dlrun.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
 PIL_MODES = {1: "L", 3: "RGB"}
 
 
-class ImageFolderDataModule(InMemoryDataModule):
+class ImageFolderDataModule(SplittingDataModule):
     """PATH/<class name>/**/*.png|jpg|jpeg, served as C x H x W images; class names sorted."""
 
     def __init__(
@@ -27,17 +26,9 @@ class ImageFolderDataModule(InMemoryDataModule):
         path: str | None = None,
         image_size: Sequence[int] = (32, 32),
         channels: int = 3,
-        batch_size: int | None = 64,
-        eval_batch_size: int | None = 1024,
-        steps_per_execution: int = 32,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
-        scaling: str | None = "standard",
-        split_seed: int = 0,
-        folds: int | None = None,
-        fold: int = 0,
+        **options,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        super().__init__(**options)
         if path is None:
             raise ConfigError(
                 "data.path is not set: point it at a folder with one subfolder of images per class, e.g. "
@@ -51,28 +42,14 @@ class ImageFolderDataModule(InMemoryDataModule):
         self.path = Path(str(path)).expanduser()
         self.image_size = (size[0], size[1])
         self.channels = channels
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.scaling = scaling
-        self.split_seed = split_seed
-        self.folds = folds
-        self.fold = fold
 
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
         classes, files, labels = find_images(self.path)
         pixels = np.stack([read_image(f, self.image_size, self.channels) for f in files])
-        indices = split_indices(
-            labels,
-            self.val_fraction,
-            self.test_fraction,
-            seed=self.split_seed,
-            stratify=True,
-            folds=self.folds,
-            fold=self.fold,
-        )
+        indices = self.split_positions(labels, stratify=True)
         # Per-pixel scaling, as for the digits: each pixel's statistics come from the training split.
         flat = pixels.reshape(len(pixels), -1)
-        scaler = fit_scaler(self.scaling, flat[indices["train"]])
+        scaler = self.fit_scaler(flat[indices["train"]])
         if scaler is not None:
             flat = scaler.transform(flat)
         inputs = torch.as_tensor(flat, dtype=torch.float32).reshape(pixels.shape)

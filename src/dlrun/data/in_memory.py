@@ -5,11 +5,13 @@ from __future__ import annotations
 from abc import abstractmethod
 from collections.abc import Callable
 
+import numpy as np
 import pytorch_lightning as pl
 import torch
 
 from dlrun.data.loader import Batch, TensorBatches
 from dlrun.data.spec import DataSpec
+from dlrun.data.splits import fit_scaler, split_indices
 
 SPLITS = ("train", "val", "test")
 
@@ -95,3 +97,43 @@ class InMemoryDataModule(pl.LightningDataModule):
 
 def _device_of(batch: Batch) -> torch.device:
     return next(iter(batch.values())).device
+
+
+class SplittingDataModule(InMemoryDataModule):
+    """A data set without official splits: split here (seeded, stratified for classes, optionally
+    k-fold with a fixed test split) and scaled with statistics of the training split only."""
+
+    def __init__(
+        self,
+        batch_size: int | None = 64,
+        eval_batch_size: int | None = 1024,
+        steps_per_execution: int = 32,
+        val_fraction: float = 0.15,
+        test_fraction: float = 0.15,
+        scaling: str | None = "standard",
+        split_seed: int = 0,
+        folds: int | None = None,
+        fold: int = 0,
+    ) -> None:
+        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        self.val_fraction = val_fraction
+        self.test_fraction = test_fraction
+        self.scaling = scaling
+        self.split_seed = split_seed
+        self.folds = folds
+        self.fold = fold
+
+    def split_positions(self, targets: np.ndarray, stratify: bool) -> dict[str, np.ndarray]:
+        return split_indices(
+            targets,
+            self.val_fraction,
+            self.test_fraction,
+            seed=self.split_seed,
+            stratify=stratify,
+            folds=self.folds,
+            fold=self.fold,
+        )
+
+    def fit_scaler(self, train_features: np.ndarray):
+        """A scaler fitted on training rows, or None when data.scaling is null."""
+        return fit_scaler(self.scaling, train_features)

@@ -6,10 +6,9 @@ import numpy as np
 import torch
 from sklearn import datasets
 
-from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
-from dlrun.data.splits import fit_scaler, split_indices
 from dlrun.errors import unknown_choice
 
 # name -> (loader, task, shape of one example); digits are served as 1x8x8 images, which an MLP
@@ -23,48 +22,26 @@ SKLEARN_SETS: dict[str, tuple[str, TaskKind, tuple[int, ...] | None]] = {
 }
 
 
-class SklearnDataModule(InMemoryDataModule):
+class SklearnDataModule(SplittingDataModule):
     """digits, iris, wine, breast_cancer (binary) and diabetes (regression), split and scaled."""
 
     def __init__(
         self,
         name: str = "digits",
-        batch_size: int | None = 64,
-        eval_batch_size: int | None = 1024,
-        steps_per_execution: int = 32,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
-        scaling: str | None = "standard",
-        split_seed: int = 0,
-        folds: int | None = None,
-        fold: int = 0,
+        **options,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        super().__init__(**options)
         if name not in SKLEARN_SETS:
             raise unknown_choice("data.name", name, SKLEARN_SETS)
         self.name = name
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.scaling = scaling
-        self.split_seed = split_seed
-        self.folds = folds
-        self.fold = fold
 
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
         loader, task, image_shape = SKLEARN_SETS[self.name]
         bunch = getattr(datasets, loader)()
         features = np.asarray(bunch.data, dtype=np.float64)
         targets = np.asarray(bunch.target)
-        indices = split_indices(
-            targets,
-            self.val_fraction,
-            self.test_fraction,
-            seed=self.split_seed,
-            stratify=task != "regression",
-            folds=self.folds,
-            fold=self.fold,
-        )
-        scaler = fit_scaler(self.scaling, features[indices["train"]])
+        indices = self.split_positions(targets, stratify=task != "regression")
+        scaler = self.fit_scaler(features[indices["train"]])
         if scaler is not None:
             features = scaler.transform(features)
         inputs = torch.as_tensor(features, dtype=torch.float32)

@@ -12,10 +12,9 @@ import pandas as pd
 import torch
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
-from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
-from dlrun.data.splits import fit_scaler, split_indices
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
 log = logging.getLogger(__name__)
@@ -46,7 +45,7 @@ class TableSpec(DataSpec):
     categorical_cardinalities: tuple[int, ...] = ()
 
 
-class TableDataModule(InMemoryDataModule):
+class TableDataModule(SplittingDataModule):
     """A CSV or Parquet table: features encoded and scaled (fitted on the training split), target
     as class labels or a standardized value."""
 
@@ -59,17 +58,9 @@ class TableDataModule(InMemoryDataModule):
         categorical_encoding: str = "one_hot",
         missing: str = "error",
         task: str = "auto",
-        batch_size: int | None = 64,
-        eval_batch_size: int | None = 1024,
-        steps_per_execution: int = 32,
-        val_fraction: float = 0.15,
-        test_fraction: float = 0.15,
-        scaling: str | None = "standard",
-        split_seed: int = 0,
-        folds: int | None = None,
-        fold: int = 0,
+        **options,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        super().__init__(**options)
         for key, value, choices in (
             ("data.categorical_encoding", categorical_encoding, ENCODINGS),
             ("data.missing", missing, MISSING),
@@ -95,12 +86,6 @@ class TableDataModule(InMemoryDataModule):
         self.categorical_encoding = categorical_encoding
         self.missing = missing
         self.task = task
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.scaling = scaling
-        self.split_seed = split_seed
-        self.folds = folds
-        self.fold = fold
 
     def load(self) -> tuple[dict[str, Batch], TableSpec]:
         table = read_table(self.path)
@@ -116,19 +101,11 @@ class TableDataModule(InMemoryDataModule):
             classes = _sorted_values(target)
             target_values = pd.Categorical(target, categories=classes).codes.astype(np.int64)
             class_names = tuple(str(c) for c in classes)
-        indices = split_indices(
-            target_values,
-            self.val_fraction,
-            self.test_fraction,
-            seed=self.split_seed,
-            stratify=task != "regression",
-            folds=self.folds,
-            fold=self.fold,
-        )
+        indices = self.split_positions(target_values, stratify=task != "regression")
         train = indices["train"]
         numeric = [c for c in features if c not in categorical]
         numeric_values = self._numeric_matrix(table, numeric, train)
-        scaler = fit_scaler(self.scaling, numeric_values[train]) if numeric else None
+        scaler = self.fit_scaler(numeric_values[train]) if numeric else None
         if scaler is not None:
             numeric_values = scaler.transform(numeric_values)
         coded, coded_names, cardinalities = self._encode_categorical(table, categorical, train)

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d
+from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
 from dlrun.models.pooling import make_pool
 
 # The paper's widths: five convs, then two dense layers; `width` scales all of them.
@@ -41,11 +41,7 @@ class AlexNet(nn.Module):
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"alexnet needs image data of shape (channels, height, width); this data serves "
-                f"examples of shape {tuple(input_shape)}; use model=mlp for tabular data."
-            )
+        require_image_shape(input_shape, "alexnet")
         if width <= 0:
             raise ValueError(f"width scales the paper's widths and must be > 0 (e.g. 0.25); got {width}")
         if not 0.0 <= dropout < 1.0:

@@ -8,7 +8,7 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_2d
+from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_2d, require_image_shape
 from dlrun.models.pooling import POOLS, make_pool
 
 
@@ -40,11 +40,7 @@ class CNN(nn.Module):
         # What an initializer needs to pick its gain (see dlrun.training.initializers).
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
         head_dropout_layer = dropout_class(head_dropout_kind)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"a CNN needs image data of shape (channels, height, width); this data serves "
-                f"examples of shape {tuple(input_shape)}. Use model=mlp for tabular data."
-            )
+        require_image_shape(input_shape, "a CNN")
         if pool is not None and pool not in POOLS:
             raise ValueError(f"unknown pool '{pool}'; choose one of: {', '.join(POOLS)} (or null)")
         if padding == "same" and stride != 1:

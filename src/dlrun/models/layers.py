@@ -157,3 +157,12 @@ def norm_2d(name: str, channels: int) -> nn.Module:
 
 def _unknown(what: str, name: object, choices) -> str:
     return f"unknown {what} '{name}'; choose one of: {', '.join(choices)} (or null for none)"
+
+
+def require_image_shape(input_shape, family: str) -> None:
+    """Convolutional families need (channels, height, width) examples."""
+    if len(input_shape) != 3:
+        raise ValueError(
+            f"{family} needs image data of shape (channels, height, width); this data serves "
+            f"examples of shape {tuple(input_shape)}; use model=mlp for tabular data."
+        )

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d
+from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
 from dlrun.models.pooling import make_pool
 
 POOL_SIZE = 2
@@ -40,11 +40,7 @@ class LeNet5(nn.Module):
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"lenet5 needs image data of shape (channels, height, width); this data serves "
-                f"examples of shape {tuple(input_shape)}; use model=mlp for tabular data."
-            )
+        require_image_shape(input_shape, "lenet5")
         if len(channels) != 2:
             raise ValueError(
                 f"lenet5 has two convs, so channels needs two numbers (e.g. [6, 16]), got {list(channels)}"

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d
+from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
 from dlrun.models.pooling import make_pool
 
 
@@ -78,11 +78,7 @@ class ResNet(nn.Module):
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"resnet needs image data of shape (channels, height, width); this data serves "
-                f"examples of shape {tuple(input_shape)}; use model=mlp for tabular data."
-            )
+        require_image_shape(input_shape, "resnet")
         if len(blocks_per_stage) != len(channels) or not channels:
             raise ValueError(
                 f"resnet needs one channel count per stage: blocks_per_stage {list(blocks_per_stage)} has "

@@ -7,7 +7,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d
+from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
 from dlrun.models.pooling import make_pool
 
 
@@ -35,11 +35,7 @@ class VGG(nn.Module):
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
-        if len(input_shape) != 3:
-            raise ValueError(
-                f"vgg needs image data of shape (channels, height, width); this data serves "
-                f"examples of shape {tuple(input_shape)}; use model=mlp for tabular data."
-            )
+        require_image_shape(input_shape, "vgg")
         if len(blocks) != len(channels) or not blocks:
             raise ValueError(
                 f"vgg needs one channel count per block: blocks {list(blocks)} has {len(blocks)} "
