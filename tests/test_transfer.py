@@ -31,6 +31,16 @@ def test_matching_tensors_load_and_a_new_head_is_reported(tmp_path):
     assert "Loaded 2 tensors" in report.summary() and "3.weight" in report.summary()
 
 
+def test_skipped_submodules_keep_their_fresh_weights_even_when_shapes_match(tmp_path):
+    old, new = MLP((64,), 5, hidden_sizes=[32]), MLP((64,), 5, hidden_sizes=[32])
+    fresh_head = new[3].weight.clone()
+    report = transfer.load_pretrained(new, lightning_checkpoint(tmp_path / "old.ckpt", old), skip=["3"])
+    assert report.loaded == ["1.weight", "1.bias"] and report.skipped == ["3.weight", "3.bias"]
+    assert torch.equal(new[3].weight, fresh_head) and torch.equal(new[1].weight, old[1].weight)
+    with pytest.raises(ValueError, match="model.pretrained_skip: no submodule 'head'"):
+        transfer.load_pretrained(new, tmp_path / "old.ckpt", skip=["head"])
+
+
 def test_a_plain_state_dict_loads_too(tmp_path):
     old = MLP((4,), 3, hidden_sizes=[5])
     torch.save(old.state_dict(), tmp_path / "weights.pt")
@@ -105,5 +115,5 @@ def test_fine_tuning_a_run_end_to_end(tmp_path):
 
 
 def test_freeze_without_pretrained_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="needs model.pretrained"):
+    with pytest.raises(ConfigError, match="need model.pretrained"):
         build_from_overrides(tmp_path, "model.freeze=[layers]")

@@ -24,7 +24,7 @@ from dlrun.tensorboard_hparams import flatten, log_hparams
 from dlrun.training import transfer
 
 HPARAM_GROUPS = ("data", "model", "init", "loss", "regularizer", "optimizer", "scheduler", "trainer")
-TRANSFER_SETTINGS = ("pretrained", "freeze", "pretrained_lr_scale")
+TRANSFER_SETTINGS = ("pretrained", "pretrained_skip", "freeze", "pretrained_lr_scale")
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
 
@@ -69,7 +69,7 @@ def build_run(cfg: DictConfig) -> Run:
         except ValueError as e:
             raise ConfigError(f"Could not initialize the model with init ({cfg.init._target_}): {e}") from None
     optimizer = build(cfg.optimizer, "optimizer")
-    if transfer_settings.get("pretrained") or transfer_settings.get("freeze"):
+    if any(transfer_settings.get(key) for key in ("pretrained", "pretrained_skip", "freeze")):
         optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
     trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
     try:
@@ -129,12 +129,14 @@ def _split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[st
     return model_cfg, settings
 
 
-def _start_from_pretrained(model, optimizer, pretrained=None, freeze=(), pretrained_lr_scale=1.0):
+def _start_from_pretrained(model, optimizer, pretrained=None, pretrained_skip=(), freeze=(), pretrained_lr_scale=1.0):
     """Load the weights, freeze what is asked, and slow the pretrained part's learning rate."""
     if not pretrained:
-        raise ConfigError("model.freeze needs model.pretrained: freezing freshly initialized layers trains nothing.")
+        raise ConfigError(
+            "model.freeze and model.pretrained_skip need model.pretrained: name the run dir or checkpoint to start from."
+        )
     try:
-        report = transfer.load_pretrained(model, pretrained)
+        report = transfer.load_pretrained(model, pretrained, list(pretrained_skip or ()))
         frozen = transfer.freeze(model, list(freeze or ()))
     except ValueError as e:
         raise ConfigError(f"{e}.") from None

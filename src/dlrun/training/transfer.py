@@ -16,11 +16,14 @@ MODEL_PREFIX = "model."  # dlrun's tasks hold the network as `self.model`
 class LoadReport:
     source: Path
     loaded: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
     shape_mismatch: list[str] = field(default_factory=list)
     not_in_checkpoint: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         parts = [f"Loaded {len(self.loaded)} tensors from {self.source}"]
+        if self.skipped:
+            parts.append(f"left {len(self.skipped)} newly initialized as asked ({_names(self.skipped)})")
         if self.shape_mismatch:
             parts.append(f"kept {len(self.shape_mismatch)} of the new model's own (shapes differ: {_names(self.shape_mismatch)})")
         if self.not_in_checkpoint:
@@ -41,12 +44,14 @@ def checkpoint_path(source: str | Path) -> Path:
     return path
 
 
-def load_pretrained(model: nn.Module, source: str | Path) -> LoadReport:
+def load_pretrained(model: nn.Module, source: str | Path, skip: list[str] = ()) -> LoadReport:
     """Copy every tensor whose name and shape match; leave the rest as the new model made them.
 
     The usual case is a new head: the old one has another number of outputs, so its weights are
-    reported and skipped while the feature layers load.
+    reported and skipped while the feature layers load. When the shapes happen to match (five old
+    classes, five new ones), `skip` names the submodules to start afresh all the same.
     """
+    skip_prefixes = tuple(f"{name}." for name in _submodule_names(model, skip, "model.pretrained_skip"))
     path = checkpoint_path(source)
     try:
         saved = torch.load(path, map_location="cpu", weights_only=False)
@@ -62,7 +67,9 @@ def load_pretrained(model: nn.Module, source: str | Path) -> LoadReport:
     own = model.state_dict()
     matched = {}
     for name, tensor in own.items():
-        if name not in state:
+        if name.startswith(skip_prefixes):
+            report.skipped.append(name)
+        elif name not in state:
             report.not_in_checkpoint.append(name)
         elif state[name].shape != tensor.shape:
             report.shape_mismatch.append(name)
@@ -79,14 +86,20 @@ def freeze(model: nn.Module, names: list[str]) -> list[nn.Parameter]:
     """Stop training the named submodules (dotted names, e.g. `features` or `layers.0`)."""
     modules = dict(model.named_modules())
     frozen = []
-    for name in names:
-        if name not in modules:
-            children = [child for child, _ in model.named_children()]
-            raise ValueError(f"model.freeze: no submodule '{name}'; top-level submodules are: {', '.join(children)}")
+    for name in _submodule_names(model, names, "model.freeze"):
         for parameter in modules[name].parameters():
             parameter.requires_grad_(False)
             frozen.append(parameter)
     return frozen
+
+
+def _submodule_names(model: nn.Module, names, knob: str) -> list[str]:
+    modules = dict(model.named_modules())
+    for name in names:
+        if name not in modules:
+            children = [child for child, _ in model.named_children()]
+            raise ValueError(f"{knob}: no submodule '{name}'; top-level submodules are: {', '.join(children)}")
+    return list(names)
 
 
 def _names(names: list[str], shown: int = 4) -> str:
