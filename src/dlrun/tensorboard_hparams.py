@@ -1,6 +1,6 @@
 """Fill TensorBoard's HPARAMS tab with the run's choices and its real final metrics.
 
-Lightning logs hyperparameters at the start of training with a placeholder `hp_metric`; here they
+Lightning logs hyperparameters at the start of training with a dummy `hp_metric` of -1; here they
 are written once at the end, pointing at metrics that exist as scalars in the same run.
 """
 

@@ -35,7 +35,7 @@ class MLP(nn.Sequential):
         width = math.prod(input_shape)
         for size in hidden_sizes:
             layers.append(nn.Linear(width, size))
-            if norm is not None:  # no Identity placeholder: every module call costs time
+            if norm is not None:  # no nn.Identity in its place: every module call costs time
                 layers.append(norm_1d(norm, size))
             layers.append(make_activation(activation, features=size))
             if dropout > 0:

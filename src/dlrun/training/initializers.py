@@ -12,6 +12,7 @@ import math
 from torch import Tensor, nn
 
 from dlrun.errors import did_you_mean
+from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS
 
 SCHEMES = (
     "zeros",
@@ -27,15 +28,7 @@ SCHEMES = (
 )
 
 # Norm layers are left out on purpose: their weight 1 and bias 0 make them start as the identity.
-INITIALIZED_LAYERS = (
-    nn.Linear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
-)
+INITIALIZED_LAYERS = DENSE_AND_CONV_LAYERS
 
 # calculate_gain knows none of these. ELU, GELU and SiLU behave like ReLU where it matters for the
 # variance (identity for large inputs, about zero for very negative ones); PReLU is a leaky ReLU

@@ -19,15 +19,11 @@ import weakref
 
 from torch import Tensor, nn
 
+from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS
+
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
-    nn.Linear,
+    *DENSE_AND_CONV_LAYERS,
     nn.Bilinear,
-    nn.Conv1d,
-    nn.Conv2d,
-    nn.Conv3d,
-    nn.ConvTranspose1d,
-    nn.ConvTranspose2d,
-    nn.ConvTranspose3d,
     nn.RNNBase,
     nn.RNNCellBase,
     nn.MultiheadAttention,
