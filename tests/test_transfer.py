@@ -63,7 +63,7 @@ def test_a_run_dir_means_its_best_checkpoint(tmp_path):
     ("make_source", "message"),
     [
         (lambda tmp: tmp / "missing", "neither a run dir nor a checkpoint"),
-        (lambda tmp: tmp, "has no checkpoints/best.ckpt"),
+        (lambda tmp: tmp, "has no checkpoints/weights.safetensors or checkpoints/best.ckpt"),
         (lambda tmp: lightning_checkpoint(tmp / "cnn.ckpt", torch.nn.Conv2d(1, 2, 3)), "matches this model"),
     ],
 )

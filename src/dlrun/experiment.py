@@ -16,6 +16,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
+from dlrun.checkpoints import load_checkpoint
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
@@ -107,8 +108,8 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     result.history = run.history.epochs
     result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
 
-    ckpt_path, result.tested_on = _best_weights(trainer)
-    tested = trainer.test(run.task, datamodule=run.datamodule, ckpt_path=ckpt_path, verbose=False)
+    result.tested_on = use_best_weights(trainer, run.task)
+    tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     result.wall_time_s = time.perf_counter() - started
 
@@ -166,15 +167,20 @@ def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str,
     return trainer_cfg, settings
 
 
-def _best_weights(trainer: pl.Trainer) -> tuple[str | None, str]:
-    """Which weights to test: restored in memory by early stopping, else the best checkpoint."""
+def use_best_weights(trainer: pl.Trainer, task: pl.LightningModule) -> str:
+    """Put the best weights into `task` for testing and say which they are.
+
+    Early stopping may have restored them in memory already; otherwise they come from the best
+    checkpoint through the safe loader (never Lightning's `ckpt_path`, which unpickles by itself).
+    """
     for callback in trainer.callbacks:
         if isinstance(callback, EarlyStopping) and callback.restore_best_weights and callback.best_epoch is not None:
-            return None, f"best (epoch {callback.best_epoch + 1}, restored by early stopping)"
+            return f"best (epoch {callback.best_epoch + 1}, restored by early stopping)"
     checkpoint = trainer.checkpoint_callback
     if checkpoint is not None and getattr(checkpoint, "best_model_path", ""):
-        return "best", f"best ({Path(checkpoint.best_model_path).name})"
-    return None, "last"
+        task.load_state_dict(load_checkpoint(checkpoint.best_model_path)["state_dict"])
+        return f"best ({Path(checkpoint.best_model_path).name})"
+    return "last"
 
 
 def _check_monitor(monitor: str, available: list[str]) -> None:
@@ -193,7 +199,6 @@ def _quiet_lightning() -> None:
         ".*does not have many workers.*",
         ".*is smaller than the logging interval.*",
         ".*Checkpoint directory .* exists and is not empty.*",
-        ".*You are using `torch.load` with `weights_only=False`.*",
         ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)

@@ -1,9 +1,10 @@
 """Lightning callbacks that dlrun adds to what Lightning ships."""
 
+from dlrun.callbacks.checkpoint import ModelCheckpoint
 from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
 from dlrun.callbacks.early_stopping import EarlyStopping
 from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.progress import PlainProgress, progress_bar
 
-__all__ = ["ConfusionMatrixImage", "EarlyStopping", "LearningRateMonitor", "MetricHistory", "PlainProgress", "progress_bar"]
+__all__ = ["ConfusionMatrixImage", "EarlyStopping", "LearningRateMonitor", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]

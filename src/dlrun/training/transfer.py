@@ -5,11 +5,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import torch
 from torch import nn
 
-CHECKPOINT_PREFERENCE = ("checkpoints/best.ckpt", "checkpoints/last.ckpt")
-MODEL_PREFIX = "model."  # dlrun's tasks hold the network as `self.model`
+from dlrun.checkpoints import load_weights
+
+# The safetensors file first: it holds the same best weights as best.ckpt and cannot carry code.
+CHECKPOINT_PREFERENCE = ("checkpoints/weights.safetensors", "checkpoints/best.ckpt", "checkpoints/last.ckpt")
 
 
 @dataclass
@@ -32,7 +33,7 @@ class LoadReport:
 
 
 def checkpoint_path(source: str | Path) -> Path:
-    """A checkpoint file, or the best (else last) checkpoint of a dlrun run directory."""
+    """A checkpoint or safetensors file, or the best (else last) weights of a dlrun run directory."""
     path = Path(source).expanduser()
     if path.is_dir():
         for candidate in CHECKPOINT_PREFERENCE:
@@ -40,7 +41,7 @@ def checkpoint_path(source: str | Path) -> Path:
                 return path / candidate
         raise ValueError(f"the run dir '{path}' has no {' or '.join(CHECKPOINT_PREFERENCE)}; name a checkpoint file instead")
     if not path.is_file():
-        raise ValueError(f"model.pretrained: '{path}' is neither a run dir nor a checkpoint file")
+        raise ValueError(f"model.pretrained: '{path}' is neither a run dir nor a checkpoint (.ckpt, .pt) or .safetensors file")
     return path
 
 
@@ -53,15 +54,7 @@ def load_pretrained(model: nn.Module, source: str | Path, skip: list[str] = ()) 
     """
     skip_prefixes = tuple(f"{name}." for name in _submodule_names(model, skip, "model.pretrained_skip"))
     path = checkpoint_path(source)
-    try:
-        saved = torch.load(path, map_location="cpu", weights_only=False)
-    except Exception as e:  # a truncated or foreign file: say which
-        raise ValueError(f"could not read the checkpoint '{path}': {e}") from None
-    state = saved.get("state_dict", saved) if isinstance(saved, dict) else None
-    if not isinstance(state, dict):
-        raise ValueError(f"'{path}' holds no state dict")
-    if any(key.startswith(MODEL_PREFIX) for key in state):  # a Lightning checkpoint of a dlrun task
-        state = {key[len(MODEL_PREFIX) :]: value for key, value in state.items() if key.startswith(MODEL_PREFIX)}
+    state = load_weights(path)  # refuses a file that could run code (a DlrunError, exit 2)
 
     report = LoadReport(path)
     own = model.state_dict()
