@@ -204,7 +204,7 @@ def test_ls_lists_groups_options_and_descriptions(dlrun):
 @pytest.mark.parametrize(
     ("args", "needles"),
     [
-        (("train", "model=mlpp"), ("model option 'mlpp'", "cnn, lenet5, mlp", "Did you mean mlp?")),
+        (("train", "model=mlpp"), ("model option 'mlpp'", "cnn, gru, lenet5, lstm, mlp", "Did you mean mlp?")),
         (("train", "optimizer.lrr=0.1"), ("optimizer.lrr", "Did you mean optimizer.lr?")),
         (("train", "modle=cnn"), ("modle", "Did you mean model?")),
         (("train", "-m", "optimizer=adam,sgdd"), ("sgdd", "Did you mean sgd?")),

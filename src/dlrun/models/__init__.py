@@ -9,7 +9,8 @@ from dlrun.models.cnn import CNN
 from dlrun.models.lenet import LeNet5
 from dlrun.models.mlp import MLP
 from dlrun.models.pooling import MinPool2d
+from dlrun.models.recurrent import RecurrentNet
 from dlrun.models.resnet import ResNet
 from dlrun.models.vgg import VGG
 
-__all__ = ["AlexNet", "CNN", "LeNet5", "MLP", "MinPool2d", "ResNet", "VGG"]
+__all__ = ["AlexNet", "CNN", "LeNet5", "MLP", "MinPool2d", "RecurrentNet", "ResNet", "VGG"]

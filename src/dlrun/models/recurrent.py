@@ -1,0 +1,209 @@
+"""Recurrent classifier/regressor: an RNN, LSTM or GRU over a sequence, a read-out, then a dense head."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
+
+from dlrun.errors import did_you_mean
+from dlrun.models.layers import describe_activation, make_activation
+
+CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+READ_OUTS = ("last", "mean", "max", "attention")
+NONLINEARITIES = ("tanh", "relu")
+
+
+def _is_positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _unknown(what: str, value: object, choices: Sequence[str]) -> str:
+    return f"unknown {what} '{value}'; choose one of: {', '.join(choices)}.{did_you_mean(str(value), choices)}"
+
+
+class RecurrentNet(nn.Module):
+    """[Embedding] -> stacked (bi)RNN/LSTM/GRU -> read-out over the real steps -> dense head.
+
+    Inputs, by `input_shape`:
+    - (steps, features): dense sequences (N, T, features), T up to `steps`;
+    - (channels, height, width): images, read row by row (sequential MNIST): H steps of C*W features;
+    - (max_length,) with `vocab_size` > 0: token ids (N, T) embedded with `pad_id` as padding.
+
+    `forward(inputs, lengths)` takes the real steps of each right-padded example; with lengths the
+    run is packed, so padding never reaches a state or the read-out. The read-outs: `last` (final
+    state of each direction: forward after the last real step, backward after step 0), `mean` and
+    `max` over real steps, `attention` (a learned score per step, softmax over real steps; the
+    weights of the latest forward are kept, detached, in `last_attention`).
+    """
+
+    def __init__(
+        self,
+        input_shape: Sequence[int],
+        num_outputs: int,
+        cell: str = "lstm",
+        hidden_size: int = 128,
+        num_layers: int = 1,
+        bidirectional: bool = False,
+        nonlinearity: str = "tanh",
+        dropout: float = 0.0,
+        head_dropout: float = 0.0,
+        read_out: str = "last",
+        head_sizes: Sequence[int] = (),
+        head_activation: str | Mapping[str, Any] = "relu",
+        vocab_size: int = 0,
+        pad_id: int = 0,
+        embedding_size: int = 64,
+    ) -> None:
+        super().__init__()
+        if cell not in CELLS:
+            raise ValueError(_unknown("cell", cell, tuple(CELLS)))
+        if read_out not in READ_OUTS:
+            raise ValueError(_unknown("read_out", read_out, READ_OUTS))
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(_unknown("nonlinearity", nonlinearity, NONLINEARITIES))
+        if cell != "rnn" and nonlinearity != "tanh":
+            raise ValueError(
+                f"nonlinearity={nonlinearity} only applies to cell=rnn; {cell} cells use their own gates "
+                "and tanh. Use cell=rnn for a relu RNN, or leave nonlinearity at tanh."
+            )
+        sizes = {"hidden_size": hidden_size, "num_layers": num_layers, "embedding_size": embedding_size}
+        for name, value in sizes.items():
+            if not _is_positive_int(value):
+                raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
+        for name, value in (("dropout", dropout), ("head_dropout", head_dropout)):
+            if not 0.0 <= value < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        if dropout > 0 and num_layers < 2:
+            raise ValueError(
+                f"dropout={dropout} applies between stacked recurrent layers, so it needs num_layers >= 2 "
+                f"(got {num_layers}); use head_dropout for dropout after a single layer."
+            )
+        # Parsed even without head layers, so a misspelt activation is reported rather than ignored.
+        describe_activation(head_activation)
+        self.image_input, step_features = self._step_features(input_shape, vocab_size, embedding_size)
+
+        # What an initializer needs to pick its gain (see dlrun.training.initializers): the cell's.
+        self.nonlinearity = nonlinearity if cell == "rnn" else "tanh"
+        self.nonlinearity_param = None
+        self.cell = cell
+        self.read_out = read_out
+        self.num_directions = 2 if bidirectional else 1
+        if vocab_size > 0:
+            if not 0 <= pad_id < vocab_size:
+                raise ValueError(f"pad_id must be a token id in [0, {vocab_size}), got {pad_id}")
+            self.embedding: nn.Embedding | None = nn.Embedding(vocab_size, embedding_size, padding_idx=pad_id)
+        else:
+            self.embedding = None
+        extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
+        self.rnn = CELLS[cell](
+            step_features,
+            hidden_size,
+            num_layers=num_layers,
+            batch_first=True,
+            dropout=dropout,
+            bidirectional=bidirectional,
+            **extra,
+        )
+        width = hidden_size * self.num_directions
+        self.attention = nn.Linear(width, 1) if read_out == "attention" else None
+        self.last_attention: Tensor | None = None
+
+        head: list[nn.Module] = []
+        for size in head_sizes:
+            if head_dropout > 0:
+                head.append(nn.Dropout(head_dropout))
+            head += [nn.Linear(width, size), make_activation(head_activation, features=size)]
+            width = size
+        if head_dropout > 0:
+            head.append(nn.Dropout(head_dropout))
+        head.append(nn.Linear(width, num_outputs))
+        self.head = nn.Sequential(*head)
+
+    @staticmethod
+    def _step_features(input_shape: Sequence[int], vocab_size: int, embedding_size: int) -> tuple[bool, int]:
+        """(whether inputs are images, features per step) for `input_shape`."""
+        shape = tuple(input_shape)
+        if vocab_size < 0:
+            raise ValueError(f"vocab_size must be >= 0 (0 for dense inputs), got {vocab_size}")
+        if vocab_size > 0:
+            if len(shape) != 1:
+                raise ValueError(
+                    f"token inputs (vocab_size={vocab_size}) are served as (max_length,) ids per example, "
+                    f"got examples of shape {shape}"
+                )
+            return False, embedding_size
+        if len(shape) == 1:
+            raise ValueError(
+                f"a recurrent model needs sequences, but this data serves a table of {shape[0]} features "
+                "per example (no step axis). Use model=mlp for tables, or a sequence data set "
+                "(steps, features), a text data set (token ids with a vocabulary) or an image data set "
+                "(read row by row)."
+            )
+        if len(shape) == 2:
+            return False, shape[1]
+        if len(shape) == 3:
+            return True, shape[0] * shape[2]
+        raise ValueError(
+            f"a recurrent model takes (steps, features) sequences, (channels, height, width) images or "
+            f"(max_length,) token ids, got examples of shape {shape}"
+        )
+
+    def _steps(self, inputs: Tensor) -> Tensor:
+        if self.embedding is not None:
+            return self.embedding(inputs)
+        if self.image_input:
+            # Each row becomes a step holding every channel's pixels of that row.
+            return inputs.permute(0, 2, 1, 3).flatten(2)
+        return inputs
+
+    def features(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """The read-out, (N, hidden_size * directions): what the head sees."""
+        steps = self._steps(inputs)
+        total = steps.shape[1]
+        if lengths is None:
+            outputs, state = self.rnn(steps)
+        else:
+            cpu_lengths = lengths.to("cpu", torch.int64)
+            packed = pack_padded_sequence(steps, cpu_lengths, batch_first=True, enforce_sorted=False)
+            outputs, state = self.rnn(packed)
+
+        if self.read_out == "last":
+            h_n = state[0] if self.cell == "lstm" else state
+            top = h_n.view(self.rnn.num_layers, self.num_directions, h_n.shape[1], h_n.shape[2])[-1]
+            return top.transpose(0, 1).flatten(1)
+
+        if lengths is None:
+            if self.read_out == "mean":
+                return outputs.mean(1)
+            if self.read_out == "max":
+                return outputs.amax(1)
+            scores = self.attention(outputs).squeeze(-1)
+        else:
+            outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total)
+            if self.read_out == "mean":
+                # pad_packed_sequence fills the padding with zeros, so the sum covers the real steps only.
+                return outputs.sum(1) / lengths.to(outputs)[:, None]
+            pad = torch.arange(total, device=outputs.device) >= lengths.to(outputs.device)[:, None]
+            if self.read_out == "max":
+                return outputs.masked_fill(pad[..., None], float("-inf")).amax(1)
+            # Masked before the softmax, so padding gets exactly zero weight; pack_padded_sequence
+            # rejects length 0, so no row is fully masked.
+            scores = self.attention(outputs).squeeze(-1).masked_fill(pad, float("-inf"))
+        weights = scores.softmax(dim=1)
+        self.last_attention = weights.detach()
+        return torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
+
+    def attention_weights(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        """(N, T) attention weights over the steps of `inputs`; zero on padding, rows sum to 1."""
+        if self.read_out != "attention":
+            raise ValueError(f"attention weights need read_out=attention, this model reads out '{self.read_out}'")
+        with torch.no_grad():
+            self.features(inputs, lengths)
+        return self.last_attention
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.head(self.features(inputs, lengths))
