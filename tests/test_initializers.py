@@ -100,9 +100,15 @@ def test_conv_weight_std_uses_channels_times_kernel_as_fans(scheme):
     assert abs(weight.mean().item()) < 0.05 * std
 
 
-def test_model_without_a_declared_activation_gets_relus_gain():
-    weight = initialized("he_normal").layer.weight
-    assert weight.std().item() == pytest.approx(math.sqrt(2 / FAN_IN), rel=0.02)
+def test_model_without_a_declared_activation_needs_init_nonlinearity():
+    with pytest.raises(ValueError, match="declares no activation.*init.nonlinearity"):
+        initialized("he_normal")
+    for name, gain in (("relu", math.sqrt(2)), ("linear", 1.0), ("tanh", 5 / 3)):
+        torch.manual_seed(0)
+        model = Probe()
+        Initializer("he_normal", nonlinearity=name)(model)
+        assert model.layer.weight.std().item() == pytest.approx(gain / math.sqrt(FAN_IN), rel=0.02)
+    initialized("lecun_normal")  # schemes that ignore the activation need none
 
 
 def test_he_gain_changes_with_the_activation():
@@ -198,9 +204,9 @@ def test_unknown_model_nonlinearity_lists_the_known_ones():
         Initializer("he_normal")(Probe(nonlinearity="swish"))
 
 
-def test_model_without_linear_or_conv_layers_is_an_error_not_a_silent_no_op():
-    with pytest.raises(ValueError, match="no Linear or Conv layer"):
-        Initializer("he_normal")(Probe(layer=nn.LSTM(4, 4)))
+def test_model_without_layers_to_initialize_is_an_error_not_a_silent_no_op():
+    with pytest.raises(ValueError, match="no Linear, Conv, recurrent or Embedding layer"):
+        Initializer("he_normal")(Probe(layer=nn.LayerNorm(4)))
 
 
 # -- through the config ---------------------------------------------------------------------
@@ -208,7 +214,7 @@ def test_model_without_linear_or_conv_layers_is_an_error_not_a_silent_no_op():
 
 def test_every_scheme_has_a_described_config_option_that_builds_it():
     source = ConfigSource()
-    assert set(source.options("init")) == {"default", *SCHEMES}
+    assert {o for o in source.options("init") if not o.startswith("_")} == {"default", *SCHEMES}
     for scheme in SCHEMES:
         assert source.description("init", scheme), f"conf/init/{scheme}.yaml has no description"
         initializer = instantiate(source.compose([f"init={scheme}"]).init)
@@ -240,3 +246,80 @@ def test_zeros_leaves_hidden_units_identical_after_training_unlike_he_normal(tmp
     torch.testing.assert_close(zeros, zeros[:1].expand_as(zeros), rtol=1e-5, atol=1e-7)  # ...as one unit
     he = _first_layer_after_training(tmp_path, "he_normal")
     assert (he - he[:1]).abs().amax(dim=1)[1:].min() > 1e-2  # every unit differs from the first
+
+
+# -- recurrent layers and embeddings ------------------------------------------------------------
+
+HIDDEN, INPUTS = 256, 200
+
+
+def recurrent(cell: type[nn.RNNBase], scheme: str = "xavier_uniform", **settings) -> nn.RNNBase:
+    torch.manual_seed(0)
+    layer = cell(INPUTS, HIDDEN, num_layers=2, bidirectional=True)
+    Initializer(scheme, **settings)(layer)
+    return layer
+
+
+@pytest.mark.parametrize("cell, gates", [(nn.LSTM, 4), (nn.GRU, 3), (nn.RNN, 1)])
+def test_recurrent_weights_are_set_gate_by_gate(cell, gates):
+    layer = recurrent(cell, "xavier_normal", hidden_scheme="orthogonal", nonlinearity="linear")
+    gain = 5 / 3 if cell is nn.RNN else 1.0  # an Elman RNN's tanh; gates use gain 1
+    for name, parameter in layer.named_parameters():
+        blocks = parameter.detach().chunk(gates)
+        if name.startswith("weight_ih"):
+            fan_in = parameter.shape[1]  # the second layer reads both directions: 2 * HIDDEN
+            for block in blocks:
+                assert block.std().item() == pytest.approx(gain * math.sqrt(2 / (fan_in + HIDDEN)), rel=0.03)
+        elif name.startswith("weight_hh"):
+            for block in blocks:  # each gate's square block is gain times an orthogonal matrix
+                assert torch.allclose(block @ block.T, gain**2 * torch.eye(HIDDEN), atol=1e-4)
+        else:
+            assert torch.count_nonzero(parameter) == 0 or (cell is nn.LSTM and name.startswith("bias_ih"))
+
+
+def test_the_lstm_forget_gate_bias_is_set_and_the_rest_are_zero():
+    layer = recurrent(nn.LSTM, forget_bias=1.0)
+    for name, parameter in layer.named_parameters():
+        if name.startswith("bias_ih"):
+            i, f, g, o = parameter.detach().chunk(4)
+            assert torch.equal(f, torch.ones(HIDDEN)) and not (i.any() or g.any() or o.any())
+        elif name.startswith("bias_hh"):
+            assert not parameter.any()  # the two biases add up: the forget gate's sum is exactly 1
+    assert not recurrent(nn.LSTM, forget_bias=None).bias_ih_l0.any()
+
+
+def test_hidden_scheme_null_follows_the_scheme_and_zeros_zero_everything():
+    layer = recurrent(nn.GRU, "normal", std=0.01, hidden_scheme=None)
+    assert layer.weight_hh_l0.std().item() == pytest.approx(0.01, rel=0.03)
+    zeros = recurrent(nn.LSTM, "zeros", hidden_scheme="zeros")
+    assert all(not p.any() for p in zeros.parameters())
+
+
+def test_embeddings_keep_their_padding_row_at_zero():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Embedding(5000, 64, padding_idx=0), nn.Linear(64, 2))
+    Initializer("lecun_normal", embedding_std=0.1)(model)
+    weight = model[0].weight.detach()
+    assert not weight[0].any() and weight[1:].std().item() == pytest.approx(0.1, rel=0.03)
+    torch.manual_seed(0)
+    kept = nn.Sequential(nn.Embedding(5000, 64, padding_idx=0), nn.Linear(64, 2))
+    before = kept[0].weight.detach().clone()
+    Initializer("lecun_normal")(kept)  # embedding_std null: PyTorch's own N(0, 1) stays
+    assert torch.equal(kept[0].weight, before)
+
+
+def test_recurrent_settings_are_checked():
+    with pytest.raises(ValueError, match="hidden_scheme 'orthogonl'.*Did you mean orthogonal"):
+        Initializer("he_normal", hidden_scheme="orthogonl")
+    with pytest.raises(ValueError, match="embedding_std must be positive"):
+        Initializer("he_normal", embedding_std=-1.0)
+    with pytest.raises(ValueError, match="normal needs a positive std .for scheme or hidden_scheme"):
+        Initializer("he_normal", hidden_scheme="normal")  # no std for it
+
+
+def test_init_configs_reach_a_recurrent_model(tmp_path):
+    run = build_from_overrides(tmp_path, "model=lstm", "init=xavier_uniform", "init.forget_bias=2.0")
+    lstm = run.task.model.rnn
+    assert torch.all(lstm.bias_ih_l0.detach().chunk(4)[1] == 2.0)
+    block = lstm.weight_hh_l0.detach().chunk(4)[0]
+    assert torch.allclose(block @ block.T, torch.eye(block.shape[0]), atol=1e-4)

@@ -267,7 +267,7 @@ def test_each_loss_trains_and_is_the_one_the_task_uses(tmp_path, case):
 def test_a_wrong_pairing_exits_cleanly_from_the_command_line(dlrun):
     done = dlrun("train", "data=iris", "loss=mse", "debug=fast", "logger=none", "callbacks=none")
     assert done.returncode == 2, done.stderr
-    assert "the loss MeanSquaredError is for regression tasks, but this data is multiclass" in done.stderr
+    assert "the loss MeanSquaredError is for regression or forecasting tasks, but this data is multiclass" in done.stderr
     assert "Traceback" not in done.stderr
 
 

@@ -202,3 +202,16 @@ def test_strong_l1_drives_many_weights_to_about_zero(tmp_path, unpenalized):
 def test_l2_and_elastic_net_shrink_the_weights(tmp_path, unpenalized, option, settings):
     penalized = fitted_weights(tmp_path, f"regularizer={option}", *settings)
     assert float(penalized.mean()) < 0.7 * float(unpenalized.mean())
+
+
+def test_recurrent_weights_are_penalized_and_embeddings_only_when_asked():
+    from dlrun.models import RecurrentNet
+
+    model = RecurrentNet((20,), 2, cell="lstm", hidden_size=8, num_layers=2, bidirectional=True, vocab_size=30)
+    chosen = {name for name, p in model.named_parameters() if any(p is q for q in L2(1.0).penalized(model))}
+    recurrent_weights = {name for name, _ in model.rnn.named_parameters() if name.startswith("weight")}
+    assert chosen == {f"rnn.{name}" for name in recurrent_weights} | {"head.0.weight"}
+    with_embeddings = L2(1.0, include_embeddings=True)
+    assert any(p is model.embedding.weight for p in with_embeddings.penalized(model))
+    expected = sum(p.square().sum() for name, p in model.named_parameters() if name in chosen)
+    assert torch.allclose(L2(0.5)(model), 0.5 * expected)

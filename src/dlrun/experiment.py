@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
 import time
 import warnings
@@ -11,13 +12,14 @@ from typing import Any
 
 import pytorch_lightning as pl
 from hydra.errors import InstantiationException
-from hydra.utils import instantiate
+from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.checkpoints import load_checkpoint
 from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
@@ -62,7 +64,7 @@ def build_run(cfg: DictConfig) -> Run:
     datamodule: InMemoryDataModule = build(cfg.data, "data")
     spec = datamodule.spec
     model_cfg, transfer_settings = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", input_shape=spec.input_shape, num_outputs=spec.num_outputs)
+    model = build(model_cfg, "model", **model_arguments(model_cfg, spec))
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
         try:
@@ -74,7 +76,8 @@ def build_run(cfg: DictConfig) -> Run:
         optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
     trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
     try:
-        task = task_class_for(spec.task)(
+        task_factory = build_optional(cfg.task, "task") or task_class_for(spec.task)
+        task = task_factory(
             model,
             spec,
             optimizer,
@@ -97,12 +100,33 @@ def build_run(cfg: DictConfig) -> Run:
     return Run(datamodule, task, trainer, history)
 
 
+def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
+    """What the data tells the model: `input_shape` and `num_outputs` always, and any other field
+    of the spec (vocab_size, pad_id, max_length, horizon, ...) that the model's constructor names."""
+    target = model_cfg.get("_target_")
+    try:
+        parameters = inspect.signature(get_object(target)).parameters
+    except Exception:  # Hydra says what is wrong with the target when it builds it
+        parameters = {}
+    offered = spec.model_arguments()
+    arguments = {"input_shape": spec.input_shape, "num_outputs": spec.num_outputs}
+    arguments.update({name: offered[name] for name in parameters if name in offered and name not in model_cfg})
+    if spec.vocab_size and "vocab_size" not in parameters:
+        raise ConfigError(
+            f"This data serves token ids (a vocabulary of {spec.vocab_size}), and the model ({target}) "
+            "takes no vocab_size to embed them. Use a model that reads text, e.g. model=lstm, model=gru "
+            "or model=bilstm."
+        )
+    return arguments
+
+
 def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
     """Fit, test on the best weights, and fill `result` and TensorBoard's HPARAMS with the outcome."""
     started = time.perf_counter()
     run = build_run(cfg)
     trainer = run.trainer
     result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
+    run.datamodule.save_preprocessing(Path(result.run_dir))
     trainer.fit(run.task, datamodule=run.datamodule)
     result.epochs = trainer.current_epoch
     result.history = run.history.epochs
@@ -111,6 +135,7 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     result.tested_on = use_best_weights(trainer, run.task)
     tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+    result.baselines = run.datamodule.baselines()
     result.wall_time_s = time.perf_counter() - started
 
     params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=True) for g in HPARAM_GROUPS})}

@@ -25,6 +25,8 @@ class RunResult:
     epochs: int = 0
     wall_time_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
+    # Test metrics of simple reference predictors on the same test examples, e.g. naive forecasts.
+    baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     tensorboard: bool = False  # whether the run wrote TensorBoard events
     error: str | None = None
 
@@ -48,7 +50,8 @@ def print_summary(result: RunResult) -> None:
         epoch = f" (epoch {result.best_epoch + 1})" if result.best_epoch is not None else ""
         table.add_row(f"best {result.monitor}", f"{result.best_value:.4f}{epoch}")
     for name, value in result.test_metrics.items():
-        table.add_row(name, f"{value:.4f}")
+        references = [f"{baseline} {metrics[name]:.4f}" for baseline, metrics in result.baselines.items() if name in metrics]
+        table.add_row(name, f"{value:.4f}" + (f"  ({', '.join(references)})" if references else ""))
     if result.tested_on:
         table.add_row("tested on", f"{result.tested_on} weights")
     table.add_row("epochs", str(result.epochs))

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from abc import abstractmethod
 from collections.abc import Callable
+from pathlib import Path
 
 import numpy as np
 import pytorch_lightning as pl
 import torch
 
 from dlrun.data.loader import Batch, TensorBatches
+from dlrun.data.padding import LENGTHS
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import fit_scaler, split_indices
 
@@ -24,11 +26,13 @@ class InMemoryDataModule(pl.LightningDataModule):
         batch_size: int | None = 64,
         eval_batch_size: int | None = 1024,
         steps_per_execution: int = 32,
+        bucket_pool_batches: int | None = None,
     ) -> None:
         super().__init__()
         self.batch_size = batch_size
         self.eval_batch_size = eval_batch_size
         self.steps_per_execution = steps_per_execution
+        self.bucket_pool_batches = bucket_pool_batches
         self._splits: dict[str, Batch] | None = None
         self._spec: DataSpec | None = None
         self._on_device: dict[str, Batch] = {}
@@ -37,7 +41,18 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     @abstractmethod
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
-        """Return {'train'|'val'|'test': {'inputs': ..., 'targets': ...}} and what they hold."""
+        """Return {'train'|'val'|'test': {'inputs': ..., 'targets': ...}} and what they hold.
+
+        Variable-length sequences add 'lengths' (int64, the real steps of each right-padded example).
+        """
+
+    def save_preprocessing(self, directory: Path) -> None:
+        """Write what predicting on new data needs to repeat this module's preprocessing (a
+        vocabulary, scaler statistics) into the run's directory."""
+
+    def baselines(self) -> dict[str, dict[str, float]]:
+        """Test metrics of simple reference predictors (e.g. naive forecasts), to compare with the model's."""
+        return {}
 
     def setup(self, stage: str | None = None) -> None:
         if self._splits is None:
@@ -61,7 +76,11 @@ class InMemoryDataModule(pl.LightningDataModule):
 
     def train_dataloader(self) -> TensorBatches:
         return TensorBatches(
-            self._device_split("train"), self.batch_size, shuffle=True, group_size=self.steps_per_execution
+            self._device_split("train"),
+            self.batch_size,
+            shuffle=True,
+            group_size=self.steps_per_execution,
+            bucket_pool_batches=self.bucket_pool_batches,
         )
 
     def val_dataloader(self) -> TensorBatches:
@@ -74,7 +93,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Batches are cut from tensors already on the training device (see _device_split), so
         Lightning's walk over every batch to move it would only cost time."""
         first = batch[0] if isinstance(batch, list) else batch
-        if all(tensor.device == device for tensor in first.values()):
+        if all(tensor.device == device for key, tensor in first.items() if key != LENGTHS):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -91,12 +110,13 @@ class InMemoryDataModule(pl.LightningDataModule):
         """The split moved once to the trainer's device, so no batch is copied during training."""
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if name not in self._on_device or _device_of(self._on_device[name]) != device:
-            self._on_device[name] = {k: v.to(device) for k, v in self.split(name).items()}
+            # Lengths stay on the CPU, where pack_padded_sequence reads them.
+            self._on_device[name] = {k: v if k == LENGTHS else v.to(device) for k, v in self.split(name).items()}
         return self._on_device[name]
 
 
 def _device_of(batch: Batch) -> torch.device:
-    return next(iter(batch.values())).device
+    return next(tensor for key, tensor in batch.items() if key != LENGTHS).device
 
 
 class SplittingDataModule(InMemoryDataModule):
@@ -114,8 +134,9 @@ class SplittingDataModule(InMemoryDataModule):
         split_seed: int = 0,
         folds: int | None = None,
         fold: int = 0,
+        bucket_pool_batches: int | None = None,
     ) -> None:
-        super().__init__(batch_size, eval_batch_size, steps_per_execution)
+        super().__init__(batch_size, eval_batch_size, steps_per_execution, bucket_pool_batches)
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.scaling = scaling

@@ -13,6 +13,8 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from dlrun.data.padding import LENGTHS, bucketed_batches, trim_to_longest
+
 Batch = dict[str, Tensor]
 
 
@@ -22,6 +24,10 @@ class TensorBatches:
     With `group_size=k` it yields lists of up to k consecutive batches instead of single batches:
     the training task runs one optimizer step per batch of a group, so the framework's per-batch
     bookkeeping is paid once per k steps (Keras calls this steps_per_execution).
+
+    Sequences come with a `lengths` tensor (kept on the CPU, as packing wants it): each batch is
+    then cut to its own longest sequence, and with `bucket_pool_batches=P` a shuffled epoch groups
+    examples of similar length into batches (see padding.bucketed_batches).
     """
 
     def __init__(
@@ -31,6 +37,7 @@ class TensorBatches:
         shuffle: bool = False,
         drop_last: bool = False,
         group_size: int | None = None,
+        bucket_pool_batches: int | None = None,
     ) -> None:
         sizes = {len(t) for t in tensors.values()}
         if len(sizes) != 1:
@@ -46,6 +53,10 @@ class TensorBatches:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.group_size = group_size
+        self.lengths = tensors.get(LENGTHS)
+        if bucket_pool_batches is not None and bucket_pool_batches < 1:
+            raise ValueError(f"bucket_pool_batches must be at least 1 (or null for no bucketing), got {bucket_pool_batches}")
+        self.bucket_pool_batches = bucket_pool_batches
 
     @property
     def num_batches(self) -> int:
@@ -59,6 +70,9 @@ class TensorBatches:
         return math.ceil(self.num_batches / self.group_size)
 
     def __iter__(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+        if self.lengths is not None:
+            yield from self._sequence_batches()
+            return
         used = min(self.num_batches * self.batch_size, self.num_samples)
         span = self.batch_size * (self.group_size or 1)
         order = None
@@ -77,3 +91,29 @@ class TensorBatches:
             else:
                 pieces = {key: tensor.split(self.batch_size) for key, tensor in chunk.items()}
                 yield [dict(zip(pieces, parts)) for parts in zip(*pieces.values())]
+
+    def batch_indices(self) -> list[Tensor]:
+        """One epoch's batches of example indices, in order (CPU int64)."""
+        if self.shuffle and self.bucket_pool_batches:
+            batches = bucketed_batches(self.lengths, self.batch_size, self.bucket_pool_batches)
+        else:
+            order = torch.randperm(self.num_samples) if self.shuffle else torch.arange(self.num_samples)
+            batches = list(order.split(self.batch_size))
+        if self.drop_last:
+            batches = [b for b in batches if len(b) == self.batch_size]
+        return batches
+
+    def _sequence_batches(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+        device = next(t for k, t in self.tensors.items() if k != LENGTHS).device
+        indices = self.batch_indices()
+        if self.group_size is None:
+            for index in indices:
+                yield self._gather(index, device)
+            return
+        for start in range(0, len(indices), self.group_size):
+            yield [self._gather(index, device) for index in indices[start : start + self.group_size]]
+
+    def _gather(self, index: Tensor, device: torch.device) -> Batch:
+        on_device = index.to(device)
+        batch = {key: tensor[index if key == LENGTHS else on_device] for key, tensor in self.tensors.items()}
+        return trim_to_longest(batch)

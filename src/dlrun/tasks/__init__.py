@@ -1,11 +1,27 @@
 """LightningModules that join a plain model with its loss, metrics and optimizer."""
 
+from dlrun.errors import ConfigError
 from dlrun.tasks.base import SupervisedTask
 from dlrun.tasks.classification import ClassificationTask
+from dlrun.tasks.forecasting import ForecastingTask
 from dlrun.tasks.regression import RegressionTask
 
-__all__ = ["ClassificationTask", "RegressionTask", "SupervisedTask", "task_class_for"]
+__all__ = ["ClassificationTask", "ForecastingTask", "RegressionTask", "SupervisedTask", "task_class_for"]
+
+# task=auto: the task for each kind of data a data module may serve (DataSpec.task).
+TASK_FOR_DATA: dict[str, type[SupervisedTask]] = {
+    "multiclass": ClassificationTask,
+    "binary": ClassificationTask,
+    "regression": RegressionTask,
+    "forecasting": ForecastingTask,
+}
 
 
 def task_class_for(kind: str) -> type[SupervisedTask]:
-    return RegressionTask if kind == "regression" else ClassificationTask
+    if kind not in TASK_FOR_DATA:
+        raise ConfigError(
+            f"The data serves '{kind}' examples, and no task is known for that kind (known: "
+            f"{', '.join(TASK_FOR_DATA)}). Pick a task that trains on it with task=..., or point "
+            "task._target_ at your own task class."
+        )
+    return TASK_FOR_DATA[kind]

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
 
-import pytorch_lightning as pl
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
@@ -15,6 +15,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError
+from dlrun.tasks.fast_logging import FastLogging
 from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
 
@@ -25,7 +26,7 @@ SchedulerFactory = Callable[..., object]
 Regularizer = Callable[[nn.Module], Tensor]
 
 
-class SupervisedTask(pl.LightningModule):
+class SupervisedTask(FastLogging):
     """Logs `<stage>/<metric>`: train/loss per epoch (train/loss_step per step), val/*, test/*.
 
     Optimization is manual so that one Lightning batch can hold several mini-batches (see
@@ -35,6 +36,8 @@ class SupervisedTask(pl.LightningModule):
     in batches.
     """
 
+    # The kinds of data (DataSpec.task) this task trains on.
+    data_kinds: tuple[str, ...] = ()
     # Shown next to the loss in the progress display; every metric goes to the loggers.
     headline_metrics: tuple[str, ...] = ()
 
@@ -60,8 +63,14 @@ class SupervisedTask(pl.LightningModule):
         for name, value in (("accumulate_grad_batches", accumulate_grad_batches), ("log_every_n_steps", log_every_n_steps)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
+        if spec.task not in self.data_kinds:
+            raise ValueError(
+                f"{type(self).__name__} trains on {' or '.join(self.data_kinds)} data, but this data is "
+                f"{spec.task}; leave task=auto to pick the task from the data"
+            )
         self.automatic_optimization = False
         self.model = model
+        self._model_takes_lengths = "lengths" in inspect.signature(model.forward).parameters
         self.spec = spec
         self.loss_fn = loss if loss is not None else DEFAULT_LOSSES[spec.task]()
         check_supports(self.loss_fn, spec.task, num_classes=spec.num_classes)
@@ -75,7 +84,6 @@ class SupervisedTask(pl.LightningModule):
         self.gradient_clip_algorithm = gradient_clip_algorithm
         self.accumulate_grad_batches = accumulate_grad_batches
         self.log_every_n_steps = log_every_n_steps
-        self._last_logged_step = 0
         self.stepper: Stepper | None = None
         metrics = self.make_metrics()
         self.train_loss = MeanMetric()
@@ -108,8 +116,17 @@ class SupervisedTask(pl.LightningModule):
         collection = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
         return [f"{stage}/loss", *collection.keys()]
 
-    def forward(self, inputs: Tensor) -> Tensor:
-        return self.model(inputs)
+    def forward_batch(self, batch: Batch) -> Tensor:
+        """The model's outputs for a batch: the one place the task calls the model.
+
+        A model whose forward takes `lengths` (sequences padded to the batch's longest) gets them.
+        """
+        if self._model_takes_lengths:
+            return self.model(batch["inputs"], lengths=batch.get("lengths"))
+        return self.model(batch["inputs"])
+
+    def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
+        return self.forward_batch({"inputs": inputs} if lengths is None else {"inputs": inputs, "lengths": lengths})
 
     # -- training ---------------------------------------------------------------------------
 
@@ -120,7 +137,7 @@ class SupervisedTask(pl.LightningModule):
         batches = [batches] if isinstance(batches, dict) else batches
         losses, outputs = [], []
         for batch in batches:
-            output = self.model(batch["inputs"])
+            output = self.forward_batch(batch)
             loss = self.loss(output, batch["targets"])
             # The penalty shapes the step; the data loss alone is reported, to compare with val/loss.
             self.stepper.backward_and_step(loss + self.regularizer(self.model) if self.regularizer else loss)
@@ -128,28 +145,11 @@ class SupervisedTask(pl.LightningModule):
             outputs.append(output.detach())
         if batch_idx + 1 == self.trainer.num_training_batches:
             self.stepper.finish_epoch()
-        # Metrics are updated once per group, on device: no host sync on the training path.
         losses_t = torch.stack(losses)
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
         self.train_loss.update(losses_t, weight=sizes)
-        targets = torch.cat([batch["targets"] for batch in batches])
-        self.train_metrics.update(*self.metric_inputs(torch.cat(outputs), targets))
-        self._log_step_loss(losses_t)
-
-    def _log_step_loss(self, losses: Tensor) -> None:
-        """Write the loss curve every `log_every_n_steps` optimizer steps.
-
-        Straight to the loggers: `self.log` costs more than a small model's step, and its interval
-        counts Lightning batches, which here hold several steps each.
-        """
-        step = self.global_step
-        if step // self.log_every_n_steps == self._last_logged_step // self.log_every_n_steps:
-            return
-        self._last_logged_step = step
-        loss = {"train/loss_step": float(losses.mean())}
-        for logger in self.loggers:
-            logger.log_metrics(loss, step=step)
-        self.trainer.progress_bar_metrics.update(loss)
+        update_per_group(self.train_metrics, self.metric_inputs, outputs, [batch["targets"] for batch in batches])
+        self.log_step_loss(losses_t)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_loss, self.train_metrics)
@@ -173,7 +173,7 @@ class SupervisedTask(pl.LightningModule):
         """Hook for metrics that are not scalars (a confusion matrix, say)."""
 
     def _evaluate(self, stage: str, batch: Batch, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
-        outputs = self.model(batch["inputs"])
+        outputs = self.forward_batch(batch)
         loss_metric.update(self.loss(outputs, batch["targets"]), weight=len(outputs))
         predictions, targets = self.metric_inputs(outputs, batch["targets"])
         metrics.update(predictions, targets)
@@ -186,25 +186,12 @@ class SupervisedTask(pl.LightningModule):
         values = {f"{stage}/loss": loss_metric.compute(), **metrics.compute()}
         headline = {f"{stage}/{name}" for name in ("loss", *self.headline_metrics)}
         if stage == "train":
-            self._publish(values, headline)
+            self.publish_epoch_values(values, headline)
         else:  # Lightning builds what validate() and test() return from what self.log collects
             for name, value in values.items():
                 self.log(name, value, prog_bar=name in headline)
         loss_metric.reset()
         metrics.reset()
-
-    def _publish(self, values: dict[str, Tensor], headline: set[str]) -> None:
-        """What self.log does for epoch-level values, without its bookkeeping.
-
-        self.log costs about half a millisecond a key, a twentieth of a small model's whole epoch;
-        writing to the loggers and to the metrics that callbacks and the progress bar read gives
-        them the same values.
-        """
-        scalars = {name: float(value) for name, value in values.items()}
-        for logger in self.loggers:
-            logger.log_metrics(scalars, step=self.global_step)
-        self.trainer.callback_metrics.update(values)
-        self.trainer.progress_bar_metrics.update({k: v for k, v in scalars.items() if k in headline})
 
     def configure_optimizers(self):
         # The factories are the user's settings, called only now that the data is known: a bad
@@ -228,3 +215,26 @@ class SupervisedTask(pl.LightningModule):
         # Lightning drops `monitor` under manual optimization; the Stepper reads it from here.
         self.scheduler_monitors = {id(c["scheduler"]): c.pop("monitor", self.monitor) for c in configs}
         return [optimizer], configs
+
+
+def update_per_group(
+    metrics: MetricCollection,
+    metric_inputs: Callable[[Tensor, Tensor], tuple[Tensor, Tensor]],
+    outputs: list[Tensor],
+    targets: list[Tensor],
+) -> None:
+    """Update `metrics` with a group of training batches, on device (no host sync).
+
+    Batches whose outputs and targets have the same shape per example (a label or value each) are
+    joined and counted in one update: an update costs about a tenth of a small model's step. Batches
+    that differ past the first dimension (token outputs of sequences padded to different lengths)
+    are never joined: each is counted on its own.
+    """
+    same_shape = all(o.shape[1:] == outputs[0].shape[1:] for o in outputs) and all(
+        t.shape[1:] == targets[0].shape[1:] for t in targets
+    )
+    if same_shape:
+        metrics.update(*metric_inputs(torch.cat(outputs), torch.cat(targets)))
+    else:
+        for output, target in zip(outputs, targets):
+            metrics.update(*metric_inputs(output, target))

@@ -18,6 +18,7 @@ from dlrun.tasks.base import SupervisedTask
 class ClassificationTask(SupervisedTask):
     """Cross-entropy for multiclass, binary cross-entropy on logits for binary; macro P/R/F1."""
 
+    data_kinds = ("multiclass", "binary")
     headline_metrics = ("acc",)
 
     def __init__(self, *args, **kwargs) -> None:

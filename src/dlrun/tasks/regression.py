@@ -11,6 +11,7 @@ from dlrun.tasks.base import SupervisedTask
 class RegressionTask(SupervisedTask):
     """Mean squared error on standardized targets; MAE, RMSE and R2 in original units."""
 
+    data_kinds = ("regression",)
     headline_metrics = ("mae", "r2")
 
     def make_metrics(self) -> MetricCollection:

@@ -2,17 +2,28 @@
 
 The schemes that scale with the activation (xavier, he, orthogonal) take their gain from the
 model's `nonlinearity` and `nonlinearity_param` attributes (see dlrun.models.layers.describe_activation),
-so `init=he_normal` suits `model.activation=tanh` as well as relu.
+so `init=he_normal` suits `model.activation=tanh` as well as relu. A model that declares no
+activation needs `init.nonlinearity` set: there is no silent default gain.
+
+Recurrent layers (RNN, LSTM, GRU) are initialized gate by gate: each gate's input-to-hidden block
+by `scheme`, each hidden-to-hidden block by `hidden_scheme` (orthogonal by default: its singular
+values are all 1, so repeated multiplication neither shrinks nor blows up the state). The gain of a
+gated cell (LSTM, GRU) is 1: its sigmoid and tanh squash pre-activations near 0, where they are
+about linear (Keras' defaults agree); an Elman RNN's gain is that of its own nonlinearity. Biases
+start at 0 except the LSTM forget gate's, which `forget_bias` sets (1.0 keeps the memory open at
+the start, Jozefowicz et al. 2015). Embeddings keep PyTorch's N(0, 1) unless `embedding_std` is set;
+their padding row stays 0.
 """
 
 from __future__ import annotations
 
 import math
 
+import torch
 from torch import Tensor, nn
 
 from dlrun.errors import did_you_mean
-from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS
+from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS, RECURRENT_LAYERS
 
 SCHEMES = (
     "zeros",
@@ -36,67 +47,132 @@ INITIALIZED_LAYERS = DENSE_AND_CONV_LAYERS
 GAIN_STAND_INS = {"elu": "relu", "gelu": "relu", "silu": "relu", "prelu": "leaky_relu"}
 GAIN_NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
 DEFAULT_LEAKY_SLOPE = 0.01  # calculate_gain's and nn.LeakyReLU's default
+GAIN_SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal")
+FROM_MODEL = "model"  # init.nonlinearity: the activation the model declares
+LSTM_FORGET_GATE = 1  # torch orders an LSTM's gates input, forget, cell, output
 
 
 class Initializer:
-    """Initializes the weights of every Linear and Conv layer of a model by `scheme`; biases become 0.
+    """Initializes every Linear, Conv, recurrent and embedding layer of a model by `scheme`.
 
     `std` is the standard deviation of the `normal` scheme and `bound` the half-width of the
     `uniform` one; the other schemes derive their spread from the layer's fan-in/fan-out and the
-    gain of the model's activation (ReLU's if the model does not say).
+    gain of `nonlinearity` ("model": the activation the model declares). Recurrent layers and
+    embeddings: see the module's docstring.
     """
 
-    def __init__(self, scheme: str, std: float | None = None, bound: float | None = None) -> None:
+    def __init__(
+        self,
+        scheme: str,
+        std: float | None = None,
+        bound: float | None = None,
+        hidden_scheme: str | None = "orthogonal",
+        forget_bias: float | None = None,
+        embedding_std: float | None = None,
+        nonlinearity: str = FROM_MODEL,
+    ) -> None:
         if scheme not in SCHEMES:
             raise ValueError(
                 f"unknown init scheme '{scheme}'; choose one of: {', '.join(SCHEMES)}.{did_you_mean(str(scheme), SCHEMES)}"
             )
-        _check_spread("std", std, scheme, needed_by="normal")
-        _check_spread("bound", bound, scheme, needed_by="uniform")
+        if hidden_scheme is not None and hidden_scheme not in SCHEMES:
+            raise ValueError(
+                f"unknown init.hidden_scheme '{hidden_scheme}'; choose one of: {', '.join(SCHEMES)}, or null for "
+                f"the same as init.scheme.{did_you_mean(str(hidden_scheme), SCHEMES)}"
+            )
+        _check_spread("std", std, scheme, needed_by="normal", also=hidden_scheme)
+        _check_spread("bound", bound, scheme, needed_by="uniform", also=hidden_scheme)
+        for key, value in (("forget_bias", forget_bias), ("embedding_std", embedding_std)):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
+                raise ValueError(f"init.{key} must be a number or null, got {value!r}")
+        if embedding_std is not None and not embedding_std > 0:
+            raise ValueError(f"init.embedding_std must be positive (or null to keep N(0, 1)), got {embedding_std}")
         self.scheme = scheme
         self.std = std
         self.bound = bound
+        self.hidden_scheme = hidden_scheme or scheme
+        self.forget_bias = forget_bias
+        self.embedding_std = embedding_std
+        self.nonlinearity = nonlinearity
 
     def __call__(self, model: nn.Module) -> None:
-        nonlinearity, slope = gain_arguments(model)
-        layers = [m for m in model.modules() if isinstance(m, INITIALIZED_LAYERS)]
-        if not layers:
+        dense = [m for m in model.modules() if isinstance(m, INITIALIZED_LAYERS)]
+        recurrent = [m for m in model.modules() if isinstance(m, RECURRENT_LAYERS)]
+        embeddings = [m for m in model.modules() if isinstance(m, nn.Embedding)]
+        if not (dense or recurrent or embeddings):
             raise ValueError(
-                f"init={self.scheme} found no Linear or Conv layer in {type(model).__name__} to initialize; "
-                "use init=default to keep the model's own initialization"
+                f"init={self.scheme} found no Linear, Conv, recurrent or Embedding layer in {type(model).__name__} "
+                "to initialize; use init=default to keep the model's own initialization"
             )
-        for layer in layers:
-            self._init_weight(layer.weight, nonlinearity, slope)
-            if layer.bias is not None:
-                nn.init.zeros_(layer.bias)
+        if dense:
+            # Only the schemes that scale with the activation need to know it.
+            nonlinearity, slope = self.gain_arguments(model) if self.scheme in GAIN_SCHEMES else ("linear", 0.0)
+            for layer in dense:
+                self._init_weight(self.scheme, layer.weight, nonlinearity, slope)
+                if layer.bias is not None:
+                    nn.init.zeros_(layer.bias)
+        for layer in recurrent:
+            self._init_recurrent(layer)
+        if self.embedding_std is not None:
+            for layer in embeddings:
+                nn.init.normal_(layer.weight, std=self.embedding_std)
+                if layer.padding_idx is not None:
+                    with torch.no_grad():
+                        layer.weight[layer.padding_idx].zero_()
 
-    def _init_weight(self, weight: Tensor, nonlinearity: str, slope: float) -> None:
+    def gain_arguments(self, model: nn.Module) -> tuple[str, float]:
+        if self.nonlinearity != FROM_MODEL:
+            return _gain_arguments(self.nonlinearity, None, "init.nonlinearity")
+        return gain_arguments(model)
+
+    def _init_recurrent(self, layer: nn.RNNBase) -> None:
+        # A gated cell's gain is 1; an Elman RNN's is its own nonlinearity's (see the module docstring).
+        nonlinearity = getattr(layer, "nonlinearity", "linear") if isinstance(layer, nn.RNN) else "linear"
+        for name, parameter in layer.named_parameters():
+            gates = parameter.chunk(_gate_count(layer), dim=0)
+            if name.startswith("weight_ih"):
+                for gate in gates:
+                    self._init_weight(self.scheme, gate, nonlinearity, 0.0)
+            elif name.startswith("weight_hh"):
+                for gate in gates:
+                    self._init_weight(self.hidden_scheme, gate, nonlinearity, 0.0)
+            elif name.startswith("bias"):
+                nn.init.zeros_(parameter)
+                if self.forget_bias is not None and isinstance(layer, nn.LSTM) and name.startswith("bias_ih"):
+                    nn.init.constant_(gates[LSTM_FORGET_GATE], self.forget_bias)
+            # weight_hr (LSTM projections) keeps torch's initialization
+
+    def _init_weight(self, scheme: str, weight: Tensor, nonlinearity: str, slope: float) -> None:
         gain = nn.init.calculate_gain(nonlinearity, slope)
-        scheme = self.scheme
-        if scheme == "zeros":
-            nn.init.zeros_(weight)
-        elif scheme == "normal":
-            nn.init.normal_(weight, mean=0.0, std=self.std)
-        elif scheme == "uniform":
-            nn.init.uniform_(weight, -self.bound, self.bound)
-        elif scheme == "xavier_uniform":
-            nn.init.xavier_uniform_(weight, gain=gain)
-        elif scheme == "xavier_normal":
-            nn.init.xavier_normal_(weight, gain=gain)
-        elif scheme == "he_uniform":
-            nn.init.kaiming_uniform_(weight, a=slope, mode="fan_in", nonlinearity=nonlinearity)
-        elif scheme == "he_normal":
-            nn.init.kaiming_normal_(weight, a=slope, mode="fan_in", nonlinearity=nonlinearity)
-        elif scheme == "lecun_uniform":  # variance 1/fan_in whatever the activation
-            nn.init.kaiming_uniform_(weight, mode="fan_in", nonlinearity="linear")
-        elif scheme == "lecun_normal":
-            nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear")
-        elif scheme == "orthogonal":
-            nn.init.orthogonal_(weight, gain=gain)
+        with torch.no_grad():
+            if scheme == "zeros":
+                nn.init.zeros_(weight)
+            elif scheme == "normal":
+                nn.init.normal_(weight, mean=0.0, std=self.std)
+            elif scheme == "uniform":
+                nn.init.uniform_(weight, -self.bound, self.bound)
+            elif scheme == "xavier_uniform":
+                nn.init.xavier_uniform_(weight, gain=gain)
+            elif scheme == "xavier_normal":
+                nn.init.xavier_normal_(weight, gain=gain)
+            elif scheme == "he_uniform":
+                nn.init.kaiming_uniform_(weight, a=slope, mode="fan_in", nonlinearity=nonlinearity)
+            elif scheme == "he_normal":
+                nn.init.kaiming_normal_(weight, a=slope, mode="fan_in", nonlinearity=nonlinearity)
+            elif scheme == "lecun_uniform":  # variance 1/fan_in whatever the activation
+                nn.init.kaiming_uniform_(weight, mode="fan_in", nonlinearity="linear")
+            elif scheme == "lecun_normal":
+                nn.init.kaiming_normal_(weight, mode="fan_in", nonlinearity="linear")
+            elif scheme == "orthogonal":
+                nn.init.orthogonal_(weight, gain=gain)
 
     def __repr__(self) -> str:
         spread = {"normal": f", std={self.std}", "uniform": f", bound={self.bound}"}.get(self.scheme, "")
-        return f"Initializer({self.scheme!r}{spread})"
+        return f"Initializer({self.scheme!r}{spread}, hidden_scheme={self.hidden_scheme!r})"
+
+
+def _gate_count(layer: nn.RNNBase) -> int:
+    return {"LSTM": 4, "GRU": 3}.get(layer.mode, 1)
 
 
 def gain_arguments(model: nn.Module) -> tuple[str, float]:
@@ -104,29 +180,36 @@ def gain_arguments(model: nn.Module) -> tuple[str, float]:
 
     The slope only matters for leaky_relu; kaiming_* take it as `a` and calculate_gain as `param`.
     """
-    name = getattr(model, "nonlinearity", None) or "relu"
-    param = getattr(model, "nonlinearity_param", None)
+    name = getattr(model, "nonlinearity", None)
+    if not name:
+        raise ValueError(
+            f"{type(model).__name__} declares no activation (a `nonlinearity` attribute), so the gain of "
+            f"the scheme is unknown; set init.nonlinearity to the activation its layers use "
+            f"({', '.join(GAIN_NONLINEARITIES)}), e.g. init.nonlinearity=relu, or linear for gain 1"
+        )
+    return _gain_arguments(name, getattr(model, "nonlinearity_param", None), f"{type(model).__name__}.nonlinearity")
+
+
+def _gain_arguments(name: str, param: float | None, where: str) -> tuple[str, float]:
     nonlinearity = GAIN_STAND_INS.get(name, name)
     if nonlinearity not in GAIN_NONLINEARITIES:
         known = (*GAIN_NONLINEARITIES, *GAIN_STAND_INS)
         raise ValueError(
-            f"{type(model).__name__}.nonlinearity is '{name}', which has no known gain; set it to one of: "
+            f"{where} is '{name}', which has no known gain; set it to one of: "
             f"{', '.join(known)}.{did_you_mean(str(name), known)}"
         )
     if nonlinearity != "leaky_relu":
         return nonlinearity, 0.0
     slope = DEFAULT_LEAKY_SLOPE if param is None else param
     if not isinstance(slope, int | float) or isinstance(slope, bool) or not math.isfinite(slope):
-        raise ValueError(
-            f"{type(model).__name__}.nonlinearity_param must be the leaky slope (a number), got {slope!r}"
-        )
+        raise ValueError(f"{where}_param must be the leaky slope (a number), got {slope!r}")
     return nonlinearity, float(slope)
 
 
-def _check_spread(key: str, value: float | None, scheme: str, needed_by: str) -> None:
-    if scheme != needed_by:
+def _check_spread(key: str, value: float | None, scheme: str, needed_by: str, also: str | None = None) -> None:
+    if needed_by not in (scheme, also):
         if value is not None:
-            raise ValueError(f"init {key} only applies to init={needed_by}; init={scheme} sets its own spread")
+            raise ValueError(f"init {key} only applies to init={needed_by} (or hidden_scheme={needed_by}); init={scheme} sets its own spread")
         return
     if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"init={needed_by} needs a positive {key}, got {value!r}")
+        raise ValueError(f"init={needed_by} needs a positive {key} (for scheme or hidden_scheme), got {value!r}")

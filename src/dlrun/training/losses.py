@@ -86,19 +86,19 @@ class Hinge(nn.Module):
 class MeanSquaredError(nn.MSELoss):
     """mean(r^2), r = prediction - target."""
 
-    supports = ("regression",)
+    supports = ("regression", "forecasting")
 
 
 class MeanAbsoluteError(nn.L1Loss):
     """mean(|r|): the conditional median, little moved by outliers."""
 
-    supports = ("regression",)
+    supports = ("regression", "forecasting")
 
 
 class Huber(nn.HuberLoss):
     """r^2 / 2 for |r| <= delta, delta * (|r| - delta / 2) beyond: squared near 0, linear in the tails."""
 
-    supports = ("regression",)
+    supports = ("regression", "forecasting")
 
     def __init__(self, delta: float = 1.0) -> None:
         _check_delta("huber", delta)
@@ -111,7 +111,7 @@ class PseudoHuber(nn.Module):
     About r^2 / 2 for |r| << delta and delta * |r| for |r| >> delta.
     """
 
-    supports = ("regression",)
+    supports = ("regression", "forecasting")
 
     def __init__(self, delta: float = 1.0) -> None:
         super().__init__()
@@ -129,7 +129,12 @@ def _check_delta(name: str, delta: float) -> None:
         raise ValueError(f"{name} delta must be a positive number (where the loss turns linear), got {delta}")
 
 
-DEFAULT_LOSSES = {"multiclass": CrossEntropy, "binary": BinaryCrossEntropy, "regression": MeanSquaredError}
+DEFAULT_LOSSES = {
+    "multiclass": CrossEntropy,
+    "binary": BinaryCrossEntropy,
+    "regression": MeanSquaredError,
+    "forecasting": MeanSquaredError,
+}
 
 
 def check_supports(loss: nn.Module, task: str, num_classes: int | None = None) -> None:

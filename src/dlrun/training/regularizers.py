@@ -4,9 +4,10 @@ A regularizer is called as `regularizer(model)` and returns a scalar tensor. By 
 only the weights of the layers that multiply their inputs (dense, convolution, recurrent and
 attention layers): shrinking a bias does not make the function simpler, and shrinking a
 normalization layer's scale fights the normalization. `include_biases_and_norms=True` adds those
-layers' biases and every parameter of normalization layers. Parameters of other modules (embeddings,
-learnable activations such as PReLU, a model's own nn.Parameter) are never penalized; subclass and
-extend `weight_layers` to change that.
+layers' biases and every parameter of normalization layers. Embedding tables are left alone unless
+`include_embeddings=True`: a penalty on them pulls rare words' vectors to 0 faster than frequent
+ones'. Parameters of other modules (learnable activations such as PReLU, a model's own
+nn.Parameter) are never penalized; subclass and extend `weight_layers` to change that.
 
 These penalties go through the gradient, so adaptive optimizers (Adam) rescale them; decoupled
 weight decay, which shrinks weights outside the gradient, is the optimizer's job (AdamW,
@@ -48,10 +49,13 @@ class WeightPenalty:
     weight_layers = WEIGHT_LAYERS
     norm_layers = NORM_LAYERS
 
-    def __init__(self, l1: float = 0.0, l2: float = 0.0, include_biases_and_norms: bool = False) -> None:
+    def __init__(
+        self, l1: float = 0.0, l2: float = 0.0, include_biases_and_norms: bool = False, include_embeddings: bool = False
+    ) -> None:
         self.l1 = _strength("l1", l1)
         self.l2 = _strength("l2", l2)
         self.include_biases_and_norms = include_biases_and_norms
+        self.include_embeddings = include_embeddings
         # Chosen once per model: walking the modules costs about 2% of a small MLP's step.
         self._chosen: weakref.WeakKeyDictionary[nn.Module, list[nn.Parameter]] = weakref.WeakKeyDictionary()
 
@@ -76,7 +80,9 @@ class WeightPenalty:
         """The parameters this penalty sums over, each once."""
         chosen: dict[int, nn.Parameter] = {}
         for module in model.modules():
-            is_weight_layer = isinstance(module, self.weight_layers)
+            is_weight_layer = isinstance(module, self.weight_layers) or (
+                self.include_embeddings and isinstance(module, nn.Embedding)
+            )
             is_norm = isinstance(module, self.norm_layers)
             for name, p in module.named_parameters(recurse=False):
                 weight = is_weight_layer and "weight" in name
@@ -95,34 +101,41 @@ class WeightPenalty:
     def __repr__(self) -> str:
         return (
             f"{type(self).__name__}(l1={self.l1}, l2={self.l2}, "
-            f"include_biases_and_norms={self.include_biases_and_norms})"
+            f"include_biases_and_norms={self.include_biases_and_norms}, include_embeddings={self.include_embeddings})"
         )
 
 
 class L1(WeightPenalty):
     """strength * sum |w|: a constant pull toward 0 that leaves many weights near 0 (sparse weights)."""
 
-    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False) -> None:
-        super().__init__(l1=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms)
+    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False) -> None:
+        super().__init__(l1=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms,
+                         include_embeddings=include_embeddings)
 
 
 class L2(WeightPenalty):
     """strength * sum w^2, with no 1/2: its gradient 2 * strength * w is SGD's weight_decay = 2 * strength."""
 
-    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False) -> None:
-        super().__init__(l2=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms)
+    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False) -> None:
+        super().__init__(l2=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms,
+                         include_embeddings=include_embeddings)
 
 
 class ElasticNet(WeightPenalty):
     """l1_strength * sum |w| + l2_strength * sum w^2 (no 1/2): sparse like L1, stable like L2."""
 
     def __init__(
-        self, l1_strength: float = 1e-4, l2_strength: float = 1e-4, include_biases_and_norms: bool = False
+        self,
+        l1_strength: float = 1e-4,
+        l2_strength: float = 1e-4,
+        include_biases_and_norms: bool = False,
+        include_embeddings: bool = False,
     ) -> None:
         super().__init__(
             l1=_strength("l1_strength", l1_strength),
             l2=_strength("l2_strength", l2_strength),
             include_biases_and_norms=include_biases_and_norms,
+            include_embeddings=include_embeddings,
         )
 
 
