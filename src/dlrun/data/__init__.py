@@ -3,18 +3,29 @@
 from dlrun.data.fashion_mnist import FashionMNISTDataModule, FashionMNISTSmallDataModule
 from dlrun.data.image_folder import ImageFolderDataModule
 from dlrun.data.image_ops import ImageAugmentation, ImagePreprocessing
+from dlrun.data.series import Co2DataModule, ForecastSeries, SeriesCSVDataModule, SeriesDataModule, SunspotsDataModule
 from dlrun.data.sklearn_tables import SklearnDataModule
 from dlrun.data.spec import DataSpec
 from dlrun.data.table import TableDataModule, TableSpec
+from dlrun.data.text import RottenTomatoesDataModule, TextCSVDataModule, TextDataModule, Vocabulary
 
 __all__ = [
+    "Co2DataModule",
     "DataSpec",
     "FashionMNISTDataModule",
     "FashionMNISTSmallDataModule",
+    "ForecastSeries",
     "ImageAugmentation",
     "ImageFolderDataModule",
     "ImagePreprocessing",
+    "RottenTomatoesDataModule",
+    "SeriesCSVDataModule",
+    "SeriesDataModule",
     "SklearnDataModule",
+    "SunspotsDataModule",
     "TableDataModule",
     "TableSpec",
+    "TextCSVDataModule",
+    "TextDataModule",
+    "Vocabulary",
 ]
