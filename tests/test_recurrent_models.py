@@ -313,3 +313,17 @@ def test_an_lstm_learns_whether_the_first_token_equals_the_last():
         accuracy = ((net.eval()(test[0], test[1]).squeeze(1) > 0).float() == test[2]).float().mean().item()
     assert accuracy > 0.9
     assert elapsed < 3.0
+
+
+def test_predict_change_adds_the_last_observed_target_value():
+    torch.manual_seed(0)
+    model = RecurrentNet((6, 2), 3, cell="gru", hidden_size=4, predict_change=True)
+    inputs = torch.randn(5, 6, 2)
+    plain = RecurrentNet((6, 2), 3, cell="gru", hidden_size=4)
+    plain.load_state_dict(model.state_dict())
+    assert torch.allclose(model(inputs), plain(inputs) + inputs[:, -1, :1])
+    lengths = torch.tensor([6, 3, 1, 4, 2])
+    last = torch.stack([inputs[i, n - 1, 0] for i, n in enumerate(lengths.tolist())])[:, None]
+    assert torch.allclose(model(inputs, lengths), plain(inputs, lengths) + last)
+    with pytest.raises(ValueError, match="predict_change"):
+        RecurrentNet((10,), 2, vocab_size=20, predict_change=True)

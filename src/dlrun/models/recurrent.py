@@ -37,7 +37,8 @@ class RecurrentNet(nn.Module):
     run is packed, so padding never reaches a state or the read-out. The read-outs: `last` (final
     state of each direction: forward after the last real step, backward after step 0), `mean` and
     `max` over real steps, `attention` (a learned score per step, softmax over real steps; the
-    weights of the latest forward are kept, detached, in `last_attention`).
+    weights of the latest forward are kept, detached, in `last_attention`). With `predict_change`
+    (forecasting) the outputs are changes added to the last observed value of the first feature.
     """
 
     def __init__(
@@ -57,6 +58,7 @@ class RecurrentNet(nn.Module):
         vocab_size: int = 0,
         pad_id: int = 0,
         embedding_size: int = 64,
+        predict_change: bool = False,
     ) -> None:
         super().__init__()
         if cell not in CELLS:
@@ -85,6 +87,12 @@ class RecurrentNet(nn.Module):
         # Parsed even without head layers, so a misspelt activation is reported rather than ignored.
         describe_activation(head_activation)
         self.image_input, step_features = self._step_features(input_shape, vocab_size, embedding_size)
+        if predict_change and (vocab_size > 0 or self.image_input):
+            raise ValueError(
+                "predict_change forecasts the change from the last value of the first input feature, so it "
+                "needs dense (steps, features) sequences such as a series' windows, not tokens or images"
+            )
+        self.predict_change = predict_change
 
         # What an initializer needs to pick its gain (see dlrun.training.initializers): the cell's.
         self.nonlinearity = nonlinearity if cell == "rnn" else "tanh"
@@ -206,4 +214,10 @@ class RecurrentNet(nn.Module):
         return self.last_attention
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        return self.head(self.features(inputs, lengths))
+        outputs = self.head(self.features(inputs, lengths))
+        if not self.predict_change:
+            return outputs
+        # A forecast of the target (the first feature) as the change from its last observed value: a
+        # series with a trend leaves its training range, and a network only outputs what it learned.
+        last = inputs[:, -1, :1] if lengths is None else inputs[torch.arange(len(inputs)), lengths.to(inputs.device) - 1, :1]
+        return outputs + last
