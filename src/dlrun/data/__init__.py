@@ -1,5 +1,6 @@
 """Data modules: each loads one kind of data, splits it, and describes what it serves."""
 
+from dlrun.data.adding import AddingDataModule
 from dlrun.data.fashion_mnist import FashionMNISTDataModule, FashionMNISTSmallDataModule
 from dlrun.data.image_folder import ImageFolderDataModule
 from dlrun.data.image_ops import ImageAugmentation, ImagePreprocessing
@@ -10,6 +11,7 @@ from dlrun.data.table import TableDataModule, TableSpec
 from dlrun.data.text import RottenTomatoesDataModule, TextCSVDataModule, TextDataModule, Vocabulary
 
 __all__ = [
+    "AddingDataModule",
     "Co2DataModule",
     "DataSpec",
     "FashionMNISTDataModule",
