@@ -1,11 +1,16 @@
-"""Bad sequence inputs end as one paragraph and exit 2, the way users meet them on the command line."""
+"""Bad sequence inputs are user errors: one paragraph naming the problem, and exit 2 on the command line.
+
+Each case is built in-process (a subprocess costs seconds); one case goes through the CLI as users
+meet it.
+"""
 
 from __future__ import annotations
 
 import pytest
+from conftest import build_from_overrides
 from test_cli import assert_user_error
 
-pytestmark = pytest.mark.slow
+from dlrun.errors import DlrunError
 
 WORDS = "good bad great awful fine dull superb boring".split()
 
@@ -36,14 +41,25 @@ def write_files(root) -> None:
     ],
     ids=lambda value: value[-1] if isinstance(value, tuple) and value and "=" in str(value[-1]) else None,
 )
-def test_bad_sequence_inputs_are_user_errors(dlrun, tmp_path, overrides, needles):
+def test_bad_sequence_inputs_are_user_errors(tmp_path, monkeypatch, overrides, needles):
     write_files(tmp_path)
-    done = dlrun("train", "debug=fast", "model=lstm", *overrides)
-    assert_user_error(done, *needles)
+    monkeypatch.chdir(tmp_path)  # relative data paths start where dlrun is started
+    with pytest.raises(DlrunError) as info:
+        build_from_overrides(tmp_path, "model=lstm", *overrides)
+    message = str(info.value)
+    assert "\n" not in message and all(needle in message for needle in needles), message
+
+
+def test_token_data_needs_a_model_that_embeds_tokens(tmp_path, monkeypatch):
+    write_files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DlrunError, match="token ids.*model=lstm"):
+        build_from_overrides(tmp_path, "model=mlp", "data=text_csv", "data.path=texts.csv", "data.text_column=review")
+
+
+@pytest.mark.slow
+def test_on_the_command_line_they_exit_2_without_a_traceback(dlrun, tmp_path):
+    write_files(tmp_path)
+    done = dlrun("train", "debug=fast", "model=lstm", "data=series_csv", "data.path=short.csv", "data.target=y")
+    assert_user_error(done, "20 steps", "data.lookback")
     assert not list(tmp_path.glob("outputs/**/checkpoints/*"))  # nothing trained, nothing saved
-
-
-def test_token_data_needs_a_model_that_embeds_tokens(dlrun, tmp_path):
-    write_files(tmp_path)
-    done = dlrun("train", "debug=fast", "model=mlp", "data=text_csv", "data.path=texts.csv", "data.text_column=review")
-    assert_user_error(done, "token ids", "model=lstm")
