@@ -11,6 +11,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
+from dlrun.callbacks.stage_figure import StageFigure
+
 if TYPE_CHECKING:
     from dlrun.data.series import ForecastSeries
 
@@ -62,7 +64,7 @@ def collect_forecasts(pl_module: pl.LightningModule, batches: Iterable) -> np.nd
     return (torch.cat(outputs) * spec.target_std + spec.target_mean).numpy()
 
 
-class ForecastPlot(pl.Callback):
+class ForecastPlot(StageFigure):
     """Logs `test/forecast` after testing, and `val/forecast` every `every_n_epochs` epochs (0: never):
     the true series of that part as a line, and the forecasts `steps_ahead` steps ahead (default:
     1 and the horizon) at the times they forecast. Only for data modules with `test_series` (the
@@ -74,19 +76,10 @@ class ForecastPlot(pl.Callback):
             if not steps_ahead or any(isinstance(s, bool) or not isinstance(s, int) or s < 1 for s in steps_ahead):
                 raise ValueError(f"steps_ahead must be whole numbers of steps, at least 1, or null; got {steps_ahead}")
             steps_ahead = list(dict.fromkeys(steps_ahead))
+        super().__init__(every_n_epochs)
         self.steps_ahead = steps_ahead
-        self.every_n_epochs = every_n_epochs
 
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        if trainer.sanity_checking or self.every_n_epochs <= 0:
-            return
-        if (trainer.current_epoch + 1) % self.every_n_epochs == 0:
-            self._log(trainer, pl_module, "val")
-
-    def on_test_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        self._log(trainer, pl_module, "test")
-
-    def _log(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+    def log_figure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         datamodule = getattr(trainer, "datamodule", None)
         writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if not callable(getattr(datamodule, "test_series", None)) or not writers:
