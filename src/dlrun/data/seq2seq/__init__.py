@@ -1,0 +1,68 @@
+"""Sequence-to-sequence data: procedural tasks, symbol vocabularies (PAD/UNK/BOS/EOS), the batch layout.
+
+See procedural.py for the procedural tasks and how splits are drawn, batches.py for the batch layout
+(source, source_lengths, target_in, target_out, target_lengths) and length buckets, and
+vocabulary.py for the special ids.
+"""
+
+from dlrun.data.seq2seq.batches import (
+    SEQ2SEQ_KEYS,
+    SEQ2SEQ_LENGTH_KEYS,
+    assign_buckets,
+    bucket_name,
+    default_length_buckets,
+    encode_pairs,
+    parse_length_buckets,
+    trim_seq2seq,
+)
+from dlrun.data.seq2seq.procedural import (
+    DATE_FORMATS,
+    TASKS,
+    ProceduralSeq2SeqDataModule,
+    Seq2SeqSplits,
+    addition,
+    copy,
+    dates,
+    generate,
+    reverse,
+    sort,
+    source_overlap,
+    task_symbols,
+)
+from dlrun.data.seq2seq.vocabulary import (
+    BOS_ID,
+    EOS_ID,
+    PAD_ID,
+    UNK_ID,
+    Seq2SeqVocab,
+    SymbolVocabulary,
+)
+
+__all__ = [
+    "BOS_ID",
+    "DATE_FORMATS",
+    "EOS_ID",
+    "PAD_ID",
+    "SEQ2SEQ_KEYS",
+    "SEQ2SEQ_LENGTH_KEYS",
+    "TASKS",
+    "UNK_ID",
+    "ProceduralSeq2SeqDataModule",
+    "Seq2SeqSplits",
+    "Seq2SeqVocab",
+    "SymbolVocabulary",
+    "addition",
+    "assign_buckets",
+    "bucket_name",
+    "copy",
+    "dates",
+    "default_length_buckets",
+    "encode_pairs",
+    "generate",
+    "parse_length_buckets",
+    "reverse",
+    "sort",
+    "source_overlap",
+    "task_symbols",
+    "trim_seq2seq",
+]
