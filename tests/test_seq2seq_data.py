@@ -31,8 +31,8 @@ from dlrun.data.seq2seq import (
     reverse,
     sort,
     source_overlap,
-    trim_seq2seq,
 )
+from dlrun.data.padding import trim_to_longest
 from dlrun.errors import ConfigError
 
 SMALL = dict(train_size=200, val_size=50, test_size=50)
@@ -200,19 +200,19 @@ def test_encode_pairs_layout_and_shift():
         assert not (target_in[1:t_len] == BOS_ID).any() and not (target_out[: t_len - 1] == EOS_ID).any()
 
 
-def test_trim_seq2seq_cuts_each_side_by_its_own_lengths():
+def test_trimming_cuts_each_side_by_its_own_lengths():
     pairs = [(list("1234567"), list("12")), (list("12"), list("1234")), (list("123"), list("1"))]
     vocab = SymbolVocabulary(list("1234567"))
     full = encode_pairs(pairs, vocab, vocab)
     batch = {k: v[1:] for k, v in full.items()}  # sources of 2 and 3 tokens, targets of 4 and 1 (+ EOS)
-    trimmed = trim_seq2seq(batch)
+    trimmed = trim_to_longest(batch)
     assert trimmed["source"].shape == (2, 3) and trimmed["target_in"].shape == trimmed["target_out"].shape == (2, 5)
     assert torch.equal(trimmed["source"], full["source"][1:, :3])
     assert torch.equal(trimmed["target_out"], full["target_out"][1:, :5])
     assert torch.equal(trimmed["source_lengths"], batch["source_lengths"])
-    only_last = trim_seq2seq({k: v[2:] for k, v in full.items()})
+    only_last = trim_to_longest({k: v[2:] for k, v in full.items()})
     assert only_last["source"].shape == (1, 3) and only_last["target_in"].shape == (1, 2)
-    assert trim_seq2seq(full)["source"] is full["source"]  # nothing to cut: untouched
+    assert trim_to_longest(full)["source"] is full["source"]  # nothing to cut: untouched
 
 
 # ---------------------------------------------------------------------------------------------

@@ -101,21 +101,33 @@ def build_run(cfg: DictConfig) -> Run:
 
 
 def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
-    """What the data tells the model: `input_shape` and `num_outputs` always, and any other field
-    of the spec (vocab_size, pad_id, max_length, horizon, ...) that the model's constructor names."""
+    """What the data tells the model: every field of the spec (input_shape, num_outputs, vocab_size,
+    pad_id, max_length, horizon, ...) that the model's constructor names; a constructor that takes
+    **kwargs gets input_shape and num_outputs."""
     target = model_cfg.get("_target_")
     try:
         parameters = inspect.signature(get_object(target)).parameters
     except Exception:  # Hydra says what is wrong with the target when it builds it
         parameters = {}
     offered = spec.model_arguments()
-    arguments = {"input_shape": spec.input_shape, "num_outputs": spec.num_outputs}
-    arguments.update({name: offered[name] for name in parameters if name in offered and name not in model_cfg})
-    if spec.vocab_size and "vocab_size" not in parameters:
+    takes_any = any(p.kind is inspect.Parameter.VAR_KEYWORD for p in parameters.values())
+    wanted = [*parameters, *(("input_shape", "num_outputs") if takes_any or not parameters else ())]
+    arguments = {name: offered[name] for name in wanted if name in offered and name not in model_cfg}
+    unserved = [
+        name for name, parameter in parameters.items()
+        if name in offered and name not in model_cfg and parameter.default is inspect.Parameter.empty and not spec.serves(name)
+    ]
+    if unserved:
+        raise ConfigError(
+            f"The model ({target}) needs {', '.join(unserved)} from the data, which this {spec.task} data does not "
+            "serve. Pair it with data of its kind (model=seq2seq with data=reverse, copy, sort, addition, dates, "
+            "bible_en_es or parallel_tsv), or pick a model for this data."
+        )
+    if spec.vocab_size and not {"vocab_size", "source_vocab_size"} & set(parameters):
         raise ConfigError(
             f"This data serves token ids (a vocabulary of {spec.vocab_size}), and the model ({target}) "
             "takes no vocab_size to embed them. Use a model that reads text, e.g. model=lstm, model=gru "
-            "or model=bilstm."
+            "or model=bilstm (model=seq2seq for sequence-to-sequence data)."
         )
     return arguments
 
@@ -136,6 +148,7 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     result.baselines = run.datamodule.baselines()
+    result.extras = run.task.test_extras()
     result.wall_time_s = time.perf_counter() - started
 
     params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=True) for g in HPARAM_GROUPS})}

@@ -29,12 +29,17 @@ class RunResult:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     tensorboard: bool = False  # whether the run wrote TensorBoard events
     error: str | None = None
+    # Whatever else the task reports about its test (Seq2Seq: by_length, bleu_signature), written at
+    # the top level of results.json.
+    extras: dict[str, object] = field(default_factory=dict)
 
     def write(self) -> Path:
         """Write atomically, so a reader never sees half a file (a sweep report may read it live)."""
         path = Path(self.run_dir) / RESULTS_FILE
         tmp = path.with_suffix(".json.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=2, allow_nan=True) + "\n")
+        record = asdict(self)
+        record.update(record.pop("extras"))
+        tmp.write_text(json.dumps(record, indent=2, allow_nan=True) + "\n")
         os.replace(tmp, path)
         return path
 

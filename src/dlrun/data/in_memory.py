@@ -11,7 +11,7 @@ import pytorch_lightning as pl
 import torch
 
 from dlrun.data.loader import Batch, TensorBatches
-from dlrun.data.padding import LENGTHS
+from dlrun.data.padding import LENGTH_KEYS
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import fit_scaler, split_indices
 
@@ -93,7 +93,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         """Batches are cut from tensors already on the training device (see _device_split), so
         Lightning's walk over every batch to move it would only cost time."""
         first = batch[0] if isinstance(batch, list) else batch
-        if all(tensor.device == device for key, tensor in first.items() if key != LENGTHS):
+        if all(tensor.device == device for key, tensor in first.items() if key not in LENGTH_KEYS):
             return batch
         return super().transfer_batch_to_device(batch, device, dataloader_idx)
 
@@ -111,12 +111,12 @@ class InMemoryDataModule(pl.LightningDataModule):
         device = self.trainer.strategy.root_device if self.trainer is not None else torch.device("cpu")
         if name not in self._on_device or _device_of(self._on_device[name]) != device:
             # Lengths stay on the CPU, where pack_padded_sequence reads them.
-            self._on_device[name] = {k: v if k == LENGTHS else v.to(device) for k, v in self.split(name).items()}
+            self._on_device[name] = {k: v if k in LENGTH_KEYS else v.to(device) for k, v in self.split(name).items()}
         return self._on_device[name]
 
 
 def _device_of(batch: Batch) -> torch.device:
-    return next(tensor for key, tensor in batch.items() if key != LENGTHS).device
+    return next(tensor for key, tensor in batch.items() if key not in LENGTH_KEYS).device
 
 
 class SplittingDataModule(InMemoryDataModule):

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
-from dlrun.data.padding import LENGTHS, bucketed_batches, trim_to_longest
+from dlrun.data.padding import LENGTH_KEYS, bucketed_batches, sequence_lengths, trim_to_longest
 
 Batch = dict[str, Tensor]
 
@@ -25,8 +25,8 @@ class TensorBatches:
     the training task runs one optimizer step per batch of a group, so the framework's per-batch
     bookkeeping is paid once per k steps (Keras calls this steps_per_execution).
 
-    Sequences come with a `lengths` tensor (kept on the CPU, as packing wants it): each batch is
-    then cut to its own longest sequence, and with `bucket_pool_batches=P` a shuffled epoch groups
+    Sequences come with lengths (kept on the CPU, as packing wants them; see padding.py): each batch
+    is then cut to its own longest sequences, and with `bucket_pool_batches=P` a shuffled epoch groups
     examples of similar length into batches (see padding.bucketed_batches).
     """
 
@@ -53,7 +53,7 @@ class TensorBatches:
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.group_size = group_size
-        self.lengths = tensors.get(LENGTHS)
+        self.lengths = sequence_lengths(tensors)
         if bucket_pool_batches is not None and bucket_pool_batches < 1:
             raise ValueError(f"bucket_pool_batches must be at least 1 (or null for no bucketing), got {bucket_pool_batches}")
         self.bucket_pool_batches = bucket_pool_batches
@@ -104,7 +104,7 @@ class TensorBatches:
         return batches
 
     def _sequence_batches(self) -> Iterator[Batch] | Iterator[list[Batch]]:
-        device = next(t for k, t in self.tensors.items() if k != LENGTHS).device
+        device = next(t for k, t in self.tensors.items() if k not in LENGTH_KEYS).device
         indices = self.batch_indices()
         if self.group_size is None:
             for index in indices:
@@ -115,5 +115,5 @@ class TensorBatches:
 
     def _gather(self, index: Tensor, device: torch.device) -> Batch:
         on_device = index.to(device)
-        batch = {key: tensor[index if key == LENGTHS else on_device] for key, tensor in self.tensors.items()}
+        batch = {key: tensor[index if key in LENGTH_KEYS else on_device] for key, tensor in self.tensors.items()}
         return trim_to_longest(batch)

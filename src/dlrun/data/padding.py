@@ -1,9 +1,10 @@
 """Variable-length batches: each padded only to its own longest sequence, lengths bucketed.
 
-Sequence splits are stored right-padded to the longest sequence of the data set, with a `lengths`
-tensor on the CPU (where `pack_padded_sequence` wants it). A batch is cut down to its own longest
-sequence, and with length bucketing the examples of a batch have similar lengths, so little of a
-batch is padding.
+Sequence splits are stored right-padded to the longest sequence of the data set, with lengths on
+the CPU (where `pack_padded_sequence` wants them): `lengths` for `inputs`, and for Seq2Seq
+`source_lengths` for `source` and `target_lengths` for `target_in` / `target_out`. A batch is cut down
+to its own longest sequences, and with length bucketing the examples of a batch have similar
+(source) lengths, so little of a batch is padding.
 """
 
 from __future__ import annotations
@@ -12,25 +13,36 @@ import torch
 from torch import Tensor
 
 LENGTHS = "lengths"
+# Each lengths key and the padded tensors it measures (dim 1).
+PADDED_BY: dict[str, tuple[str, ...]] = {
+    LENGTHS: ("inputs",),
+    "source_lengths": ("source",),
+    "target_lengths": ("target_in", "target_out"),
+}
+LENGTH_KEYS = frozenset(PADDED_BY)
+
+
+def sequence_lengths(tensors: dict[str, Tensor]) -> Tensor | None:
+    """The lengths that batches are bucketed by: `lengths`, else the Seq2Seq source lengths."""
+    return next((tensors[key] for key in (LENGTHS, "source_lengths") if key in tensors), None)
 
 
 def trim_to_longest(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Drop the padding steps that no example of this batch needs (dim 1 of every sequence tensor).
+    """Drop the padding steps that no example of this batch needs, each padded tensor by its own lengths.
 
-    Sequence tensors are those whose second dimension is the padded length; targets of other shapes
-    (one label per example, a forecast horizon) are left alone.
+    Tensors no lengths key measures (one label per example, a forecast horizon) are left alone.
     """
-    lengths = batch.get(LENGTHS)
-    if lengths is None or len(lengths) == 0:
-        return batch
-    padded = batch["inputs"].shape[1]
-    longest = int(lengths.max())
-    if longest == padded:
-        return batch
-    return {
-        key: tensor[:, :longest] if key != LENGTHS and tensor.dim() > 1 and tensor.shape[1] == padded else tensor
-        for key, tensor in batch.items()
-    }
+    trimmed = batch
+    for lengths_key, keys in PADDED_BY.items():
+        lengths = batch.get(lengths_key)
+        if lengths is None or len(lengths) == 0:
+            continue
+        longest = int(lengths.max())
+        for key in keys:
+            if key in batch and batch[key].shape[1] > longest:
+                trimmed = dict(trimmed) if trimmed is batch else trimmed
+                trimmed[key] = batch[key][:, :longest]
+    return trimmed
 
 
 def bucketed_batches(lengths: Tensor, batch_size: int, pool_batches: int) -> list[Tensor]:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 # dlrun's own kinds; a data module of a user's may serve another, for a task of theirs (task=...).
-TaskKind = Literal["multiclass", "binary", "regression", "forecasting"]
+TaskKind = Literal["multiclass", "binary", "regression", "forecasting", "seq2seq"]
 
 
 @dataclass(frozen=True)
@@ -36,6 +36,13 @@ class DataSpec:
     # on the training part in original units (the denominator of MASE).
     horizon: int = 0
     naive_scale: float = 0.0
+    # Seq2Seq: the source side is vocab_size / max_length above (its pad id is pad_id, shared by
+    # both sides); the target side has its own vocabulary, with BOS and EOS ids distinct from PAD.
+    source_vocab_size: int = 0
+    target_vocab_size: int = 0
+    bos_id: int = 0
+    eos_id: int = 0
+    max_target_length: int = 0
 
     @property
     def num_outputs(self) -> int:
@@ -45,6 +52,8 @@ class DataSpec:
             return self.num_classes
         if self.task == "forecasting":
             return self.horizon
+        if self.task == "seq2seq":
+            return self.target_vocab_size
         return 1
 
     @property
@@ -54,6 +63,16 @@ class DataSpec:
     @property
     def is_sequence(self) -> bool:
         return self.max_length > 0
+
+    def serves(self, name: str) -> bool:
+        """Whether this data gives `name` a value; 0 stands for "not this kind of data" except for
+        ids, which are served when their vocabulary is."""
+        if name == "pad_id":
+            return self.vocab_size > 0 or self.target_vocab_size > 0
+        if name in ("bos_id", "eos_id"):
+            return self.target_vocab_size > 0
+        value = self.model_arguments()[name]
+        return not isinstance(value, int | float) or value != 0
 
     def model_arguments(self) -> dict[str, object]:
         """Everything a model may ask for by naming it as a constructor argument."""

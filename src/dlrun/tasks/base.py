@@ -72,7 +72,7 @@ class SupervisedTask(FastLogging):
         self.model = model
         self._model_takes_lengths = "lengths" in inspect.signature(model.forward).parameters
         self.spec = spec
-        self.loss_fn = loss if loss is not None else DEFAULT_LOSSES[spec.task]()
+        self.loss_fn = loss if loss is not None else self.default_loss()
         check_supports(self.loss_fn, spec.task, num_classes=spec.num_classes)
         self.regularizer = regularizer
         if regularizer is not None:
@@ -114,7 +114,20 @@ class SupervisedTask(FastLogging):
 
     def metric_names(self, stage: str) -> list[str]:
         collection = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
-        return [f"{stage}/loss", *collection.keys()]
+        return [f"{stage}/{self.loss_name(stage)}", *collection.keys()]
+
+    def loss_name(self, stage: str) -> str:
+        """What the loss is logged as in `stage` ("loss"; a task whose evaluation loss means
+        something else names it so)."""
+        return "loss"
+
+    def default_loss(self) -> nn.Module:
+        """The loss for `loss=auto`: the usual one for the data's kind."""
+        return DEFAULT_LOSSES[self.spec.task]()
+
+    def targets_of(self, batch: Batch) -> Tensor:
+        """What the loss and the metrics compare the model's outputs with."""
+        return batch["targets"]
 
     def forward_batch(self, batch: Batch) -> Tensor:
         """The model's outputs for a batch: the one place the task calls the model.
@@ -138,7 +151,7 @@ class SupervisedTask(FastLogging):
         losses, outputs = [], []
         for batch in batches:
             output = self.forward_batch(batch)
-            loss = self.loss(output, batch["targets"])
+            loss = self.loss(output, self.targets_of(batch))
             # The penalty shapes the step; the data loss alone is reported, to compare with val/loss.
             self.stepper.backward_and_step(loss + self.regularizer(self.model) if self.regularizer else loss)
             losses.append(loss.detach())
@@ -148,7 +161,7 @@ class SupervisedTask(FastLogging):
         losses_t = torch.stack(losses)
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
         self.train_loss.update(losses_t, weight=sizes)
-        update_per_group(self.train_metrics, self.metric_inputs, outputs, [batch["targets"] for batch in batches])
+        update_per_group(self.train_metrics, self.metric_inputs, outputs, [self.targets_of(batch) for batch in batches])
         self.log_step_loss(losses_t)
 
     def on_train_epoch_end(self) -> None:
@@ -169,13 +182,17 @@ class SupervisedTask(FastLogging):
     def on_test_epoch_end(self) -> None:
         self._log_epoch("test", self.test_loss, self.test_metrics)
 
+    def test_extras(self) -> dict[str, object]:
+        """What else the last test found, for results.json (a task's own breakdowns)."""
+        return {}
+
     def update_extra_metrics(self, stage: str, predictions: Tensor, targets: Tensor) -> None:
         """Hook for metrics that are not scalars (a confusion matrix, say)."""
 
     def _evaluate(self, stage: str, batch: Batch, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
         outputs = self.forward_batch(batch)
-        loss_metric.update(self.loss(outputs, batch["targets"]), weight=len(outputs))
-        predictions, targets = self.metric_inputs(outputs, batch["targets"])
+        loss_metric.update(self.loss(outputs, self.targets_of(batch)), weight=len(outputs))
+        predictions, targets = self.metric_inputs(outputs, self.targets_of(batch))
         metrics.update(predictions, targets)
         self.update_extra_metrics(stage, predictions, targets)
 
@@ -183,8 +200,8 @@ class SupervisedTask(FastLogging):
         # Computed once per epoch, so the per-step path never waits on a device-to-host sync.
         if loss_metric.update_count == 0:
             return
-        values = {f"{stage}/loss": loss_metric.compute(), **metrics.compute()}
-        headline = {f"{stage}/{name}" for name in ("loss", *self.headline_metrics)}
+        values = {f"{stage}/{self.loss_name(stage)}": loss_metric.compute(), **metrics.compute()}
+        headline = {f"{stage}/{name}" for name in (self.loss_name(stage), *self.headline_metrics)}
         if stage == "train":
             self.publish_epoch_values(values, headline)
         else:  # Lightning builds what validate() and test() return from what self.log collects

@@ -51,6 +51,18 @@ def _class_weights(weight: Sequence[float] | Tensor | None) -> Tensor | None:
     return tensor
 
 
+class TokenCrossEntropy(nn.CrossEntropyLoss):
+    """Cross-entropy over the tokens of sequences (logits (N, V, T), targets (N, T)), averaged over
+    the real tokens: positions holding `ignore_index` (the padding) count for nothing."""
+
+    supports = ("seq2seq",)
+
+    def __init__(self, ignore_index: int, label_smoothing: float = 0.0) -> None:
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(f"label_smoothing must be between 0 and 1 (0 = none), got {label_smoothing}")
+        super().__init__(ignore_index=ignore_index, label_smoothing=label_smoothing)
+
+
 class BinaryCrossEntropy(nn.Module):
     """Sigmoid cross-entropy on one logit per example (numerically stable: from logits)."""
 

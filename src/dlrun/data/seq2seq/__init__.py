@@ -13,7 +13,12 @@ from dlrun.data.seq2seq.batches import (
     default_length_buckets,
     encode_pairs,
     parse_length_buckets,
-    trim_seq2seq,
+)
+from dlrun.data.seq2seq.parallel import (
+    BibleEnEsDataModule,
+    ParallelTextDataModule,
+    ParallelTSVDataModule,
+    read_parallel_tsv,
 )
 from dlrun.data.seq2seq.procedural import (
     DATE_FORMATS,
@@ -47,6 +52,9 @@ __all__ = [
     "SEQ2SEQ_LENGTH_KEYS",
     "TASKS",
     "UNK_ID",
+    "BibleEnEsDataModule",
+    "ParallelTSVDataModule",
+    "ParallelTextDataModule",
     "ProceduralSeq2SeqDataModule",
     "Seq2SeqSplits",
     "Seq2SeqVocab",
@@ -60,9 +68,9 @@ __all__ = [
     "encode_pairs",
     "generate",
     "parse_length_buckets",
+    "read_parallel_tsv",
     "reverse",
     "sort",
     "source_overlap",
     "task_symbols",
-    "trim_seq2seq",
 ]

@@ -72,22 +72,6 @@ def _positions(lengths: np.ndarray) -> np.ndarray:
     return np.arange(int(lengths.sum())) - np.repeat(starts, lengths)
 
 
-def trim_seq2seq(batch: dict[str, Tensor]) -> dict[str, Tensor]:
-    """Cut `source` to the batch's longest source and `target_in`/`target_out` to its longest target
-    (each side by its own lengths); other keys pass through. Views, no copies. The seq2seq
-    counterpart of padding.trim_to_longest, which keys on `lengths`/`inputs`."""
-    out = dict(batch)
-    for lengths_key, keys in ((SOURCE_LENGTHS, (SOURCE,)), (TARGET_LENGTHS, (TARGET_IN, TARGET_OUT))):
-        lengths = batch.get(lengths_key)
-        if lengths is None or len(lengths) == 0:
-            continue
-        longest = int(lengths.max())
-        for key in keys:
-            if key in batch and batch[key].shape[1] > longest:
-                out[key] = batch[key][:, :longest]
-    return out
-
-
 # ---------------------------------------------------------------------------------------------
 # Length buckets ("5-14", "15-24", ...), by source length, for the per-length metrics.
 

@@ -477,13 +477,17 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
         max_source = max(int(b["source"].shape[1]) for b in splits.values())
         max_target = max(int(b["target_out"].shape[1]) for b in splits.values())
         self._vocab = Seq2SeqVocab.of(self.source_vocab, self.target_vocab, max_source, max_target)
-        # DataSpec has no target side yet (see Seq2SeqVocab); its token fields describe the source.
         spec = DataSpec(
-            "seq2seq",  # type: ignore[arg-type]  # not yet a TaskKind
+            "seq2seq",
             (max_source,),
             vocab_size=len(self.source_vocab),
             pad_id=self.source_vocab.pad_id,
             max_length=max_source,
+            source_vocab_size=len(self.source_vocab),
+            target_vocab_size=len(self.target_vocab),
+            bos_id=self.target_vocab.bos_id,
+            eos_id=self.target_vocab.eos_id,
+            max_target_length=max_target,
         )
         return splits, spec
 

@@ -13,6 +13,7 @@ from dlrun.models.seq2seq.bridge import BRIDGES, Bridge
 from dlrun.models.seq2seq.decoder import Decoder, DecoderState, Memory
 from dlrun.models.seq2seq.encoder import CELLS, Encoder
 from dlrun.models.seq2seq.search import beam_search, greedy_decode
+from dlrun.models.seq2seq.teacher_forcing import TeacherForcingSchedule
 
 
 class Seq2Seq(nn.Module):
@@ -55,8 +56,21 @@ class Seq2Seq(nn.Module):
         decoder_hidden_size: int | None = None,
         max_decode_factor: float = 2.0,
         max_decode_extra: int = 10,
+        teacher_forcing_ratio: float = 1.0,
+        teacher_forcing_schedule: str = "constant",
+        teacher_forcing_decay_steps: int = 1000,
+        beam_size: int = 1,
+        length_penalty: float = 1.0,
     ) -> None:
         super().__init__()
+        # Training and decoding settings live with the model they describe; the task asks for them.
+        self.teacher_forcing = TeacherForcingSchedule(teacher_forcing_ratio, teacher_forcing_schedule, teacher_forcing_decay_steps)
+        if not _is_positive_int(beam_size):
+            raise ValueError(f"beam_size must be a whole number >= 1 (1 is greedy decoding), got {beam_size!r}")
+        if isinstance(length_penalty, bool) or not isinstance(length_penalty, int | float) or not length_penalty >= 0:
+            raise ValueError(f"length_penalty is GNMT's alpha, >= 0 (0 for none, 0.6-1.0 usual), got {length_penalty}")
+        self.beam_size = beam_size
+        self.length_penalty = float(length_penalty)
         if cell not in CELLS:
             raise ValueError(_unknown("cell", cell, tuple(CELLS)))
         if attention not in ATTENTION_CHOICES:
@@ -150,6 +164,13 @@ class Seq2Seq(nn.Module):
             )
         state, memory = self.encode(source, source_lengths)
         return self.decoder(target_in, state, memory, teacher_forcing_ratio, fast=self.fast_teacher_forcing)
+
+    @torch.no_grad()
+    def decode(self, source: Tensor, source_lengths: Tensor) -> Tensor:
+        """Tokens (N, L) by the configured decoding: greedy for beam_size 1, else beam search."""
+        if self.beam_size == 1:
+            return self.greedy(source, source_lengths)[0]
+        return self.beam_search(source, source_lengths, self.beam_size, self.length_penalty)
 
     @torch.no_grad()
     def greedy(self, source: Tensor, source_lengths: Tensor, max_length: int | None = None) -> tuple[Tensor, Tensor | None]:
