@@ -2,6 +2,10 @@
 
 --model mlp (default): the same MLP (64-256-256-10) on the in-memory digits: batch 64, Adam (lr 1e-3),
 gradient clipping by norm 1.0, the same number of steps.
+--model seq2seq: the Seq2Seq model (GRU, hidden 128, Bahdanau attention) on `reverse` (lengths 5
+to 30), teacher-forced training steps of batch 64; the hand loop trains the same nn.Module on the
+same bucketed batches with a token cross-entropy, so the ratio measures the framework. Beam-search
+decoding throughput (sentences/s, beam 5) is printed as well.
 --model lstm: an LSTM text classifier (embedding 64, LSTM 128, the last state, one logit) on
 rotten_tomatoes: variable-length batches of 64, packed, Adam, clipping 1.0. Both sides train on the
 same length-bucketed batches (the hand loop gets dlrun's batch indices), so a step costs the same
@@ -21,6 +25,7 @@ The last line is `ratio: X.XX` (dlrun steps/s divided by hand-loop steps/s).
 from __future__ import annotations
 
 import argparse
+import copy
 import statistics
 import tempfile
 import time
@@ -41,6 +46,14 @@ HIDDEN = [256, 256]
 EMBEDDING, LSTM_HIDDEN = 64, 128
 MODEL_OVERRIDES = {
     "mlp": [f"model.hidden_sizes=[{HIDDEN[0]},{HIDDEN[1]}]"],
+    "seq2seq": [
+        "data=reverse",
+        "data.max_length=30",
+        "model=seq2seq",
+        f"model.hidden_size={LSTM_HIDDEN}",
+        "model.attention=bahdanau",
+        "trainer.limit_test_batches=0",
+    ],
     "lstm": [
         "data=rotten_tomatoes",
         "model=lstm",
@@ -138,18 +151,57 @@ def hand_lstm_steps_per_second(epochs: int, train: dict[str, torch.Tensor], voca
     return steps / (time.perf_counter() - started)
 
 
+def hand_seq2seq_steps_per_second(epochs: int, train: dict[str, torch.Tensor], spec, pool: int, fresh: nn.Module) -> float:
+    torch.manual_seed(0)
+    model = copy.deepcopy(fresh)  # the same module dlrun builds, untrained
+    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+    steps = 0
+    started = time.perf_counter()
+    for _ in range(epochs):
+        for index in bucketed_batches(train["source_lengths"], BATCH_SIZE, pool):
+            source_lengths, target_lengths = train["source_lengths"][index], train["target_lengths"][index]
+            source = train["source"][index, : int(source_lengths.max())]
+            target_in = train["target_in"][index, : int(target_lengths.max())]
+            target_out = train["target_out"][index, : int(target_lengths.max())]
+            logits = model(source, source_lengths, target_in)
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), target_out, ignore_index=spec.pad_id)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
+            optimizer.step()
+            steps += 1
+    return steps / (time.perf_counter() - started)
+
+
+def beam_sentences_per_second(run, beam_size: int = 5, sentences: int = 256) -> float:
+    model = run.task.model.eval()
+    test = run.datamodule.split("val")
+    source, lengths = test["source"][:sentences], test["source_lengths"][:sentences]
+    started = time.perf_counter()
+    for start in range(0, len(source), 64):
+        batch_lengths = lengths[start : start + 64]
+        model.beam_search(source[start : start + 64, : int(batch_lengths.max())], batch_lengths, beam_size)
+    return len(source) / (time.perf_counter() - started)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(MODEL_OVERRIDES), default="mlp")
     parser.add_argument("--epochs", type=int, default=None, help="per repeat and side (mlp: 40, lstm: 1)")
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
-    epochs = args.epochs or {"mlp": 40, "lstm": 1}[args.model]
+    epochs = args.epochs or {"mlp": 40, "lstm": 1, "seq2seq": 1}[args.model]
 
     with tempfile.TemporaryDirectory() as tmp:
-        datamodule = build_run(ConfigSource().compose([*MODEL_OVERRIDES[args.model], f"hydra.run.dir={tmp}/data"])).datamodule
+        cfg = ConfigSource().compose([*MODEL_OVERRIDES[args.model], f"hydra.run.dir={tmp}/data"])
+        built = build_run(cfg)
+        datamodule = built.datamodule
         train = datamodule.split("train")
-        if args.model == "mlp":
+        if args.model == "seq2seq":
+            print(f"data: reverse train split, {len(train['source'])} pairs of lengths 5-30; {epochs} epoch(s) of batch {BATCH_SIZE}")
+            pool, spec = datamodule.bucket_pool_batches, datamodule.spec
+            hand_side = lambda n: hand_seq2seq_steps_per_second(n, train, spec, pool, built.task.model)  # noqa: E731
+        elif args.model == "mlp":
             print(f"data: digits train split, {len(train['inputs'])} examples; {epochs} epochs of batch {BATCH_SIZE}")
             hand_side = lambda n: hand_steps_per_second(n, train["inputs"], train["targets"])  # noqa: E731
         else:
@@ -163,8 +215,9 @@ def main() -> None:
             )
             hand_side = lambda n: hand_lstm_steps_per_second(n, train, datamodule.spec.vocab_size, pool)  # noqa: E731
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}")
-        hand_side(1 if args.model == "lstm" else 2)  # warm-up: first calls allocate and pick kernels
-        dlrun_steps_per_second(1 if args.model == "lstm" else 2, f"{tmp}/warmup", args.model)
+        warm_up = 2 if args.model == "mlp" else 1
+        hand_side(warm_up)  # warm-up: first calls allocate and pick kernels
+        dlrun_steps_per_second(warm_up, f"{tmp}/warmup", args.model)
         hand, ours = [], []
         for repeat in range(args.repeats):
             pair = [
@@ -177,6 +230,8 @@ def main() -> None:
                 f"repeat {repeat + 1}: hand loop {hand[-1]:.0f} steps/s, dlrun {ours[-1]:.0f} steps/s, "
                 f"ratio {ours[-1] / hand[-1]:.2f}"
             )
+        if args.model == "seq2seq":
+            print(f"beam search (beam 5, untrained model): {beam_sentences_per_second(built):.0f} sentences/s")
     ratios = sorted(o / h for o, h in zip(ours, hand))
     print(f"hand loop: {statistics.median(hand):.1f} steps/s (median of {args.repeats})")
     print(f"dlrun:     {statistics.median(ours):.1f} steps/s (median of {args.repeats})")

@@ -1,5 +1,6 @@
 """Lightning callbacks that dlrun adds to what Lightning ships."""
 
+from dlrun.callbacks.attention_maps import AttentionMaps
 from dlrun.callbacks.checkpoint import ModelCheckpoint
 from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
 from dlrun.callbacks.early_stopping import EarlyStopping
@@ -8,4 +9,4 @@ from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.progress import PlainProgress, progress_bar
 
-__all__ = ["ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]
