@@ -4,9 +4,10 @@ from dlrun.callbacks.attention_maps import AttentionMaps
 from dlrun.callbacks.checkpoint import ModelCheckpoint
 from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
 from dlrun.callbacks.early_stopping import EarlyStopping
+from dlrun.callbacks.length_metrics import LengthMetricsFigure
 from dlrun.callbacks.forecast_plot import ForecastPlot
 from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.progress import PlainProgress, progress_bar
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]
