@@ -123,7 +123,7 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
             "serve. Pair it with data of its kind (model=seq2seq with data=reverse, copy, sort, addition, dates, "
             "bible_en_es or parallel_tsv), or pick a model for this data."
         )
-    if spec.vocab_size and not {"vocab_size", "source_vocab_size"} & set(parameters):
+    if parameters and spec.vocab_size and not {"vocab_size", "source_vocab_size"} & set(parameters):
         raise ConfigError(
             f"This data serves token ids (a vocabulary of {spec.vocab_size}), and the model ({target}) "
             "takes no vocab_size to embed them. Use a model that reads text, e.g. model=lstm, model=gru "
