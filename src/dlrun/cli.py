@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import typer
 
 from dlrun.errors import USER_ERROR_EXIT_CODE
@@ -63,6 +65,25 @@ def list_options(
     from dlrun.launch import list_command
 
     raise typer.Exit(list_command(group, config_dir))
+
+
+@app.command()
+def translate(
+    run_dir: str = typer.Argument(..., help="A Seq2Seq run dir made by `dlrun train`."),
+    texts: list[str] = typer.Argument(None, help="Sources to decode; none: read --input or stdin."),
+    input_file: str = typer.Option(None, "--input", "-i", help="A file with one source per line (- for stdin)."),
+    beam: int = typer.Option(None, "--beam", help="Beam size (1 = greedy); default: the run's model.beam_size."),
+) -> None:
+    """Decode sources with a trained Seq2Seq run's best weights; prints one output per line."""
+    from dlrun.commands.translate import read_lines
+    from dlrun.commands.translate import translate as decode
+    from dlrun.errors import DlrunError
+
+    try:
+        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam):
+            typer.echo(output)
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
 
 
 def user_error(message: str) -> int:

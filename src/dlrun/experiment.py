@@ -11,13 +11,14 @@ from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
+import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks import EarlyStopping, MetricHistory
-from dlrun.checkpoints import load_checkpoint
+from dlrun.checkpoints import load_checkpoint, load_weights
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
@@ -130,6 +131,25 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
             "or model=bilstm (model=seq2seq for sequence-to-sequence data)."
         )
     return arguments
+
+
+def load_trained(run_dir: Path) -> tuple[InMemoryDataModule, torch.nn.Module]:
+    """A finished run's data module (its vocabularies and preprocessing, rebuilt from the run's own
+    config) and its network with the best weights, read through the safe loader, in eval mode."""
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        raise ConfigError(f"'{run_dir}' is not a dlrun run dir (it has no .hydra/config.yaml); give the dir a `dlrun train` made.")
+    _quiet_lightning()
+    cfg = OmegaConf.load(config)
+    datamodule: InMemoryDataModule = build(cfg.data, "data")
+    model_cfg, _ = _split_transfer_settings(cfg.model)
+    model = build(model_cfg, "model", **model_arguments(model_cfg, datamodule.spec))
+    try:
+        weights = transfer.checkpoint_path(run_dir)
+    except ValueError as e:
+        raise ConfigError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
+    model.load_state_dict(load_weights(weights))
+    return datamodule, model.eval()
 
 
 def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:

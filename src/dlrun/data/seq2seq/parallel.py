@@ -209,6 +209,10 @@ class ParallelTextDataModule(InMemoryDataModule):
     def tokenize_target(self, text: str) -> Tokens:
         return TOKENIZERS[self.target_tokenizer](text, self.lowercase)
 
+    def join_target(self, tokens: Sequence[str]) -> str:
+        """Output tokens as text: words with spaces, characters without."""
+        return "".join(tokens) if self.target_tokenizer == "char" else " ".join(tokens)
+
     # -- attributes shared with ProceduralSeq2SeqDataModule ------------------------------------
 
     @property

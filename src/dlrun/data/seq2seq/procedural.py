@@ -453,6 +453,14 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
         eval_lengths = [len(src) for name in ("val", "test") for src, _ in self.pairs[name]]
         return default_length_buckets(min(eval_lengths), max(eval_lengths))
 
+    def tokenize_source(self, text: str) -> list[str]:
+        """A source typed by a user as this task's tokens: symbols split on spaces, else characters."""
+        return text.split() if TASKS[self.task].uses_vocab_size else list(text)
+
+    def join_target(self, tokens: list[str]) -> str:
+        """Output tokens as text, the way tokenize_source reads them."""
+        return " ".join(tokens) if TASKS[self.task].uses_vocab_size else "".join(tokens)
+
     def bucket_names(self) -> list[str]:
         return [bucket_name(b) for b in self.length_buckets]
 

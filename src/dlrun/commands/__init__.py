@@ -1,0 +1,1 @@
+"""The verbs behind cli.py that work on a finished run: argument handling and output, no training."""
