@@ -30,9 +30,9 @@ from dlrun.data.seq2seq import (
     parse_length_buckets,
     reverse,
     sort,
-    source_overlap,
 )
 from dlrun.data.padding import trim_to_longest
+from dlrun.data.seq2seq.module import source_overlap
 from dlrun.errors import ConfigError
 
 SMALL = dict(train_size=200, val_size=50, test_size=50)

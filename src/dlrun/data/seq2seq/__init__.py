@@ -20,6 +20,7 @@ from dlrun.data.seq2seq.parallel import (
     ParallelTSVDataModule,
     read_parallel_tsv,
 )
+from dlrun.data.seq2seq.module import Seq2SeqDataModule, source_overlap
 from dlrun.data.seq2seq.procedural import (
     DATE_FORMATS,
     TASKS,
@@ -31,7 +32,6 @@ from dlrun.data.seq2seq.procedural import (
     generate,
     reverse,
     sort,
-    source_overlap,
     task_symbols,
 )
 from dlrun.data.seq2seq.vocabulary import (
@@ -71,6 +71,7 @@ __all__ = [
     "read_parallel_tsv",
     "reverse",
     "sort",
+    "Seq2SeqDataModule",
     "source_overlap",
     "task_symbols",
 ]

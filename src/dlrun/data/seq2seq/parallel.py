@@ -38,20 +38,11 @@ from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.data.loader import Batch
-from dlrun.data.seq2seq.batches import (
-    SOURCE_LENGTHS,
-    assign_buckets,
-    bucket_name,
-    default_length_buckets,
-    encode_pairs,
-    parse_length_buckets,
-)
-from dlrun.data.seq2seq.procedural import SEQ2SEQ_VOCAB_FILE, source_overlap
-from dlrun.data.seq2seq.vocabulary import Seq2SeqVocab, SymbolVocabulary
+from dlrun.data.seq2seq.module import Seq2SeqDataModule
+from dlrun.data.seq2seq.procedural import SEQ2SEQ_VOCAB_FILE
+from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import split_indices
 from dlrun.data.text import TOKENIZERS
@@ -128,7 +119,7 @@ def build_vocabulary(
     return SymbolVocabulary(kept)
 
 
-class ParallelTextDataModule(InMemoryDataModule):
+class ParallelTextDataModule(Seq2SeqDataModule):
     """(source, target) text pairs, tokenized, split, filtered and encoded as the module's docstring says.
     Subclasses implement `read()`. `options` (batch_size, eval_batch_size, steps_per_execution,
     bucket_pool_batches) go to InMemoryDataModule untouched."""
@@ -152,7 +143,7 @@ class ParallelTextDataModule(InMemoryDataModule):
         length_buckets: object = None,
         **options,
     ) -> None:
-        super().__init__(**options)
+        super().__init__(length_buckets=length_buckets, **options)
         for key, name in (("source_tokenizer", source_tokenizer), ("target_tokenizer", target_tokenizer)):
             if name not in TOKENIZERS:
                 raise unknown_choice(f"data.{key}", name, TOKENIZERS)
@@ -184,12 +175,8 @@ class ParallelTextDataModule(InMemoryDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = int(split_seed)
-        self._bucket_spec = None if length_buckets is None else parse_length_buckets(length_buckets)
         self._source_vocab: SymbolVocabulary | None = None
         self._target_vocab: SymbolVocabulary | None = None
-        self._pairs: dict[str, Pairs] = {}
-        self._overlap: dict[str, int] = {}
-        self._vocab: Seq2SeqVocab | None = None
         self.duplicates = 0
         self.dropped: dict[str, int] = {}
 
@@ -226,38 +213,6 @@ class ParallelTextDataModule(InMemoryDataModule):
         self.setup()
         assert self._target_vocab is not None
         return self._target_vocab
-
-    @property
-    def pairs(self) -> dict[str, Pairs]:
-        """The token pairs of each split, in the order served (training pairs after the length filter)."""
-        self.setup()
-        return self._pairs
-
-    @property
-    def overlap(self) -> dict[str, int]:
-        """Val and test examples whose source is also in train ('val', 'test'), test's also in val ('test_val')."""
-        self.setup()
-        return self._overlap
-
-    @property
-    def vocab(self) -> Seq2SeqVocab:
-        self.setup()
-        assert self._vocab is not None
-        return self._vocab
-
-    @property
-    def length_buckets(self) -> list[tuple[int, int]]:
-        if self._bucket_spec is not None:
-            return self._bucket_spec
-        eval_lengths = [len(src) for name in ("val", "test") for src, _ in self.pairs[name]]
-        return default_length_buckets(min(eval_lengths), max(eval_lengths))
-
-    def bucket_names(self) -> list[str]:
-        return [bucket_name(b) for b in self.length_buckets]
-
-    def buckets_of(self, split: str) -> torch.Tensor:
-        """Each example's bucket index (into length_buckets) by source length, -1 outside every bucket."""
-        return assign_buckets(self.split(split)[SOURCE_LENGTHS], self.length_buckets)
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -305,29 +260,9 @@ class ParallelTextDataModule(InMemoryDataModule):
                 f"limits (null = no limit)."
             )
         self._source_vocab, self._target_vocab = self._build_vocabularies(pairs["train"])
-        self._pairs = pairs
-        self._overlap = source_overlap(pairs)
-        splits = {
-            name: encode_pairs(split, self._source_vocab, self._target_vocab) for name, split in pairs.items()
-        }
-        max_source = max(int(b["source"].shape[1]) for b in splits.values())
-        max_target = max(int(b["target_out"].shape[1]) for b in splits.values())
-        self._vocab = Seq2SeqVocab.of(self._source_vocab, self._target_vocab, max_source, max_target)
+        served = self.serve(pairs, self._source_vocab, self._target_vocab)
         self._log_summary(pairs)
-        # The same fields as ProceduralSeq2SeqDataModule's spec: vocab_size / max_length describe the source.
-        spec = DataSpec(
-            "seq2seq",
-            (max_source,),
-            vocab_size=len(self._source_vocab),
-            pad_id=self._source_vocab.pad_id,
-            max_length=max_source,
-            source_vocab_size=len(self._source_vocab),
-            target_vocab_size=len(self._target_vocab),
-            bos_id=self._target_vocab.bos_id,
-            eos_id=self._target_vocab.eos_id,
-            max_target_length=max_target,
-        )
-        return splits, spec
+        return served
 
     def _filter_training(self, train: Pairs) -> tuple[Pairs, int]:
         max_s, max_t = self.max_source_length, self.max_target_length

@@ -45,19 +45,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import torch
 
-from dlrun.data.in_memory import SPLITS, InMemoryDataModule
+from dlrun.data.in_memory import SPLITS
 from dlrun.data.loader import Batch
-from dlrun.data.seq2seq.batches import (
-    SOURCE_LENGTHS,
-    assign_buckets,
-    bucket_name,
-    default_length_buckets,
-    encode_pairs,
-    parse_length_buckets,
-)
-from dlrun.data.seq2seq.vocabulary import Seq2SeqVocab, SymbolVocabulary
+from dlrun.data.seq2seq.module import Seq2SeqDataModule
+from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, unknown_choice
 
@@ -321,23 +313,13 @@ class Seq2SeqSplits:
         return {name: self.split(name, stream) for name, stream in zip(SPLITS, streams)}
 
 
-def source_overlap(pairs: dict[str, Pairs]) -> dict[str, int]:
-    """Examples of val / test whose source also occurs in train ('val', 'test') and test in val ('test_val')."""
-    seen = {name: {tuple(s) for s, _ in split} for name, split in pairs.items()}
-    return {
-        "val": sum(tuple(s) in seen["train"] for s, _ in pairs["val"]),
-        "test": sum(tuple(s) in seen["train"] for s, _ in pairs["test"]),
-        "test_val": sum(tuple(s) in seen["val"] for s, _ in pairs["test"]),
-    }
-
-
 # ---------------------------------------------------------------------------------------------
 # The data module
 
 SEQ2SEQ_VOCAB_FILE = "seq2seq_vocab.json"
 
 
-class ProceduralSeq2SeqDataModule(InMemoryDataModule):
+class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
     """A procedural seq2seq task (see the module's docstring), served in the seq2seq batch layout
     (dlrun.data.seq2seq.batches): source, source_lengths, target_in, target_out, target_lengths.
 
@@ -364,7 +346,7 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
         generator_seed: int = 0,
         **options,
     ) -> None:
-        super().__init__(**options)
+        super().__init__(length_buckets=length_buckets, **options)
         if task not in TASKS:
             raise unknown_choice("data.task", task, TASKS)
         info = TASKS[task]
@@ -414,44 +396,17 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
             int(test_size),
             int(generator_seed),
         )
-        self._bucket_spec = None if length_buckets is None else parse_length_buckets(length_buckets)
         source_symbols, target_symbols = task_symbols(task, self.splits.vocab_size)
         self.source_vocab = SymbolVocabulary(source_symbols)
         self.target_vocab = SymbolVocabulary(target_symbols)
-        self._pairs: dict[str, Pairs] = {}
-        self._overlap: dict[str, int] = {}
-        self._vocab: Seq2SeqVocab | None = None
 
-    @property
-    def pairs(self) -> dict[str, Pairs]:
-        """The token pairs of each split, in the order served."""
-        self.setup()
-        return self._pairs
-
-    @property
-    def overlap(self) -> dict[str, int]:
-        """Val and test examples whose source is also in train ('val', 'test'), test's also in val ('test_val')."""
-        self.setup()
-        return self._overlap
-
-    @property
-    def vocab(self) -> Seq2SeqVocab:
-        self.setup()
-        assert self._vocab is not None
-        return self._vocab
-
-    @property
-    def length_buckets(self) -> list[tuple[int, int]]:
-        if self._bucket_spec is not None:
-            return self._bucket_spec
+    def eval_length_range(self) -> tuple[int, int]:
         s = self.splits
         if self.task in ("reverse", "copy", "sort"):
-            return default_length_buckets(s.eval_min_length, s.eval_max_length)
+            return s.eval_min_length, s.eval_max_length
         if self.task == "addition":
-            return default_length_buckets(2 * s.eval_min_length + 1, 2 * s.eval_max_length + 1)
-        self.setup()
-        eval_lengths = [len(src) for name in ("val", "test") for src, _ in self.pairs[name]]
-        return default_length_buckets(min(eval_lengths), max(eval_lengths))
+            return 2 * s.eval_min_length + 1, 2 * s.eval_max_length + 1
+        return super().eval_length_range()
 
     def tokenize_source(self, text: str) -> list[str]:
         """A source typed by a user as this task's tokens: symbols split on spaces, else characters."""
@@ -461,16 +416,8 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
         """Output tokens as text, the way tokenize_source reads them."""
         return " ".join(tokens) if TASKS[self.task].uses_vocab_size else "".join(tokens)
 
-    def bucket_names(self) -> list[str]:
-        return [bucket_name(b) for b in self.length_buckets]
-
-    def buckets_of(self, split: str) -> torch.Tensor:
-        """Each example's bucket index (into length_buckets) by source length, -1 outside every bucket."""
-        return assign_buckets(self.split(split)[SOURCE_LENGTHS], self.length_buckets)
-
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
-        self._pairs = self.splits.all_splits()
-        self._overlap = source_overlap(self._pairs)
+        served = self.serve(self.splits.all_splits(), self.source_vocab, self.target_vocab)
         if any(self._overlap.values()):
             log.info(
                 "%s: %d val and %d test examples have a source that is also in train (short lengths have too "
@@ -479,25 +426,7 @@ class ProceduralSeq2SeqDataModule(InMemoryDataModule):
                 self._overlap["val"],
                 self._overlap["test"],
             )
-        splits = {
-            name: encode_pairs(pairs, self.source_vocab, self.target_vocab) for name, pairs in self._pairs.items()
-        }
-        max_source = max(int(b["source"].shape[1]) for b in splits.values())
-        max_target = max(int(b["target_out"].shape[1]) for b in splits.values())
-        self._vocab = Seq2SeqVocab.of(self.source_vocab, self.target_vocab, max_source, max_target)
-        spec = DataSpec(
-            "seq2seq",
-            (max_source,),
-            vocab_size=len(self.source_vocab),
-            pad_id=self.source_vocab.pad_id,
-            max_length=max_source,
-            source_vocab_size=len(self.source_vocab),
-            target_vocab_size=len(self.target_vocab),
-            bos_id=self.target_vocab.bos_id,
-            eos_id=self.target_vocab.eos_id,
-            max_target_length=max_target,
-        )
-        return splits, spec
+        return served
 
     def save_preprocessing(self, directory: Path) -> None:
         data = {

@@ -7,6 +7,8 @@ compute it once per batch with `project_keys(keys)` and pass it as `projected` a
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
+
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
@@ -32,7 +34,7 @@ def _context(weights: Tensor, keys: Tensor) -> Tensor:
     return torch.bmm(weights.unsqueeze(1), keys).squeeze(1)
 
 
-class Attention(nn.Module):
+class Attention(nn.Module, ABC):
     """Shared plumbing: score, mask, softmax, weighted sum of the keys."""
 
     query_size: int
@@ -41,8 +43,9 @@ class Attention(nn.Module):
     def project_keys(self, keys: Tensor) -> Tensor | None:
         return None
 
+    @abstractmethod
     def score(self, query: Tensor, keys: Tensor, projected: Tensor | None) -> Tensor:
-        raise NotImplementedError
+        """Unnormalized scores (N, S) of each key for the query; padding is masked afterwards."""
 
     def forward(self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None) -> tuple[Tensor, Tensor]:
         if projected is None:
