@@ -8,6 +8,7 @@ import pytest
 import sacrebleu
 import torch
 from conftest import build_from_overrides
+from test_cli import assert_user_error
 
 from dlrun.tasks.seq2seq import compare, corpus_bleu, strip
 from dlrun.training.losses import TokenCrossEntropy
@@ -105,3 +106,10 @@ def test_attention_copes_with_lengths_where_the_fixed_context_fails(tmp_path):
     # Measured: exact match 0.86 against 0.01 at 9-12, token accuracy well apart at 13-16.
     assert attention["9-12"]["exact_match"] > fixed["9-12"]["exact_match"] + 0.4
     assert attention["13-16"]["token_acc"] > fixed["13-16"]["token_acc"] + 0.2
+
+
+def test_evaluation_targets_longer_than_the_decode_limit_are_refused(dlrun, tmp_path):
+    """Reversed sources of 5-10 are as long as their sources: a limit of floor(0.5 * S) + 1 leaves no room."""
+    done = dlrun("train", "data=reverse", "model=seq2seq", "model.max_decode_factor=0.5", "model.max_decode_extra=1")
+    assert_user_error(done, "val targets are longer than the decode limit", "model.max_decode_extra to at least 6")
+    assert json.loads(next(tmp_path.rglob("results.json")).read_text())["status"] == "failed"

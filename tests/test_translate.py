@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from test_cli import assert_user_error
 
@@ -26,6 +27,19 @@ def test_a_trained_copy_run_copies_what_it_is_given(dlrun, tmp_path):
     beamed = dlrun("translate", "copy_run", "--input", "sources.txt", "--beam", "3")
     assert beamed.returncode == 0 and len(beamed.stdout.splitlines()) == 3, beamed.stderr
     assert_user_error(dlrun("translate", "copy_run", "1 2", "--beam", "0"), "--beam must be at least 1")
+    shown = dlrun("translate", "copy_run", "1 2 3", "--attention")
+    output, *alignment = shown.stdout.splitlines()
+    assert shown.returncode == 0 and len(alignment) == len(output.split()) + 1, shown.stdout  # + EOS
+    assert alignment[0].split()[:3] == [output.split()[0], "<-", "'1'"], alignment
+    assert_user_error(dlrun("translate", "copy_run", "1 2", "--attention", "--beam", "3"), "drop --beam")
+
+
+def test_alignment_lines_name_the_most_weighted_source_token():
+    from dlrun.commands.translate import alignment_lines
+
+    matrix = np.array([[0.1, 0.7, 0.2], [0.6, 0.3, 0.1]])
+    lines = list(alignment_lines(matrix, ["a", "b", "c"], ["B", "</s>"]))
+    assert lines == ["  B     <- 'b' (position 2, weight 0.70)", "  </s>  <- 'a' (position 1, weight 0.60)"]
 
 
 def test_translate_refuses_what_is_not_a_seq2seq_run(dlrun, tmp_path):

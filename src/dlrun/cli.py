@@ -73,6 +73,9 @@ def translate(
     texts: list[str] = typer.Argument(None, help="Sources to decode; none: read --input or stdin."),
     input_file: str = typer.Option(None, "--input", "-i", help="A file with one source per line (- for stdin)."),
     beam: int = typer.Option(None, "--beam", help="Beam size (1 = greedy); default: the run's model.beam_size."),
+    attention: bool = typer.Option(
+        False, "--attention", help="After each output, the source token each output token attends to most (greedy)."
+    ),
 ) -> None:
     """Decode sources with a trained Seq2Seq run's best weights; prints one output per line."""
     from dlrun.commands.translate import read_lines
@@ -80,8 +83,23 @@ def translate(
     from dlrun.errors import DlrunError
 
     try:
-        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam):
+        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam, attention):
             typer.echo(output)
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+
+
+@app.command()
+def report(
+    dirs: list[str] = typer.Argument(..., help="Sweep dirs or run dirs made by `dlrun train`; searched at any depth."),
+    plots: bool = typer.Option(False, "--plots", help="Also draw PNGs into report_plots/ of the first dir."),
+) -> None:
+    """Compare runs, best first: seed repeats averaged, failures listed; writes report.csv and report.md."""
+    from dlrun.commands.report import report as print_report
+    from dlrun.errors import DlrunError
+
+    try:
+        print_report([Path(d) for d in dirs], plots=plots)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
 

@@ -11,9 +11,13 @@ from dlrun.errors import DlrunError
 BATCH = 64
 
 
-def translate(run_dir: Path, lines: Iterable[str], beam_size: int | None = None) -> Iterable[str]:
-    """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order."""
+def translate(run_dir: Path, lines: Iterable[str], beam_size: int | None = None, attention: bool = False) -> Iterable[str]:
+    """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
+    `attention`, each output is followed by one indented line per output token: the token, and the
+    source token its greedy step weighted most, with that weight, so an alignment can be read by eye."""
     import torch
+
+    from dlrun.callbacks.attention_maps import attention_table, token_names
 
     from dlrun.data.seq2seq.batches import encode_pairs
     from dlrun.experiment import load_trained
@@ -26,15 +30,35 @@ def translate(run_dir: Path, lines: Iterable[str], beam_size: int | None = None)
         if beam_size < 1:
             raise DlrunError(f"--beam must be at least 1 (1 is greedy decoding), got {beam_size}.")
         model.beam_size = beam_size
+    if attention:
+        if beam_size not in (None, 1):
+            raise DlrunError("--attention shows the weights of greedy decoding; drop --beam, or drop --attention to beam-search.")
+        if getattr(model, "attention_name", None) == "none":
+            raise DlrunError(f"'{run_dir}' was trained with model.attention=none: there are no attention weights to show.")
     lines = list(lines)
     for start in range(0, len(lines), BATCH):
         chunk = lines[start : start + BATCH]
         sources = [datamodule.tokenize_source(line) or [""] for line in chunk]
         batch = encode_pairs([(source, []) for source in sources], datamodule.source_vocab, datamodule.target_vocab)
         with torch.no_grad():
-            tokens = model.decode(batch["source"], batch["source_lengths"])
-        for row in tokens.tolist():
+            if attention:
+                tokens, weights = model.greedy(batch["source"], batch["source_lengths"])
+            else:
+                tokens, weights = model.decode(batch["source"], batch["source_lengths"]), None
+        for i, row in enumerate(tokens.tolist()):
             yield datamodule.join_target(datamodule.target_vocab.decode(row))
+            if weights is not None:
+                source_tokens = token_names(datamodule.source_vocab, batch["source"][i].tolist())
+                output_tokens = token_names(datamodule.target_vocab, row, keep_eos=True)
+                yield from alignment_lines(*attention_table(weights[i], source_tokens, output_tokens))
+
+
+def alignment_lines(matrix, source_tokens: list[str], output_tokens: list[str]) -> Iterable[str]:
+    """'  output <- source (weight)' for each output step, the source being the most-weighted one."""
+    width = max((len(t) for t in output_tokens), default=0)
+    for token, row in zip(output_tokens, matrix):
+        j = int(row.argmax())
+        yield f"  {token:<{width}}  <- {source_tokens[j]!r} (position {j + 1}, weight {row[j]:.2f})"
 
 
 def read_lines(texts: list[str], input_file: str | None) -> list[str]:

@@ -9,6 +9,7 @@ from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.classification import MulticlassAccuracy
 
 from dlrun.data.loader import Batch
+from dlrun.errors import ConfigError
 from dlrun.tasks.base import SupervisedTask
 from dlrun.training.losses import TokenCrossEntropy
 
@@ -42,6 +43,12 @@ class Seq2SeqTask(SupervisedTask):
         self._decoded: dict[str, list[tuple]] = {"val": [], "test": []}
         self.bleu_signature: str | None = None
         self.by_length: dict[str, dict[str, float]] = {}
+
+    def setup(self, stage: str) -> None:
+        split = getattr(self.trainer.datamodule, "split", None)
+        if callable(split):
+            for name in ("val", "test"):
+                check_decode_room(self.model, name, split(name))
 
     def default_loss(self) -> nn.Module:
         return TokenCrossEntropy(ignore_index=self.spec.pad_id)
@@ -144,6 +151,25 @@ class Seq2SeqTask(SupervisedTask):
                 "n": len(members),
             }
         return table
+
+
+def check_decode_room(model: nn.Module, split_name: str, batch: Batch) -> None:
+    """Refuse evaluation data whose references are longer than the model may decode: those examples
+    could never be matched, so exact match and BLEU would be capped without saying why."""
+    limits = model.decode_limits(batch["source_lengths"])
+    excess = batch["target_lengths"].cpu() - limits
+    if int(excess.max()) <= 0:
+        return
+    worst = int(excess.argmax())
+    factor, extra = model.max_decode_factor, model.max_decode_extra
+    raise ConfigError(
+        f"{int((excess > 0).sum())} {split_name} targets are longer than the decode limit "
+        f"floor(max_decode_factor * source_length) + max_decode_extra = floor({factor:g} * source_length) + {extra}, "
+        f"e.g. a source of {int(batch['source_lengths'][worst])} tokens with a target of "
+        f"{int(batch['target_lengths'][worst])} (EOS included) may decode only {int(limits[worst])}; they could "
+        f"never be matched. Raise model.max_decode_extra to at least {extra + int(excess.max())} or "
+        "model.max_decode_factor."
+    )
 
 
 def compare(decoded: Tensor, targets: Tensor, target_lengths: Tensor, pad_id: int) -> tuple[Tensor, Tensor]:
