@@ -34,7 +34,6 @@ class RunRecord:
     monitor: str | None = None
     monitor_mode: str | None = None
     best_value: float | None = None
-    best_epoch: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
     epochs: float | None = None
     wall_time_s: float | None = None
@@ -97,7 +96,6 @@ def read_record(path: Path) -> RunRecord:
             monitor=data.get("monitor"),
             monitor_mode=data.get("monitor_mode"),
             best_value=_number(data.get("best_value")),
-            best_epoch=data.get("best_epoch"),
             test_metrics={str(k): _number(v) for k, v in (data.get("test_metrics") or {}).items()},
             epochs=_number(data.get("epochs")),
             wall_time_s=_number(data.get("wall_time_s")),
