@@ -16,6 +16,10 @@ class ConfigError(DlrunError):
     """The composed config names something that does not exist or cannot work."""
 
 
+class TrainingDiverged(DlrunError):
+    """The training loss became NaN or infinite: the run stops at once (status `diverged`)."""
+
+
 def did_you_mean(word: str, choices: Iterable[str]) -> str:
     """' Did you mean X?' for the closest choice, or '' when nothing is close."""
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1, cutoff=0.5)

@@ -58,6 +58,20 @@ class Run:
 
 
 def build_run(cfg: DictConfig) -> Run:
+    datamodule, task = build_task(cfg)
+    history = MetricHistory()
+    callbacks = [history] + [
+        build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
+    ]
+    loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
+    trainer_cfg, _ = _split_step_settings(cfg.trainer)
+    trainer: pl.Trainer = build(trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    return Run(datamodule, task, trainer, history)
+
+
+def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
+    """The data and the task around its model, with `cfg.monitor` checked to be a metric it logs;
+    nothing is written anywhere, so a sweep can check its first job before any job runs."""
     _quiet_lightning()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -75,7 +89,7 @@ def build_run(cfg: DictConfig) -> Run:
     optimizer = build(cfg.optimizer, "optimizer")
     if any(transfer_settings.get(key) for key in ("pretrained", "pretrained_skip", "freeze")):
         optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
-    trainer_cfg, step_settings = _split_step_settings(cfg.trainer)
+    _, step_settings = _split_step_settings(cfg.trainer)
     try:
         task_factory = build_optional(cfg.task, "task") or task_class_for(spec.task)
         task = task_factory(
@@ -91,14 +105,7 @@ def build_run(cfg: DictConfig) -> Run:
     except ValueError as e:
         raise ConfigError(f"This combination does not work: {e}.") from None
     _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
-
-    history = MetricHistory()
-    callbacks = [history] + [
-        build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
-    ]
-    loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
-    trainer: pl.Trainer = build(trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False)
-    return Run(datamodule, task, trainer, history)
+    return datamodule, task
 
 
 def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
@@ -169,6 +176,9 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     result.baselines = run.datamodule.baselines()
     result.extras = run.task.test_extras()
+    for callback in trainer.callbacks:
+        if getattr(callback, "pruned_at_epoch", None) is not None:
+            result.extras["pruned_at_epoch"] = callback.pruned_at_epoch
     result.wall_time_s = time.perf_counter() - started
 
     params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=True) for g in HPARAM_GROUPS})}

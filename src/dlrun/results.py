@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -17,7 +18,7 @@ class RunResult:
     overrides: list[str]
     monitor: str
     monitor_mode: str
-    status: str = "running"  # running | completed | failed | interrupted
+    status: str = "running"  # running | completed | failed | diverged | interrupted
     best_value: float | None = None
     best_epoch: int | None = None
     test_metrics: dict[str, float] = field(default_factory=dict)
@@ -29,6 +30,9 @@ class RunResult:
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
     tensorboard: bool = False  # whether the run wrote TensorBoard events
     error: str | None = None
+    # The process training it: a "running" run whose process is gone was killed (`kill -9`, power cut).
+    pid: int = field(default_factory=os.getpid)
+    host: str = field(default_factory=socket.gethostname)
     # Whatever else the task reports about its test (Seq2Seq: by_length, bleu_signature), written at
     # the top level of results.json.
     extras: dict[str, object] = field(default_factory=dict)

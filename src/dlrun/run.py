@@ -9,10 +9,11 @@ import traceback
 import hydra
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
 from omegaconf import DictConfig
 
 from dlrun.config.location import PRIMARY_CONFIG, config_dir
-from dlrun.errors import USER_ERROR_EXIT_CODE, DlrunError
+from dlrun.errors import USER_ERROR_EXIT_CODE, DlrunError, TrainingDiverged
 from dlrun.results import RunResult, print_summary
 
 
@@ -25,10 +26,19 @@ def launch(hydra_args: list[str]) -> None:
 
 
 def job(cfg: DictConfig) -> float | None:
-    """One run in its own dir; returns the best monitored value for sweepers (Optuna) to optimize."""
+    """One run in its own dir; returns the best monitored value for sweepers (Optuna) to optimize.
+
+    In a sweep a failing job is recorded in its own results.json (status and a one-line error) and
+    returns None instead of raising (Optuna's sweeper tells the study a FAIL trial: NaN would make
+    its `tell` raise twice and end the study), so every other job still runs: Hydra's launchers re-raise the
+    first failure only after their batch, and skip the batches after it. The sweep's summary (see
+    sweep_summary.py) then reports every failure and sets the exit code. A single run raises, so
+    its exit code says what happened.
+    """
     from dlrun.experiment import run_experiment  # heavy imports after Hydra has parsed the args
 
     hydra_cfg = HydraConfig.get()
+    in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     choices = {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")}
     result = RunResult(
         run_dir=hydra_cfg.runtime.output_dir,
@@ -41,8 +51,10 @@ def job(cfg: DictConfig) -> float | None:
     try:
         run_experiment(cfg, result, choices)
     except DlrunError as e:
-        _finish(result, "failed", started, error=str(e))
+        _finish(result, "diverged" if isinstance(e, TrainingDiverged) else "failed", started, error=str(e))
         print(f"Error: {e}", file=sys.stderr)
+        if in_sweep:
+            return None
         raise SystemExit(USER_ERROR_EXIT_CODE) from None
     except KeyboardInterrupt:
         _finish(result, "interrupted", started)
@@ -50,6 +62,9 @@ def job(cfg: DictConfig) -> float | None:
     except BaseException as e:
         _finish(result, "interrupted" if isinstance(e, SystemExit) else "failed", started,
                 error="".join(traceback.format_exception_only(e)).strip())
+        if in_sweep and isinstance(e, Exception):
+            traceback.print_exc()
+            return None
         raise
     _finish(result, "completed", started)
     print_summary(result)

@@ -8,6 +8,7 @@ from dlrun.callbacks.length_metrics import LengthMetricsFigure
 from dlrun.callbacks.forecast_plot import ForecastPlot
 from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
+from dlrun.callbacks.optuna_pruning import OptunaPruning
 from dlrun.callbacks.progress import PlainProgress, progress_bar
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "PlainProgress", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "progress_bar"]

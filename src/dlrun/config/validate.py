@@ -78,10 +78,21 @@ def _check_group_choice(source: ConfigSource, override: Override) -> None:
             raise unknown_choice(f"{group} option", value, options)
 
 
+SEARCH_SPACE = "hydra.sweeper.params"
+
+
 def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> None:
     key = override.key_or_group
     if OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False) is not _ABSENT:
         return
+    if key.startswith(SEARCH_SPACE + "."):
+        searched = key[len(SEARCH_SPACE) + 1 :]
+        raise ConfigError(
+            f"'{override.input_line}' cannot change one entry of the Optuna search space: its keys hold dots, "
+            f"which an override splits. Give that entry as a sweep of its own instead, e.g. "
+            f"'{searched}={override.input_line.split('=', 1)[-1]}' (choice(...), range(...), interval(...) and "
+            "tag(log, interval(...)) work there), and it replaces the preset's."
+        )
     parts = key.split(".")
     parent_key = ".".join(parts[:-1])
     parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg

@@ -14,7 +14,7 @@ from torchmetrics import MeanMetric, MetricCollection
 
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
-from dlrun.errors import ConfigError
+from dlrun.errors import ConfigError, TrainingDiverged
 from dlrun.tasks.fast_logging import FastLogging
 from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
@@ -159,6 +159,12 @@ class SupervisedTask(FastLogging):
         if batch_idx + 1 == self.trainer.num_training_batches:
             self.stepper.finish_epoch()
         losses_t = torch.stack(losses)
+        if not bool(torch.isfinite(losses_t).all()):  # one check per group of steps, not a sync per step
+            raise TrainingDiverged(
+                f"The training loss became {float(losses_t[~torch.isfinite(losses_t)][0])} at epoch "
+                f"{self.current_epoch + 1}, step {self.global_step}: the run diverged. A lower optimizer.lr, "
+                "gradient clipping (trainer.gradient_clip_val), normalized inputs or another init usually help."
+            )
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
         self.train_loss.update(losses_t, weight=sizes)
         update_per_group(self.train_metrics, self.metric_inputs, outputs, [self.targets_of(batch) for batch in batches])

@@ -134,7 +134,7 @@ class Seq2SeqTask(SupervisedTask):
         if not self._decoded[stage]:
             return
         bleu, self.bleu_signature = corpus_bleu([(h, r) for h, r, *_ in self._decoded[stage]])
-        self.log(f"{stage}/bleu", bleu)
+        self.log(f"{stage}/bleu", bleu, prog_bar=True)
 
     def _by_length(self, decoded: list[tuple]) -> dict[str, dict[str, float]]:
         """Test metrics per bucket of source length (the data's `length_buckets`)."""
