@@ -39,9 +39,10 @@ def test_bucketing_cuts_the_padding_and_still_shuffles():
     data = sequences(5000)
     torch.manual_seed(0)
     plain = TensorBatches(data, 64, shuffle=True).batch_indices()
-    bucketed = TensorBatches(data, 64, shuffle=True, bucket_pool_batches=50).batch_indices()
+    loader = TensorBatches(data, 64, shuffle=True, bucket_pool_batches=50)
+    bucketed = loader.batch_indices()
     assert padding_fraction(data["lengths"], bucketed) < 0.1 < 0.4 < padding_fraction(data["lengths"], plain)
-    again = TensorBatches(data, 64, shuffle=True, bucket_pool_batches=50).batch_indices()
+    again = loader.batch_indices()
     assert not all(torch.equal(a, b) for a, b in zip(bucketed, again))  # another epoch, other batches
 
 
@@ -116,3 +117,17 @@ def test_group_metrics_join_batches_only_when_their_shapes_agree():
     padded = [torch.ones(4, 7, 3), torch.ones(2, 5, 3)]  # token outputs of batches padded differently
     update_per_group(metrics, by_step, padded, [torch.ones(4, 7), torch.ones(2, 5)])
     assert metrics["shapes"].seen == [(4, 7, 3), (2, 5, 3)]
+
+
+def test_the_shuffle_depends_on_the_seed_alone():
+    """Not on how many random numbers the model's initialization drew before the loader was made."""
+    data = sequences(300)
+    orders = []
+    for draws in (0, 1000):
+        torch.manual_seed(7)
+        torch.rand(draws)
+        orders.append(TensorBatches(data, 32, shuffle=True, bucket_pool_batches=4).batch_indices())
+    assert all(torch.equal(a, b) for a, b in zip(*orders))
+    torch.manual_seed(8)
+    other = TensorBatches(data, 32, shuffle=True, bucket_pool_batches=4).batch_indices()
+    assert not all(torch.equal(a, b) for a, b in zip(orders[0], other))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import logging
 import time
@@ -20,6 +21,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.checkpoints import load_checkpoint, load_weights
 from dlrun.data.in_memory import InMemoryDataModule
+from dlrun.distributed import command_line_of_this_job, is_rank_zero
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
@@ -165,14 +167,15 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     run = build_run(cfg)
     trainer = run.trainer
     result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
-    run.datamodule.save_preprocessing(Path(result.run_dir))
-    trainer.fit(run.task, datamodule=run.datamodule)
-    result.epochs = trainer.current_epoch
-    result.history = run.history.epochs
-    result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
-
-    result.tested_on = use_best_weights(trainer, run.task)
-    tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
+    if is_rank_zero():
+        run.datamodule.save_preprocessing(Path(result.run_dir))
+    with _as_one_job_for_ddp(trainer, result):
+        trainer.fit(run.task, datamodule=run.datamodule)
+        result.epochs = trainer.current_epoch
+        result.history = run.history.epochs
+        result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
+        result.tested_on = use_best_weights(trainer, run.task)
+        tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     result.baselines = run.datamodule.baselines()
     result.extras = run.task.test_extras()
@@ -186,8 +189,18 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     metrics = dict(result.test_metrics)
     if result.best_value is not None:
         metrics[f"best/{cfg.monitor}"] = result.best_value
-    log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
+    if is_rank_zero():
+        log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
     return result
+
+
+def _as_one_job_for_ddp(trainer: pl.Trainer, result: RunResult):
+    """The ranks DDP starts must re-run this job in its dir (see dlrun.distributed)."""
+    from hydra.core.hydra_config import HydraConfig
+
+    if trainer.num_devices * trainer.num_nodes > 1 and HydraConfig.initialized():
+        return command_line_of_this_job(str(Path(result.run_dir).resolve()), result.overrides)
+    return contextlib.nullcontext()
 
 
 def _split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
@@ -268,5 +281,7 @@ def _quiet_lightning() -> None:
         ".*is smaller than the logging interval.*",
         ".*Checkpoint directory .* exists and is not empty.*",
         ".*isinstance\\(treespec, LeafSpec\\)` is deprecated.*",
+        # Epoch values are torchmetrics results, which all-reduce their state across processes themselves.
+        ".*when logging on epoch level in distributed setting.*",
     ):
         warnings.filterwarnings("ignore", message=pattern)

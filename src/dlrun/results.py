@@ -9,6 +9,8 @@ import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dlrun.distributed import is_rank_zero
+
 RESULTS_FILE = "results.json"
 
 
@@ -38,8 +40,11 @@ class RunResult:
     extras: dict[str, object] = field(default_factory=dict)
 
     def write(self) -> Path:
-        """Write atomically, so a reader never sees half a file (a sweep report may read it live)."""
+        """Write atomically, so a reader never sees half a file (a sweep report may read it live).
+        Only rank 0 of a distributed run writes."""
         path = Path(self.run_dir) / RESULTS_FILE
+        if not is_rank_zero():
+            return path
         tmp = path.with_suffix(".json.tmp")
         record = asdict(self)
         record.update(record.pop("extras"))
@@ -49,6 +54,8 @@ class RunResult:
 
 
 def print_summary(result: RunResult) -> None:
+    if not is_rank_zero():
+        return
     from rich.console import Console
     from rich.table import Table
 

@@ -32,7 +32,7 @@ def job(cfg: DictConfig) -> float | None:
     returns None instead of raising (Optuna's sweeper tells the study a FAIL trial: NaN would make
     its `tell` raise twice and end the study), so every other job still runs: Hydra's launchers re-raise the
     first failure only after their batch, and skip the batches after it. The sweep's summary (see
-    sweep_summary.py) then reports every failure and sets the exit code. A single run raises, so
+    sweeps/summary.py) then reports every failure and sets the exit code. A single run raises, so
     its exit code says what happened.
     """
     from dlrun.experiment import run_experiment  # heavy imports after Hydra has parsed the args
@@ -46,6 +46,11 @@ def job(cfg: DictConfig) -> float | None:
         monitor=cfg.monitor,
         monitor_mode=cfg.monitor_mode,
     )
+    if hydra_cfg.runtime.choices.get("hydra/launcher") == "joblib":
+        from dlrun.sweeps.parallel_jobs import share_machine
+
+        threads, gpu = share_machine(hydra_cfg.job.num, int(hydra_cfg.launcher.n_jobs))
+        print(f"dlrun: parallel job {hydra_cfg.job.num}: {threads} torch threads, " + (f"GPU {gpu}" if gpu else "CPU"), flush=True)
     started = time.perf_counter()
     result.write()
     try:

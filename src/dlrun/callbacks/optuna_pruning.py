@@ -46,7 +46,7 @@ class OptunaPruning(pl.Callback):
             self.pruned_at_epoch = trainer.current_epoch
             trainer.should_stop = True
             log.warning(f"Optuna pruned this trial at epoch {trainer.current_epoch + 1}: {self.monitor} {value:.4g} "
-                        "is worse than the median of earlier trials there.")
+                        "is worse than the median of earlier trials there (its best so far counts).")
 
 
 def job_overrides() -> dict[str, str]:

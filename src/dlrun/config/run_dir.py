@@ -17,6 +17,8 @@ def reserve(path: Path, chosen_by_user: bool) -> Path:
 
     A default (timestamped) dir that is taken gets a numbered suffix; a dir the user named must be
     new or empty, because its old results would otherwise be mixed with or overwritten by new ones.
+    Empty counts what the other processes of a torchrun launch write as they start (Hydra's `.hydra`
+    and log files): they are the same run, and they cannot get further before rank 0 joins them.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     for attempt in count():
@@ -25,7 +27,7 @@ def reserve(path: Path, chosen_by_user: bool) -> Path:
             candidate.mkdir()
             return candidate
         except FileExistsError:
-            if not any(candidate.iterdir()):
+            if all(is_startup_file(entry) for entry in candidate.iterdir()):
                 return candidate
             if chosen_by_user:
                 raise ConfigError(
@@ -34,3 +36,7 @@ def reserve(path: Path, chosen_by_user: bool) -> Path:
                     "fresh timestamped one."
                 ) from None
     raise AssertionError("unreachable")
+
+
+def is_startup_file(entry: Path) -> bool:
+    return entry.name == ".hydra" or (entry.suffix == ".log" and entry.is_file())

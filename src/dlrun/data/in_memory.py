@@ -81,7 +81,13 @@ class InMemoryDataModule(pl.LightningDataModule):
             shuffle=True,
             group_size=self.steps_per_execution,
             bucket_pool_batches=self.bucket_pool_batches,
+            shard=self._shard(),
         )
+
+    def _shard(self) -> tuple[int, int]:
+        """(rank, world size) of a distributed fit; each process trains on its share of every batch."""
+        trainer = getattr(self, "trainer", None)
+        return (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
 
     def val_dataloader(self) -> TensorBatches:
         return TensorBatches(self._device_split("val"), self.eval_batch_size)

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from dlrun.errors import ConfigError
 from dlrun.data.padding import LENGTH_KEYS, bucketed_batches, sequence_lengths, trim_to_longest
 
 Batch = dict[str, Tensor]
@@ -24,6 +25,15 @@ class TensorBatches:
     With `group_size=k` it yields lists of up to k consecutive batches instead of single batches:
     the training task runs one optimizer step per batch of a group, so the framework's per-batch
     bookkeeping is paid once per k steps (Keras calls this steps_per_execution).
+
+    Shuffling draws from a generator of its own, seeded by the run's seed (torch.initial_seed()), so
+    the order of the examples depends on the seed alone: not on how many random numbers the model's
+    initialization or dropout used, and not on the number of processes.
+
+    With `shard=(rank, world_size)` (distributed training) every process walks the same batches (rank
+    0's seed is sent to the others) and takes examples rank, rank + world_size, ... of each: the
+    global batch is the one a single process would train on. A last batch with fewer examples than
+    processes is dropped, since every process must step.
 
     Sequences come with lengths (kept on the CPU, as packing wants them; see padding.py): each batch
     is then cut to its own longest sequences, and with `bucket_pool_batches=P` a shuffled epoch groups
@@ -38,6 +48,7 @@ class TensorBatches:
         drop_last: bool = False,
         group_size: int | None = None,
         bucket_pool_batches: int | None = None,
+        shard: tuple[int, int] = (0, 1),
     ) -> None:
         sizes = {len(t) for t in tensors.values()}
         if len(sizes) != 1:
@@ -57,6 +68,15 @@ class TensorBatches:
         if bucket_pool_batches is not None and bucket_pool_batches < 1:
             raise ValueError(f"bucket_pool_batches must be at least 1 (or null for no bucketing), got {bucket_pool_batches}")
         self.bucket_pool_batches = bucket_pool_batches
+        self.rank, self.world_size = shard
+        self.generator = torch.Generator()
+        if shuffle:
+            self.generator.manual_seed(self._same_on_every_rank(torch.initial_seed()))
+        if self.world_size > 1 and group_size not in (None, 1):
+            raise ConfigError(
+                f"Distributed training takes one optimizer step per batch, and steps_per_execution is {group_size}; "
+                "set data.steps_per_execution=1 (trainer=ddp does)."
+            )
 
     @property
     def num_batches(self) -> int:
@@ -78,13 +98,15 @@ class TensorBatches:
         order = None
         if self.shuffle:
             device = next(iter(self.tensors.values())).device
-            order = torch.randperm(self.num_samples).to(device)  # global RNG: seeded by the run's seed
+            order = torch.randperm(self.num_samples, generator=self.generator).to(device)
         for start in range(0, used, span):
             stop = min(start + span, used)
             if order is None:
                 chunk = {key: tensor[start:stop] for key, tensor in self.tensors.items()}
             else:
-                index = order[start:stop]  # one gather per group; the split below makes views
+                index = self._my_share(order[start:stop])  # one gather per group; the split below makes views
+                if index is None:
+                    continue
                 chunk = {key: tensor[index] for key, tensor in self.tensors.items()}
             if self.group_size is None:
                 yield chunk
@@ -95,9 +117,9 @@ class TensorBatches:
     def batch_indices(self) -> list[Tensor]:
         """One epoch's batches of example indices, in order (CPU int64)."""
         if self.shuffle and self.bucket_pool_batches:
-            batches = bucketed_batches(self.lengths, self.batch_size, self.bucket_pool_batches)
+            batches = bucketed_batches(self.lengths, self.batch_size, self.bucket_pool_batches, self.generator)
         else:
-            order = torch.randperm(self.num_samples) if self.shuffle else torch.arange(self.num_samples)
+            order = torch.randperm(self.num_samples, generator=self.generator) if self.shuffle else torch.arange(self.num_samples)
             batches = list(order.split(self.batch_size))
         if self.drop_last:
             batches = [b for b in batches if len(b) == self.batch_size]
@@ -106,12 +128,30 @@ class TensorBatches:
     def _sequence_batches(self) -> Iterator[Batch] | Iterator[list[Batch]]:
         device = next(t for k, t in self.tensors.items() if k not in LENGTH_KEYS).device
         indices = self.batch_indices()
+        if self.shuffle and self.world_size > 1:
+            indices = [share for share in map(self._my_share, indices) if share is not None]
         if self.group_size is None:
             for index in indices:
                 yield self._gather(index, device)
             return
         for start in range(0, len(indices), self.group_size):
             yield [self._gather(index, device) for index in indices[start : start + self.group_size]]
+
+    def _same_on_every_rank(self, value):
+        """Rank 0's `value` on every rank (an unseeded run's processes each have a seed of their own)."""
+        import torch.distributed as dist
+
+        if self.world_size == 1 or not dist.is_initialized():  # no other process to agree with
+            return value
+        box = [value]
+        dist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def _my_share(self, index: Tensor) -> Tensor | None:
+        """This rank's examples of one batch (all of them without sharding); None when too few to share."""
+        if self.world_size == 1 or not self.shuffle:
+            return index
+        return index[self.rank :: self.world_size] if len(index) >= self.world_size else None
 
     def _gather(self, index: Tensor, device: torch.device) -> Batch:
         on_device = index.to(device)

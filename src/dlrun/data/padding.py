@@ -45,7 +45,7 @@ def trim_to_longest(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     return trimmed
 
 
-def bucketed_batches(lengths: Tensor, batch_size: int, pool_batches: int) -> list[Tensor]:
+def bucketed_batches(lengths: Tensor, batch_size: int, pool_batches: int, generator: torch.Generator | None = None) -> list[Tensor]:
     """Shuffled batches of indices whose lengths are similar; every example exactly once.
 
     The examples are shuffled, cut into pools of `pool_batches` batches, each pool is sorted by
@@ -53,14 +53,14 @@ def bucketed_batches(lengths: Tensor, batch_size: int, pool_batches: int) -> lis
     the run's seed seeds). Sorting within pools rather than over the whole set keeps the batches
     of an epoch varied from one epoch to the next.
     """
-    order = torch.randperm(len(lengths))
+    order = torch.randperm(len(lengths), generator=generator)
     pool = batch_size * max(1, pool_batches)
     batches: list[Tensor] = []
     for start in range(0, len(order), pool):
         members = order[start : start + pool]
         members = members[torch.argsort(lengths[members], stable=True)]
         batches.extend(members.split(batch_size))
-    return [batches[i] for i in torch.randperm(len(batches)).tolist()]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator).tolist()]
 
 
 def padding_fraction(lengths: Tensor, batches: list[Tensor]) -> float:

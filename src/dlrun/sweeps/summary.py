@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrun.report.collect import SEED, RunRecord, collect, varied_keys
+from dlrun.report.collect import SEED, RunRecord, collect, parse_overrides, varied_keys
 
 SWEEP_FAILED_EXIT_CODE = 1
 
@@ -13,11 +13,12 @@ SWEEP_FAILED_EXIT_CODE = 1
 def summarize_sweep(sweep_dir: Path) -> int:
     """Print the summary of the jobs under `sweep_dir` and return the sweep's exit code."""
     from rich.console import Console
+    from rich.markup import escape
 
     console = Console(soft_wrap=True, stderr=False)
     if not sweep_dir.is_dir() or not any(sweep_dir.rglob("results.json")):
         return 0  # nothing ran (e.g. --cfg); Hydra has said why
-    records = collect([sweep_dir])
+    records = collect([sweep_dir]) + silent_jobs(sweep_dir)
     counts: dict[str, int] = {}
     for record in records:
         counts[record.status] = counts.get(record.status, 0) + 1
@@ -25,12 +26,27 @@ def summarize_sweep(sweep_dir: Path) -> int:
     shown = [*varied_keys(records), SEED]
     unfinished = [record for record in records if record.status != "completed"]
     for record in unfinished:
-        console.print(f"  [red]{record.status}[/red] {_overrides(record, shown)} ({record.run_dir}): {record.error or 'no error recorded'}")
+        said = f"{_overrides(record, shown)} ({record.run_dir}): {record.error or 'no error recorded'}"
+        console.print(f"  [red]{record.status}[/red] {escape(said)}")
     best = best_run(records)
     if best is not None:
-        console.print(f"  best: {best.monitor} {best.best_value:.4f} with {_overrides(best, shown)} in {best.run_dir}")
-    console.print(f"  all of them: dlrun report {sweep_dir}")
+        console.print(escape(f"  best: {best.monitor} {best.best_value:.4f} with {_overrides(best, shown)} in {best.run_dir}"))
+    console.print(escape(f"  all of them: dlrun report {sweep_dir}"))
     return SWEEP_FAILED_EXIT_CODE if unfinished else 0
+
+
+def silent_jobs(sweep_dir: Path) -> list[RunRecord]:
+    """Jobs that started (Hydra wrote their .hydra) but whose process died before results.json."""
+    import yaml
+
+    silent = []
+    for overrides_file in sorted(sweep_dir.glob("*/.hydra/overrides.yaml")):
+        job_dir = overrides_file.parent.parent
+        if not (job_dir / "results.json").exists():
+            overrides = parse_overrides(yaml.safe_load(overrides_file.read_text()) or [])
+            silent.append(RunRecord(job_dir, "died", overrides,
+                                    error="its process ended before it wrote results.json (killed, or out of memory?)"))
+    return silent
 
 
 def best_run(records: list[RunRecord]) -> RunRecord | None:

@@ -1,0 +1,1 @@
+"""Sweeps: the checks before the first job, machine sharing for parallel jobs, the summary after the last."""
