@@ -139,3 +139,23 @@ def test_the_summary_counts_a_job_whose_process_died(tmp_path, capsys):
     said = capsys.readouterr().out
     assert "2 jobs: 1 completed, 1 died" in said and "died optimizer.lr=0.02" in said
     assert "best: val/loss 0.2500 with optimizer.lr=0.01" in said
+
+
+@pytest.mark.slow
+def test_every_job_of_a_sweep_over_models_has_the_same_hparams_names(dlrun, tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+    from tensorboard.plugins.hparams import plugin_data_pb2
+
+    done = dlrun("train", "-m", "debug=fast", "model=mlp,cnn", "hydra.sweep.dir=sweep")
+    assert done.returncode == 0, done.stdout + done.stderr
+    names = []
+    for job in ("0", "1"):
+        events = EventAccumulator(str(tmp_path / "sweep" / job / "tensorboard"))
+        events.Reload()
+        content = events.PluginTagToContent("hparams")
+        experiment = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/experiment"]).experiment
+        names.append({info.name for info in experiment.hparam_infos})
+        start = plugin_data_pb2.HParamsPluginData.FromString(content["_hparams_/session_start_info"])
+        filled = start.session_start_info.hparams
+        assert filled["model.channels" if job == "0" else "model.hidden_sizes"].string_value == "-"
+    assert names[0] == names[1] and {"model.channels", "model.hidden_sizes", "optimizer.lr"} <= names[0]

@@ -104,6 +104,119 @@ def report(
         raise typer.Exit(user_error(str(e))) from None
 
 
+@app.command()
+def doctor(
+    family: list[str] = typer.Option(None, "--family", "-f", help="Fit only this model family (repeatable); default: all."),
+) -> None:
+    """Check the installation: versions, devices, optional data, and a few training steps of every model family."""
+    from dlrun.commands.doctor import doctor as check
+    from dlrun.errors import DlrunError
+
+    try:
+        code = check(list(family or []))
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+    raise typer.Exit(code)
+
+
+@app.command()
+def completion(
+    shell: str = typer.Argument(..., help="bash, zsh or fish."),
+) -> None:
+    """Print the shell completion script; e.g. add  eval "$(dlrun completion bash)"  to ~/.bashrc."""
+    from dlrun.commands.completion import completion_script
+
+    verbs = list(typer.main.get_command(app).commands)
+    try:
+        typer.echo(completion_script(shell, verbs), nl=False)
+    except ValueError as e:
+        raise typer.Exit(user_error(str(e))) from None
+
+
+@app.command()
+def predict(
+    run_dir: str = typer.Argument(..., help="A run dir made by `dlrun train`."),
+    input_path: str = typer.Argument(
+        ...,
+        metavar="INPUT",
+        help="Tables: CSV/Parquet with the run's feature columns. Images: a file, a folder or a glob. Text: one "
+        "text per line, or a CSV with --column. Series: a CSV of the run's columns. Seq2Seq: one source per line. "
+        "- reads stdin.",
+    ),
+    output: str = typer.Option(None, "--output", "-o", help="The file to write (.csv or .jsonl); default or -: stdout."),
+    output_format: str = typer.Option(None, "--format", help="csv or jsonl; default: by --output's suffix, else csv."),
+    column: str = typer.Option(None, "--column", help="Text runs: the column of texts when INPUT is a table."),
+    force: bool = typer.Option(False, "--force", help="Overwrite --output if it exists."),
+) -> None:
+    """Predict with a trained run's best weights on new data, preprocessed as the run's training data was."""
+    from dlrun.commands.predict import predict as run_predict
+    from dlrun.errors import DlrunError
+
+    try:
+        run_predict(Path(run_dir), input_path, output, output_format, column, force)
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+
+
+@app.command(context_settings=PASS_THROUGH)
+def resume(ctx: typer.Context, run_dir: str = typer.Argument(..., help="The run dir to continue.")) -> None:
+    """Continue an interrupted run from its last checkpoint, in its dir, with its config; overrides
+    may only lengthen it (trainer.max_epochs=N)."""
+    from dlrun.commands.resume import resume as continue_run
+    from dlrun.errors import DlrunError
+
+    try:
+        code = continue_run(Path(run_dir), list(ctx.args))
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+    raise typer.Exit(code)
+
+
+@app.command(name="eval")
+def evaluate(
+    run_dir: str = typer.Argument(..., help="A run dir made by `dlrun train`."),
+    overrides: list[str] = typer.Argument(
+        None, help="Hydra overrides on top of the run's own, e.g. data=csv data.path=new.csv, data.batch_size=8."
+    ),
+    weights: str = typer.Option("best", "--weights", help="best (checkpoints/weights.safetensors, else best.ckpt) or last (last.ckpt)."),
+    config_dir: str = typer.Option(
+        None, "--config-dir", "-cd", help="Your own config dir; default: the one the run was trained with, if any."
+    ),
+) -> None:
+    """Test a run's weights again (its test split, or other data by overrides); prints the metrics and
+    writes them to a new eval-<time>.json in the run dir."""
+    from dlrun.commands.eval import evaluate as run_eval
+    from dlrun.commands.eval import print_evaluation, write_evaluation
+    from dlrun.errors import DlrunError
+
+    try:
+        result = run_eval(Path(run_dir), list(overrides or []), weights, config_dir)
+        write_evaluation(result)
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+    print_evaluation(result)
+
+
+@app.command()
+def export(
+    run_dir: str = typer.Argument(..., help="A run dir made by `dlrun train`."),
+    export_format: str = typer.Option(..., "--format", "-f", help="onnx, torchscript or safetensors."),
+    output: str = typer.Option(None, "--output", "-o", help="The dir to write into; default: RUN_DIR/export."),
+    weights: str = typer.Option("best", "--weights", help="best or last, as in `dlrun eval`."),
+) -> None:
+    """Export a run's network (model.onnx, model.pt or model.safetensors) with model.json describing its
+    inputs and outputs; each export is checked against torch's outputs on the run's test split."""
+    from dlrun.commands.export import export as run_export
+    from dlrun.commands.export import print_export
+    from dlrun.errors import DlrunError
+
+    try:
+        result = run_export(Path(run_dir), export_format, output, weights)
+    except DlrunError as e:
+        raise typer.Exit(user_error(str(e))) from None
+    print_export(result)
+
+
 def user_error(message: str) -> int:
     """Print a user error as one paragraph on stderr and return the exit code for it."""
     typer.echo(f"Error: {message}", err=True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import inspect
+import os
 import logging
 import time
 import warnings
@@ -18,7 +19,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from dlrun.callbacks import EarlyStopping, MetricHistory
+from dlrun.callbacks import EarlyStopping, MetricHistory, RandomStates
 from dlrun.checkpoints import load_checkpoint, load_weights
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.distributed import command_line_of_this_job, is_rank_zero
@@ -26,10 +27,13 @@ from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
 from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
-from dlrun.tensorboard_hparams import flatten, log_hparams
+from dlrun.sweeps.hparam_keys import fill_missing
+from dlrun.tensorboard_hparams import hparams_of, log_hparams
 from dlrun.training import transfer
 
-HPARAM_GROUPS = ("data", "model", "init", "loss", "regularizer", "optimizer", "scheduler", "trainer")
+# Set by `dlrun resume` (an environment variable, so the processes DDP starts see it too): the
+# checkpoint this run continues from.
+RESUME_CHECKPOINT = "DLRUN_RESUME_CHECKPOINT"
 TRANSFER_SETTINGS = ("pretrained", "pretrained_skip", "freeze", "pretrained_lr_scale")
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
@@ -62,7 +66,7 @@ class Run:
 def build_run(cfg: DictConfig) -> Run:
     datamodule, task = build_task(cfg)
     history = MetricHistory()
-    callbacks = [history] + [
+    callbacks = [history, RandomStates()] + [
         build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
     ]
     loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
@@ -166,11 +170,15 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     started = time.perf_counter()
     run = build_run(cfg)
     trainer = run.trainer
+    result.record_device(trainer)
     result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
     if is_rank_zero():
         run.datamodule.save_preprocessing(Path(result.run_dir))
+    resume_from = os.environ.get(RESUME_CHECKPOINT)
+    if resume_from:
+        load_checkpoint(resume_from)  # refuses a checkpoint that carries code before Lightning reads it
     with _as_one_job_for_ddp(trainer, result):
-        trainer.fit(run.task, datamodule=run.datamodule)
+        trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=resume_from or None, weights_only=True)
         result.epochs = trainer.current_epoch
         result.history = run.history.epochs
         result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
@@ -184,14 +192,22 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
             result.extras["pruned_at_epoch"] = callback.pruned_at_epoch
     result.wall_time_s = time.perf_counter() - started
 
-    params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=True) for g in HPARAM_GROUPS})}
-    params["seed"] = "null" if cfg.seed is None else cfg.seed
+    params = fill_missing(hparams_of(cfg, choices), _sweep_dir())
     metrics = dict(result.test_metrics)
     if result.best_value is not None:
         metrics[f"best/{cfg.monitor}"] = result.best_value
     if is_rank_zero():
         log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
     return result
+
+
+def _sweep_dir() -> str | None:
+    from hydra.core.hydra_config import HydraConfig
+    from hydra.types import RunMode
+
+    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
+        return str(HydraConfig.get().sweep.dir)
+    return None
 
 
 def _as_one_job_for_ddp(trainer: pl.Trainer, result: RunResult):

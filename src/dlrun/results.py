@@ -9,6 +9,7 @@ import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from dlrun import provenance
 from dlrun.distributed import is_rank_zero
 
 RESULTS_FILE = "results.json"
@@ -35,9 +36,25 @@ class RunResult:
     # The process training it: a "running" run whose process is gone was killed (`kill -9`, power cut).
     pid: int = field(default_factory=os.getpid)
     host: str = field(default_factory=socket.gethostname)
+    # Provenance: what made this run and where (see dlrun.provenance). Times are ISO 8601 with the
+    # UTC offset; device is what the Trainer trained on (cpu | cuda | mps) and device_name its model.
+    seed: int | None = None
+    command_line: str | None = None
+    started_at: str | None = None
+    ended_at: str | None = None
+    device: str | None = None
+    device_name: str | None = None
+    dlrun_version: str | None = field(default_factory=provenance.dlrun_version)
+    torch_version: str | None = field(default_factory=lambda: provenance.version_of("torch"))
+    lightning_version: str | None = field(default_factory=lambda: provenance.version_of("pytorch-lightning"))
+    hydra_version: str | None = field(default_factory=lambda: provenance.version_of("hydra-core"))
     # Whatever else the task reports about its test (Seq2Seq: by_length, bleu_signature), written at
     # the top level of results.json.
     extras: dict[str, object] = field(default_factory=dict)
+
+    def record_device(self, trainer: object) -> None:
+        """Fill `device` and `device_name` from the Trainer that will train this run."""
+        self.device, self.device_name = provenance.describe_device(trainer)
 
     def write(self) -> Path:
         """Write atomically, so a reader never sees half a file (a sweep report may read it live).

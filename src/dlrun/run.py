@@ -14,6 +14,7 @@ from omegaconf import DictConfig
 
 from dlrun.config.location import PRIMARY_CONFIG, config_dir
 from dlrun.errors import USER_ERROR_EXIT_CODE, DlrunError, TrainingDiverged
+from dlrun.provenance import command_line, now_iso
 from dlrun.results import RunResult, print_summary
 
 
@@ -45,6 +46,9 @@ def job(cfg: DictConfig) -> float | None:
         overrides=list(hydra_cfg.overrides.task),
         monitor=cfg.monitor,
         monitor_mode=cfg.monitor_mode,
+        seed=cfg.seed,
+        command_line=command_line(list(hydra_cfg.overrides.task)),
+        started_at=now_iso(),
     )
     if hydra_cfg.runtime.choices.get("hydra/launcher") == "joblib":
         from dlrun.sweeps.parallel_jobs import share_machine
@@ -80,4 +84,5 @@ def _finish(result: RunResult, status: str, started: float, error: str | None = 
     result.status = status
     result.error = error
     result.wall_time_s = time.perf_counter() - started
+    result.ended_at = now_iso()
     result.write()

@@ -12,6 +12,18 @@ from pytorch_lightning.loggers import Logger, TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 HparamValue = bool | int | float | str
+HPARAM_GROUPS = ("data", "model", "init", "loss", "regularizer", "optimizer", "scheduler", "trainer")
+# What a run of a sweep shows for a hyperparameter that only other jobs have.
+MISSING = "-"
+
+
+def hparams_of(cfg, choices: Mapping[str, str], resolve: bool = True) -> dict[str, HparamValue]:
+    """The run's hyperparameters: its group choices, every value of the config groups, and the seed."""
+    from omegaconf import OmegaConf
+
+    params = {**choices, **flatten({g: OmegaConf.to_container(cfg[g], resolve=resolve) for g in HPARAM_GROUPS})}
+    params["seed"] = "null" if cfg.seed is None else cfg.seed
+    return params
 
 
 def log_hparams(

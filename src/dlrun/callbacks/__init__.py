@@ -10,5 +10,6 @@ from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.optuna_pruning import OptunaPruning
 from dlrun.callbacks.progress import PlainProgress, progress_bar
+from dlrun.callbacks.random_states import RandomStates
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "progress_bar"]

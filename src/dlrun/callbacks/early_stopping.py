@@ -21,6 +21,18 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
         self._best_state: dict[str, torch.Tensor] | None = None
         self._snapshot_score: float | None = None
 
+    def state_dict(self) -> dict:
+        # The snapshot travels with the checkpoint, so a resumed run restores the same best weights.
+        return {**super().state_dict(), "best_epoch": self.best_epoch, "snapshot_score": self._snapshot_score,
+                "best_state": self._best_state}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        state_dict = dict(state_dict)
+        self.best_epoch = state_dict.pop("best_epoch", None)
+        self._snapshot_score = state_dict.pop("snapshot_score", None)
+        self._best_state = state_dict.pop("best_state", None)
+        super().load_state_dict(state_dict)
+
     def on_validation_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_validation_end(trainer, pl_module)
         self._snapshot_if_improved(trainer, pl_module)

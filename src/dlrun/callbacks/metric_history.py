@@ -30,6 +30,21 @@ class MetricHistory(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._record(trainer)
 
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self._trainer = trainer
+
+    def state_dict(self) -> dict:
+        """The epochs so far, with the one a checkpoint is saved at the end of (recorded here only
+        at the next epoch's start, which a resumed run would reach with none of its metrics)."""
+        trainer = getattr(self, "_trainer", None)
+        epochs = list(self.epochs)
+        if trainer is not None and not trainer.sanity_checking and not (epochs and epochs[-1]["epoch"] >= trainer.current_epoch):
+            epochs.append({"epoch": trainer.current_epoch, **finished_epoch_metrics(trainer)})
+        return {"epochs": epochs}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self.epochs = list(state_dict["epochs"])
+
     def _record(self, trainer: pl.Trainer) -> None:
         epoch = trainer.current_epoch - 1
         if epoch < 0 or (self.epochs and self.epochs[-1]["epoch"] >= epoch):

@@ -109,6 +109,51 @@ class FashionMNISTSmallDataModule(InMemoryDataModule):
         spec = DataSpec("multiclass", tuple(images["train"].shape[1:]), num_classes=len(names), class_names=names)
         return splits, spec
 
+    def save_preprocessing(self, directory: Path) -> None:
+        """Write preprocessing.json: the raw images' size (28x28 grayscale, pixel values 0..255, a light
+        article on a black background), the filters (grayscale, resize, median, blur) and the
+        per-channel shift and scale of data.scaling, fitted on the training split's filtered images."""
+        from dlrun.data.preprocessing_file import write_preprocessing
+
+        spec = self.spec
+        images, labels = keep_classes(*self.raw()["train"], self.classes)
+        train = split_train_val(
+            labels, self.val_fraction, seed=self.split_seed, stratify=True, folds=self.folds, fold=self.fold
+        )["train"]
+        filtered = self.preprocessing.filter(torch.from_numpy(images[train])[:, None])
+        shift, scale = self.preprocessing.fit_scaling(filtered)
+        served = self.split("train")["inputs"][:64]
+        if not torch.allclose((filtered[:64] - shift) / scale, served, rtol=0.0, atol=1e-6):
+            raise RuntimeError("the scaling recomputed for preprocessing.json differs from the one load() applied")
+        p = self.preprocessing
+        write_preprocessing(
+            directory,
+            "image",
+            type(self).__name__,
+            spec,
+            image={
+                "reader": "pillow",
+                "mode": "L",
+                "channels": 1,
+                "size": list(images.shape[1:]),
+                "resample": "bilinear",
+                "pixel_scale": 1.0,
+            },
+            filters={
+                "scaling": p.scaling,
+                "grayscale": p.grayscale,
+                "resize": None if p.resize is None else list(p.resize),
+                "blur": p.blur,
+                "median": p.median,
+            },
+            scaling="per_channel",
+            shift=shift.flatten().tolist(),
+            scale=scale.flatten().tolist(),
+            classes=list(self.classes),
+            task=spec.task,
+            class_names=list(spec.class_names),
+        )
+
 
 class FashionMNISTDataModule(FashionMNISTSmallDataModule):
     """The full set, read from the IDX files in `root` (by default where the Debian package puts them)."""

@@ -66,6 +66,39 @@ class ImageFolderDataModule(SplittingDataModule):
         }
         return splits, spec
 
+    # -- what `dlrun predict` needs to repeat load() on new images (preprocessing.json)
+
+    def fit_scaler(self, train_features: np.ndarray):
+        """The per-pixel scaler load() fits, kept for save_preprocessing."""
+        self._fitted_scaler = super().fit_scaler(train_features)
+        return self._fitted_scaler
+
+    def save_preprocessing(self, directory: Path) -> None:
+        """Write preprocessing.json: how images are read (Pillow mode, size, bilinear resampling,
+        0..255 to 0..1), the per-pixel scaler fitted on the training split (C x H x W values, in
+        that order), and the class names (the sorted folder names)."""
+        from dlrun.data.preprocessing_file import scaler_to_json, write_preprocessing
+
+        spec = self.spec  # loads, so the scaler exists
+        write_preprocessing(
+            directory,
+            "image",
+            type(self).__name__,
+            spec,
+            image={
+                "reader": "pillow",
+                "mode": PIL_MODES[self.channels],
+                "channels": self.channels,
+                "size": list(self.image_size),
+                "resample": "bilinear",
+                "pixel_scale": 255.0,
+            },
+            scaler=scaler_to_json(getattr(self, "_fitted_scaler", None)),
+            scaling="per_pixel",
+            task=spec.task,
+            class_names=list(spec.class_names),
+        )
+
 
 def find_images(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     """Class names (sorted subfolder names), every image file under them, and each file's class index."""

@@ -38,6 +38,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         self._on_device: dict[str, Batch] = {}
         # Random changes to training batches (image augmentation, say), set by subclasses that offer them.
         self.augmentation: Callable[[Batch], Batch] | None = None
+        # The training loader's shuffle generator, and a state for it restored from a checkpoint.
+        self._train_batches: TensorBatches | None = None
+        self._restored_shuffle_state: torch.Tensor | None = None
 
     @abstractmethod
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
@@ -75,7 +78,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         return TensorBatches(self.split("train"), self.batch_size).num_batches
 
     def train_dataloader(self) -> TensorBatches:
-        return TensorBatches(
+        self._train_batches = TensorBatches(
             self._device_split("train"),
             self.batch_size,
             shuffle=True,
@@ -83,6 +86,18 @@ class InMemoryDataModule(pl.LightningDataModule):
             bucket_pool_batches=self.bucket_pool_batches,
             shard=self._shard(),
         )
+        if self._restored_shuffle_state is not None:
+            self._train_batches.generator.set_state(self._restored_shuffle_state)
+            self._restored_shuffle_state = None
+        return self._train_batches
+
+    def state_dict(self) -> dict:
+        """Saved in every checkpoint: where the training shuffle is, so a resumed run sees the
+        epochs in the order the run it continues would have."""
+        return {} if self._train_batches is None else {"shuffle_state": self._train_batches.generator.get_state()}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        self._restored_shuffle_state = state_dict.get("shuffle_state")
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of a distributed fit; each process trains on its share of every batch."""

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import torch
 from sklearn import datasets
@@ -63,3 +65,34 @@ class SklearnDataModule(SplittingDataModule):
             for split, idx in indices.items()
         }
         return splits, spec
+
+    # -- what `dlrun predict` needs to repeat load() on new examples (preprocessing.json)
+
+    def fit_scaler(self, train_features: np.ndarray):
+        """The scaler load() fits, kept for save_preprocessing."""
+        self._fitted_scaler = super().fit_scaler(train_features)
+        return self._fitted_scaler
+
+    def save_preprocessing(self, directory: Path) -> None:
+        """Write preprocessing.json: the feature names as scikit-learn gives them (digits:
+        pixel_0_0 .. pixel_7_7, row by row, values 0 to 16), the scaler fitted on the training split,
+        and the class names or the target scaling. Digits are also described as 8x8 images."""
+        from dlrun.data.preprocessing_file import scaler_to_json, write_preprocessing
+
+        spec = self.spec  # loads, so the scaler exists
+        loader, task, image_shape = SKLEARN_SETS[self.name]
+        bunch = getattr(datasets, loader)()
+        content: dict[str, object] = {
+            "name": self.name,
+            "features": [str(n) for n in bunch.feature_names],
+            "scaler": scaler_to_json(getattr(self, "_fitted_scaler", None)),
+            "task": task,
+            "class_names": list(spec.class_names),
+            "target_mean": spec.target_mean,
+            "target_std": spec.target_std,
+        }
+        if image_shape is not None:
+            # An image file is read as grayscale, resized to 8x8 (bilinear) and mapped from 0..255 to
+            # the data set's 0..16, light ink on a dark background as the data set stores it.
+            content["image"] = {"shape": list(image_shape), "pixel_max": float(np.max(bunch.data))}
+        write_preprocessing(directory, "image" if image_shape is not None else "table", type(self).__name__, spec, **content)

@@ -138,6 +138,62 @@ class TableDataModule(SplittingDataModule):
         }
         return splits, spec
 
+    # -- what `dlrun predict` needs to repeat load() on new rows (preprocessing.json)
+
+    def split_positions(self, targets: np.ndarray, stratify: bool) -> dict[str, np.ndarray]:
+        """The split load() makes; its training rows are kept for save_preprocessing."""
+        positions = super().split_positions(targets, stratify)
+        self._fitted_train_rows = positions["train"]
+        return positions
+
+    def fit_scaler(self, train_features: np.ndarray):
+        """The scaler load() fits, kept for save_preprocessing."""
+        self._fitted_scaler = super().fit_scaler(train_features)
+        return self._fitted_scaler
+
+    def save_preprocessing(self, directory: Path) -> None:
+        """Write preprocessing.json: the feature columns in order (numeric, then categorical), the
+        numeric scaler and training-split means, each category column's values in code order and its
+        most frequent training value, the missing-value policy, the classes or the target scaling."""
+        from dlrun.data.preprocessing_file import scaler_to_json, write_preprocessing
+
+        spec = self.spec  # loads, so the split and the scaler exist
+        table = read_table(self.path)
+        features, categorical = self._columns(table)
+        table = self._handle_missing(table[[*features, self.target]], features)
+        train = self._fitted_train_rows
+        numeric = [c for c in features if c not in categorical]
+        values = table[numeric].to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(table), len(numeric))
+        seen = (~np.isnan(values[train])).sum(axis=0)
+        # The same formula as _numeric_matrix, so a gap filled at prediction gets the training value.
+        with np.errstate(invalid="ignore", divide="ignore"):
+            means = np.nansum(values[train], axis=0) / seen
+        categories, most_frequent = {}, {}
+        for column in categorical:
+            categories[column] = _sorted_values(table[column])
+            mode = table[column].iloc[train].mode()
+            most_frequent[column] = None if mode.empty else mode.iloc[0]
+        write_preprocessing(
+            directory,
+            "table",
+            type(self).__name__,
+            spec,
+            features=features,
+            target=self.target,
+            numeric=numeric,
+            numeric_means={c: (float(m) if n else None) for c, m, n in zip(numeric, means, seen)},
+            scaler=scaler_to_json(getattr(self, "_fitted_scaler", None)) if numeric else None,
+            categorical=categorical,
+            categorical_encoding=self.categorical_encoding,
+            categories=categories,
+            most_frequent=most_frequent,
+            missing=self.missing,
+            task=spec.task,
+            class_names=list(spec.class_names),
+            target_mean=spec.target_mean,
+            target_std=spec.target_std,
+        )
+
     def _columns(self, table: pd.DataFrame) -> tuple[list[str], list[str]]:
         """The feature columns and which of them are categorical, checked against the table."""
         columns = list(table.columns)

@@ -1,0 +1,198 @@
+"""A finished run opened for prediction: its config, its kind of data, its spec and its network."""
+
+from __future__ import annotations
+
+import inspect
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from omegaconf import DictConfig, OmegaConf
+
+from dlrun.data.spec import DataSpec
+from dlrun.errors import ConfigError, DlrunError
+
+# Examples per forward pass.
+BATCH = 1024
+
+
+@dataclass
+class TrainedRun:
+    """What a reader needs: `saved` is the run's preprocessing file (preprocessing.json, vocab.json
+    or series.json) as a dict; `model` is None for seq2seq runs, which translate decodes."""
+
+    run_dir: Path
+    cfg: DictConfig
+    data_class: type
+    kind: str
+    spec: DataSpec | None = None
+    saved: dict[str, Any] = field(default_factory=dict)
+    model: torch.nn.Module | None = None
+
+    @property
+    def data_name(self) -> str:
+        """How messages name the run's data: "data=csv (TableDataModule)", say."""
+        return self.data_class.__name__
+
+
+def open_run(run_dir: Path) -> TrainedRun:
+    """The run at `run_dir`, with its network loaded (best weights, eval mode, CPU)."""
+    config = run_dir / ".hydra" / "config.yaml"
+    if not config.is_file():
+        raise ConfigError(
+            f"'{run_dir}' is not a dlrun run dir (it has no .hydra/config.yaml); give the dir a `dlrun train` made."
+        )
+    cfg = OmegaConf.load(config)
+    data_class = _data_class(cfg)
+    kind, saved = _kind_and_saved(run_dir, data_class)
+    run = TrainedRun(run_dir, cfg, data_class, kind, saved=saved)
+    if kind == "seq2seq":
+        return run
+    run.spec = _spec_of(kind, saved, cfg)
+    run.model = _load_model(run_dir, cfg, run.spec)
+    return run
+
+
+def _data_class(cfg: DictConfig) -> type:
+    from hydra.utils import get_object
+
+    data = cfg.get("data")
+    target = data.get("_target_") if isinstance(data, DictConfig) else None
+    if not target:
+        raise ConfigError("The run's .hydra/config.yaml has no data._target_: it was not made by `dlrun train`.")
+    try:
+        return get_object(str(target))
+    except Exception as e:  # the class was renamed or lives in a package this Python lacks
+        raise ConfigError(f"Could not find the run's data module {target}: {' '.join(str(e).split())}.") from None
+
+
+def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any]]:
+    from dlrun.data.fashion_mnist import FashionMNISTSmallDataModule
+    from dlrun.data.image_folder import ImageFolderDataModule
+    from dlrun.data.preprocessing_file import read_preprocessing
+    from dlrun.data.seq2seq.module import Seq2SeqDataModule
+    from dlrun.data.series import SeriesDataModule
+    from dlrun.data.sklearn_tables import SklearnDataModule
+    from dlrun.data.table import TableDataModule
+    from dlrun.data.text import VOCABULARY_FILE, TextDataModule
+
+    if issubclass(data_class, Seq2SeqDataModule) or callable(getattr(data_class, "tokenize_source", None)):
+        return "seq2seq", {}
+    if issubclass(data_class, TextDataModule):
+        return "text", _read_json(run_dir, VOCABULARY_FILE, "a text run")
+    if issubclass(data_class, SeriesDataModule):
+        return "series", _read_json(run_dir, "series.json", "a time-series run")
+    if issubclass(data_class, TableDataModule | SklearnDataModule | ImageFolderDataModule | FashionMNISTSmallDataModule):
+        saved = read_preprocessing(run_dir)
+        if saved.get("kind") not in ("table", "image"):
+            raise DlrunError(f"'{run_dir}/preprocessing.json' names the kind '{saved.get('kind')}'; dlrun knows table and image.")
+        return str(saved["kind"]), saved
+    raise DlrunError(
+        f"'{run_dir}' trained on {data_class.__module__}.{data_class.__name__}, and dlrun predict reads new data "
+        "only for dlrun's own kinds of data: tables (data=csv and the scikit-learn sets), images (image_folder, "
+        "digits, fashion_mnist), text (text_csv, rotten_tomatoes), series (series_csv, co2, sunspots) and "
+        "sequence-to-sequence runs."
+    )
+
+
+def _read_json(run_dir: Path, name: str, what: str) -> dict[str, Any]:
+    path = run_dir / name
+    if not path.is_file():
+        raise DlrunError(
+            f"'{run_dir}' is {what} but has no {name}, which every such run writes before training: the run did "
+            "not get that far, or the file was removed. Train it again, then predict with the new run dir."
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as e:
+        raise DlrunError(f"Could not read '{path}': {' '.join(str(e).split())}.") from None
+
+
+def _spec_of(kind: str, saved: dict[str, Any], cfg: DictConfig) -> DataSpec:
+    """The data's description as training had it, from the saved preprocessing alone."""
+    if kind in ("table", "image"):
+        from dlrun.data.table import TableSpec
+
+        fields = dict(saved["spec"])
+        spec_class = TableSpec if fields.pop("class", "DataSpec") == "TableSpec" else DataSpec
+        return spec_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+    if kind == "text":
+        class_names = tuple(saved["class_names"])
+        return DataSpec(
+            "binary" if len(class_names) == 2 else "multiclass",
+            (int(saved["max_length"]),),
+            num_classes=len(class_names),
+            class_names=class_names,
+            vocab_size=len(saved["tokens"]),
+            pad_id=int(saved["pad_id"]),
+            max_length=int(saved["max_length"]),
+        )
+    if kind == "series":
+        target = saved["target"]
+        return DataSpec(
+            "forecasting",
+            (int(saved["lookback"]), len(saved["columns"])),
+            target_mean=float(saved["scaler"]["mean"][target]),
+            target_std=float(saved["scaler"]["std"][target]),
+            horizon=int(saved["horizon"]),
+            naive_scale=float(saved["naive_scale"]),
+            max_length=int(saved["lookback"]),
+        )
+    raise ValueError(f"no spec for kind {kind}")
+
+
+def _load_model(run_dir: Path, cfg: DictConfig, spec: DataSpec) -> torch.nn.Module:
+    """The network as load_trained builds it, from the spec rather than from the training data."""
+    from dlrun.checkpoints import load_weights
+    from dlrun.experiment import _split_transfer_settings, build, model_arguments
+    from dlrun.training import transfer
+
+    model_cfg, _ = _split_transfer_settings(cfg.model)
+    model = build(model_cfg, "model", **model_arguments(model_cfg, spec))
+    try:
+        weights = transfer.checkpoint_path(run_dir)
+    except ValueError as e:
+        raise ConfigError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
+    try:
+        model.load_state_dict(load_weights(weights))
+    except RuntimeError as e:  # the weights are of another network than the config describes
+        raise DlrunError(f"The weights in '{weights}' do not fit the run's model: {' '.join(str(e).split())[:400]}") from None
+    return model.eval()
+
+
+def network_outputs(model: torch.nn.Module, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+    """The model's outputs, as the task calls it: with `lengths` when its forward takes them."""
+    takes_lengths = "lengths" in inspect.signature(model.forward).parameters
+    with torch.no_grad():
+        if takes_lengths:
+            return model(inputs, lengths=lengths)
+        return model(inputs)
+
+
+def in_batches(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:
+    """Outputs for inputs of one shape, BATCH examples at a time."""
+    if len(inputs) == 0:
+        return torch.zeros(0)
+    return torch.cat([network_outputs(model, chunk) for chunk in inputs.split(BATCH)])
+
+
+def classes_or_values(spec: DataSpec, outputs: torch.Tensor) -> tuple[list[object], np.ndarray | None]:
+    """Per example the prediction (the class name, or the value in the target's units) and, for
+    classes, the probabilities (N, classes): softmax over the logits, or the sigmoid of the one logit
+    of a binary task (the second class's probability)."""
+    outputs = outputs.double()
+    if spec.task == "binary":
+        p = outputs.reshape(len(outputs), -1)[:, 0].sigmoid()
+        probabilities = torch.stack([1 - p, p], dim=1).numpy()
+        chosen = (p > 0.5).long().numpy()  # the 0.5 threshold of the task's binary metrics
+        return [spec.class_names[i] for i in chosen], probabilities
+    if spec.task == "multiclass":
+        probabilities = outputs.softmax(dim=-1).numpy()
+        return [spec.class_names[i] for i in probabilities.argmax(axis=1)], probabilities
+    if spec.task == "regression":
+        values = outputs.reshape(len(outputs), -1)[:, 0] * spec.target_std + spec.target_mean
+        return values.tolist(), None
+    raise DlrunError(f"dlrun predict does not know how to read the outputs of a {spec.task} task.")

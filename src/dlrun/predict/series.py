@@ -1,0 +1,109 @@
+"""Time series: the next `horizon` steps after the last `lookback` rows of INPUT, in the series' units.
+
+INPUT has the run's value columns (the target, then any data.features). As in training, rows are
+sorted by the run's data.time_column when INPUT has it, rows missing a value at the very start or end
+are dropped and gaps inside are interpolated; the last `lookback` rows are standardized with the
+training part's means and standard deviations from series.json, and the forecast is scaled back.
+One output row per step ahead: `step`, `time` (when the times are evenly spaced, or dates of a
+regular frequency) and `prediction`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import torch
+from pandas.api.types import is_numeric_dtype
+
+from dlrun.errors import DlrunError
+from dlrun.predict import inputs as read
+from dlrun.predict.output import Predictions
+from dlrun.predict.run import TrainedRun, network_outputs
+
+
+def predict_series(run: TrainedRun, source: str) -> Predictions:
+    from dlrun.data.series import interpolate_gaps, observed_span
+
+    saved = run.saved
+    columns, lookback, horizon = list(saved["columns"]), int(saved["lookback"]), int(saved["horizon"])
+    table = read.read_table(source, f"a series with the columns {', '.join(columns)}, one row per step")
+    read.require_columns(table, columns, source, "series columns")
+    values = np.stack([read.numeric_column(table, c, source) for c in columns], axis=1)
+    time_column = saved.get("time_column")
+    time = None
+    if time_column is not None and time_column in table.columns:
+        time = _times(table[time_column], source, time_column)
+        order = np.argsort(time, kind="stable")
+        time, values = time[order], values[order]
+    first, last = observed_span(values)
+    values = interpolate_gaps(values[first:last])
+    time = None if time is None else time[first:last]
+    if len(values) < lookback:
+        raise DlrunError(
+            f"INPUT {read.describe(source)} has {len(values)} steps with every value of {', '.join(columns)}, and the "
+            f"run forecasts from the last {lookback} (data.lookback): give at least {lookback} rows."
+        )
+    mean = np.array([saved["scaler"]["mean"][c] for c in columns], dtype=np.float64)
+    std = np.array([saved["scaler"]["std"][c] for c in columns], dtype=np.float64)
+    window = (values[-lookback:] - mean) / std
+    assert run.spec is not None and run.model is not None
+    outputs = network_outputs(run.model, torch.as_tensor(window[None], dtype=torch.float32))
+    forecast = outputs.double().reshape(-1)[:horizon] * run.spec.target_std + run.spec.target_mean
+    rows = pd.DataFrame({"step": np.arange(1, horizon + 1)})
+    future = None if time is None else _future_times(time[-lookback:], horizon)
+    if future is not None:
+        rows["time"] = future
+    rows["prediction"] = forecast.numpy()
+    return Predictions(rows)
+
+
+def _times(column: pd.Series, source: str, name: str) -> np.ndarray:
+    """The time column as numbers or datetime64, as SeriesDataModule reads it."""
+    if column.isna().any():
+        position = int(np.flatnonzero(column.isna().to_numpy())[0])
+        raise DlrunError(
+            f"Column '{name}' (the run's time column) of {read.describe(source)} has no value in "
+            f"{read.row_name(position, source)}: every row needs its time."
+        )
+    if is_numeric_dtype(column) and column.dtype != bool:
+        time = column.to_numpy()
+    else:
+        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        if parsed.isna().any():
+            position = int(np.flatnonzero(parsed.isna().to_numpy())[0])
+            raise DlrunError(
+                f"Column '{name}' (the run's time column) of {read.describe(source)} holds '{column.iloc[position]}' in "
+                f"{read.row_name(position, source)}, which is neither a number nor a date."
+            )
+        if parsed.dt.tz is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        time = parsed.to_numpy(dtype="datetime64[ns]")
+    repeated = pd.Series(time).duplicated()
+    if repeated.any():
+        position = int(np.flatnonzero(repeated.to_numpy())[0])
+        raise DlrunError(
+            f"Column '{name}' of {read.describe(source)} repeats the time {column.iloc[position]}: a series has "
+            "one row per time."
+        )
+    return time
+
+
+def _future_times(past: np.ndarray, horizon: int) -> list | None:
+    """The times of the next steps, when the past ones are evenly spaced (numbers) or of a regular
+    frequency (dates); None otherwise."""
+    if len(past) < 2:
+        return None
+    if np.issubdtype(past.dtype, np.datetime64):
+        if len(past) < 3:
+            return None
+        try:
+            frequency = pd.infer_freq(pd.DatetimeIndex(past))
+        except (TypeError, ValueError):
+            frequency = None
+        if frequency is None:
+            return None
+        return list(pd.date_range(pd.Timestamp(past[-1]), periods=horizon + 1, freq=frequency)[1:])
+    steps = np.diff(past)
+    if not np.all(steps == steps[0]):
+        return None
+    return [(past[-1] + steps[0] * k).item() for k in range(1, horizon + 1)]
