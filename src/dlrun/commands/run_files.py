@@ -1,0 +1,199 @@
+"""Reading a finished run dir for the verbs that use one (`dlrun eval`, `dlrun export`).
+
+Everything here only reads: a verb never changes or removes what a run left behind. Weights go
+through the safe loader (dlrun.checkpoints), never through a plain torch.load or Lightning's ckpt_path.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from dlrun.errors import DlrunError, unknown_choice
+
+CONFIG_FILE = ".hydra/config.yaml"
+OVERRIDES_FILE = ".hydra/overrides.yaml"
+HYDRA_FILE = ".hydra/hydra.yaml"
+WEIGHTS = ("best", "last")
+# Which file holds which weights, in order of preference: the safetensors file holds the same best
+# weights as best.ckpt and cannot carry code.
+WEIGHT_FILES = {
+    "best": ("checkpoints/weights.safetensors", "checkpoints/best.ckpt"),
+    "last": ("checkpoints/last.ckpt",),
+}
+# Files some data modules write into the run dir so that new data can be prepared the same way.
+PREPROCESSING_FILES = ("vocab.json", "seq2seq_vocab.json", "series.json", "preprocessing.json")
+
+
+@dataclass
+class RunDir:
+    path: Path
+
+    @property
+    def config_file(self) -> Path:
+        return self.path / CONFIG_FILE
+
+    def recorded_config(self):
+        """The job config the run trained with, as Hydra saved it (interpolations unresolved)."""
+        from omegaconf import OmegaConf
+
+        return OmegaConf.load(self.config_file)
+
+    def overrides(self) -> list[str]:
+        """The command-line overrides the run was trained with (.hydra/overrides.yaml)."""
+        from omegaconf import OmegaConf
+
+        path = self.path / OVERRIDES_FILE
+        if not path.is_file():
+            raise DlrunError(
+                f"'{self.path}' has no {OVERRIDES_FILE}, so its config cannot be composed again with new "
+                "overrides; it was not written by `dlrun train`."
+            )
+        loaded = OmegaConf.to_container(OmegaConf.load(path))
+        if not isinstance(loaded, list) or not all(isinstance(line, str) for line in loaded):
+            raise DlrunError(f"'{path}' is not a list of overrides as Hydra writes it.")
+        return loaded
+
+    def hydra_record(self) -> dict[str, Any]:
+        """hydra.yaml's `hydra` node as plain data ({} when the file is missing or unreadable)."""
+        from omegaconf import OmegaConf
+
+        path = self.path / HYDRA_FILE
+        if not path.is_file():
+            return {}
+        try:
+            node = OmegaConf.load(path).get("hydra")
+            return OmegaConf.to_container(node, resolve=False) if node is not None else {}
+        except Exception:  # a damaged hydra.yaml: the composition below says what it misses
+            return {}
+
+    def recorded_config_dir(self) -> str | None:
+        """The `--config-dir` the run was trained with: Hydra records it in hydra.yaml as the config
+        source of provider `command-line`."""
+        for source in self.hydra_record().get("runtime", {}).get("config_sources", []) or []:
+            if source.get("provider") == "command-line" and source.get("schema") == "file":
+                return str(source.get("path"))
+        return None
+
+    def recorded_config_name(self) -> str | None:
+        return self.hydra_record().get("job", {}).get("config_name")
+
+    def original_cwd(self) -> Path | None:
+        """The directory `dlrun train` was started in (relative data paths start there)."""
+        cwd = self.hydra_record().get("runtime", {}).get("cwd")
+        return Path(cwd) if cwd else None
+
+    def weights_file(self, which: str) -> Path:
+        if which not in WEIGHTS:
+            raise unknown_choice("--weights", which, WEIGHTS)
+        for name in WEIGHT_FILES[which]:
+            if (self.path / name).is_file():
+                return self.path / name
+        hint = " (try --weights last)" if which == "best" and (self.path / WEIGHT_FILES["last"][0]).is_file() else ""
+        raise DlrunError(
+            f"The run dir '{self.path}' has no {which} weights: none of {', '.join(WEIGHT_FILES[which])} is "
+            f"there{hint}. A run writes them as it trains; one that failed or was stopped early may have none."
+        )
+
+    def preprocessing_files(self) -> list[Path]:
+        return [self.path / name for name in PREPROCESSING_FILES if (self.path / name).is_file()]
+
+    def relative(self, path: Path) -> str:
+        try:
+            return str(path.relative_to(self.path))
+        except ValueError:
+            return str(path)
+
+
+def open_run(run_dir: str | Path) -> RunDir:
+    """The run dir, checked to be one that `dlrun train` made."""
+    path = Path(run_dir).expanduser()
+    if not path.exists():
+        raise DlrunError(f"The run dir '{run_dir}' does not exist.")
+    if not path.is_dir():
+        raise DlrunError(f"'{run_dir}' is a file, not a run dir; give the directory that `dlrun train` made.")
+    if not (path / CONFIG_FILE).is_file():
+        raise DlrunError(
+            f"'{run_dir}' is not a dlrun run dir (it has no {CONFIG_FILE}); give the dir a `dlrun train` made, "
+            "e.g. outputs/train/runs/<timestamp> or one job dir of a sweep."
+        )
+    return RunDir(path.resolve())
+
+
+def load_weights_of(run: RunDir, which: str) -> tuple[Path, dict]:
+    """The network's tensors (by the model's own names) from the run's best or last weights, through
+    the safe loader: a checkpoint holding pickled objects is refused before anything in it runs."""
+    from dlrun.checkpoints import load_weights
+
+    path = run.weights_file(which)
+    return path, load_weights(path)
+
+
+def restore_recorded_paths(run: RunDir, cfg, recorded) -> list[str]:
+    """Relative data paths start from the directory training ran in; when such a path, as the run
+    recorded it, is not found from here but is from there, use it from there. Returns what changed."""
+    from omegaconf import DictConfig, OmegaConf
+
+    cwd = run.original_cwd()
+    data = cfg.get("data")
+    if cwd is None or not isinstance(data, DictConfig):
+        return []
+    changed = []
+    for key in list(data.keys()):
+        if not str(key).endswith("path"):
+            continue
+        value = data.get(key)
+        if not isinstance(value, str) or not value or os.path.isabs(value) or Path(value).expanduser().exists():
+            continue
+        if OmegaConf.select(recorded, f"data.{key}", default=None) != value:
+            continue  # a path the user gave now: it is theirs, relative to here
+        there = cwd / value
+        if there.exists():
+            data[key] = str(there)
+            changed.append(f"data.{key}={there}")
+    return changed
+
+
+def rebase_relative_paths(run: RunDir, overrides: list[str]) -> tuple[list[str], list[str]]:
+    """The run's own overrides, with each relative path (`...path=FILE`) that is not found from here
+    but is from the directory training ran in made absolute; and a note for each one changed."""
+    cwd = run.original_cwd()
+    if cwd is None:
+        return list(overrides), []
+    rebased, notes = [], []
+    for line in overrides:
+        key, sep, value = line.partition("=")
+        bare = value.strip("'\"")
+        if (
+            sep
+            and key.split(".")[-1].endswith("path")
+            and bare
+            and not os.path.isabs(bare)
+            and not Path(bare).expanduser().exists()
+            and (cwd / bare).exists()
+        ):
+            line = f"{key}={_quote(cwd / bare)}"
+            notes.append(f"the run's {key} '{bare}' is read from the directory it trained in: {cwd / bare}")
+        rebased.append(line)
+    return rebased, notes
+
+
+def _quote(path: Path) -> str:
+    """Quote a path for Hydra's override grammar."""
+    text = str(path).replace("\\", "\\\\").replace("'", "\\'")
+    return f"'{text}'"
+
+
+def check_state_fits(model, state: dict, weights: Path) -> None:
+    """Load `state` into `model`, turning a mismatch (another architecture) into a user error."""
+    try:
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        first = " ".join(str(e).split())[:600]
+        raise DlrunError(
+            f"The weights in '{weights}' do not fit the model this config builds ({first}). Overrides that change "
+            "the model's architecture (model.*, or data that changes its inputs or outputs) cannot be evaluated "
+            "with this run's weights."
+        ) from None
