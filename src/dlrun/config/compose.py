@@ -28,6 +28,7 @@ class ConfigSource:
     user_config_dir: str | None = None
     config_name: str = PRIMARY_CONFIG
     _hydra: Hydra | None = field(default=None, init=False, repr=False)
+    _groups: list[str] | None = field(default=None, init=False, repr=False)
 
     @property
     def hydra(self) -> Hydra:
@@ -58,7 +59,10 @@ class ConfigSource:
         return cfg
 
     def groups(self) -> list[str]:
-        return sorted(self.hydra.list_all_config_groups())
+        # Hydra walks every search-path entry for this; the groups of one source never change.
+        if self._groups is None:
+            self._groups = sorted(self.hydra.list_all_config_groups())
+        return list(self._groups)
 
     def options(self, group: str) -> list[str]:
         return self.hydra.config_loader.get_group_options(group, results_filter=ObjectType.CONFIG)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -11,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlrun.config.compose import ConfigSource, job_config
+from dlrun.config.values import check_values, show, takes_argument
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
 _ABSENT = object()
@@ -24,7 +26,12 @@ class CheckedConfig:
 
 
 def check(source: ConfigSource, overrides: list[str], multirun: bool = False) -> CheckedConfig:
-    """Compose and validate; raise ConfigError naming the bad override and what would be right."""
+    """Compose and validate; raise ConfigError naming the bad override and what would be right.
+
+    Every value is then checked against what receives it (see dlrun.config.values), except, in a
+    multirun, the values of keys it sweeps: each is its own job's, which records its own failure.
+    """
+    _check_config_dir(source)
     parsed = _parse(overrides)
     groups = set(source.groups())
     for override in parsed:
@@ -44,7 +51,19 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
             _check_type_kept(base, cfg, override.key_or_group)
     _check_resolves(cfg)
     _check_semantics(cfg)
+    swept = [o.key_or_group for o in parsed if multirun and o.is_sweep_override() and o.key_or_group not in groups]
+    check_values(cfg, skip=swept)
     return CheckedConfig(cfg=cfg, overrides=parsed)
+
+
+def _check_config_dir(source: ConfigSource) -> None:
+    directory = source.user_config_dir
+    if directory and not Path(directory).expanduser().is_dir():
+        what = "a file, not a directory" if Path(directory).expanduser().exists() else "not there"
+        raise ConfigError(
+            f"--config-dir '{directory}' is {what} (relative paths start from {Path.cwd()}). Give the dir that "
+            "holds your config groups, e.g. my_conf with my_conf/model/mine.yaml, or leave --config-dir out."
+        )
 
 
 def _parse(overrides: list[str]) -> list[Override]:
@@ -103,6 +122,12 @@ def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> 
     candidates = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
     if not parent_key:
         candidates = sorted(set(candidates) | groups)
+    taken_by = takes_argument(parent, parent_key, parts[-1]) if len(parts) == len(key.split(".")) else None
+    if taken_by:
+        raise ConfigError(
+            f"'{key}' is not in the config, but {taken_by}: write '+{override.input_line}' to add it "
+            f"(a plain key=value only changes a key the config has)."
+        )
     where = f"under '{parent_key}'" if parent_key else "at the top level"
     shown = ", ".join(sorted(c for c in candidates if not c.startswith("hydra"))) or "none"
     suggestion = did_you_mean(parts[-1], candidates)  # compare names, not their shared prefix
@@ -125,8 +150,7 @@ def _check_type_kept(base: DictConfig, cfg: DictConfig, key: str) -> None:
         expected = "a number"
     else:
         return
-    shown = str(before).lower() if isinstance(before, bool) else before
-    raise ConfigError(f"{key} must be {expected} (the default is {shown}), got '{after}'.")
+    raise ConfigError(f"{key} must be {expected} (the default is {show(before)}), got {show(after)}.")
 
 
 def _compose(source: ConfigSource, overrides: list[str], multirun: bool) -> DictConfig:
@@ -146,9 +170,6 @@ def _check_resolves(cfg: DictConfig) -> None:
 def _check_semantics(cfg: DictConfig) -> None:
     if cfg.get("monitor_mode") not in MONITOR_MODES:
         raise unknown_choice("monitor_mode", cfg.get("monitor_mode"), MONITOR_MODES)
-    seed = cfg.get("seed")
-    if seed is not None and not isinstance(seed, int):
-        raise ConfigError(f"seed must be an integer (0 is a seed) or null for no seeding; got '{seed}'.")
 
 
 def _one_line(error: Exception) -> str:
