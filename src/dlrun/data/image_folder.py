@@ -77,7 +77,7 @@ class ImageFolderDataModule(SplittingDataModule):
         """Write preprocessing.json: how images are read (Pillow mode, size, bilinear resampling,
         0..255 to 0..1), the per-pixel scaler fitted on the training split (C x H x W values, in
         that order), and the class names (the sorted folder names)."""
-        from dlrun.data.preprocessing_file import scaler_to_json, write_preprocessing
+        from dlrun.data.preprocessing_file import pillow_reader, scaler_to_json, write_preprocessing
 
         spec = self.spec  # loads, so the scaler exists
         write_preprocessing(
@@ -85,14 +85,7 @@ class ImageFolderDataModule(SplittingDataModule):
             "image",
             type(self).__name__,
             spec,
-            image={
-                "reader": "pillow",
-                "mode": PIL_MODES[self.channels],
-                "channels": self.channels,
-                "size": list(self.image_size),
-                "resample": "bilinear",
-                "pixel_scale": 255.0,
-            },
+            image=pillow_reader(PIL_MODES[self.channels], self.channels, list(self.image_size), 255.0),
             scaler=scaler_to_json(getattr(self, "_fitted_scaler", None)),
             scaling="per_pixel",
             task=spec.task,

@@ -122,3 +122,10 @@ def _plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def pillow_reader(mode: str, channels: int, size: list[int], pixel_scale: float) -> dict:
+    """How predict reads an image file as training did: Pillow mode, size, bilinear resampling,
+    and the divisor from 0..255 to the values the data served."""
+    return {"reader": "pillow", "mode": mode, "channels": channels, "size": list(size),
+            "resample": "bilinear", "pixel_scale": pixel_scale}
