@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from types import ModuleType
 
 from hydra._internal.utils import get_args_parser
-from omegaconf import OmegaConf
+from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 
 from dlrun.cli import user_error
 from dlrun.config.compose import ConfigSource, job_config
@@ -23,7 +25,7 @@ _NO_JOB_FLAGS = ("cfg", "info", "help", "hydra_help", "shell_completion", "exper
 def train_command(args: list[str]) -> int:
     parsed = get_args_parser().parse_args(args)
     if any(getattr(parsed, flag, None) for flag in _NO_JOB_FLAGS) or not is_rank_zero():
-        return _run_hydra(args)  # a DDP rank re-runs a job checked and given its dir by rank 0
+        return _run_hydra(lambda run: run.launch(args))  # a DDP rank re-runs a job checked and given its dir by rank 0
     source = ConfigSource(parsed.config_dir, parsed.config_name or PRIMARY_CONFIG)
     key = run_dir_key(parsed.multirun)
     try:
@@ -37,10 +39,10 @@ def train_command(args: list[str]) -> int:
             write_keys(run_dir, sweep_hparam_keys(source, checked.overrides))
     except ConfigError as e:
         return user_error(str(e))
-    pinned = extra + ([] if chosen_by_user else [f"{key}={_quote(run_dir)}"])
-    code = _run_hydra(args + pinned)
     if not parsed.multirun:
-        return code
+        return run_single(checked.cfg, source, run_dir)
+    pinned = extra + ([] if chosen_by_user else [f"{key}={_quote(run_dir)}"])
+    code = _run_hydra(lambda run: run.launch(args + pinned))
     from dlrun.sweeps.summary import summarize_sweep
 
     return summarize_sweep(run_dir) or code
@@ -79,11 +81,21 @@ def list_command(group: str | None, config_dir: str | None) -> int:
     return 0
 
 
-def _run_hydra(args: list[str]) -> int:
-    from dlrun.run import launch
+def run_single(cfg: DictConfig, source: ConfigSource, run_dir: Path, output_subdir: str | None = None) -> int:
+    """Run a checked single-run config in `run_dir` (its .hydra files under `output_subdir`)."""
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        cfg.hydra.run.dir = str(run_dir)
+        if output_subdir is not None:
+            cfg.hydra.output_subdir = output_subdir
+    return _run_hydra(lambda run: run.run_composed(cfg, source.hydra.config_loader, source.config_name))
+
+
+def _run_hydra(start: Callable[[ModuleType], None]) -> int:
+    """Exit code of `start(dlrun.run)`; the run module (and what a run imports) loads only here."""
+    from dlrun import run
 
     try:
-        launch(args)
+        start(run)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     return 0

@@ -7,10 +7,13 @@ import time
 import traceback
 
 import hydra
+from hydra._internal.callbacks import Callbacks
+from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
-from hydra.types import RunMode
-from omegaconf import DictConfig
+from hydra.core.utils import configure_log, run_job
+from hydra.types import HydraContext, RunMode
+from omegaconf import DictConfig, read_write
 
 from dlrun.config.location import PRIMARY_CONFIG, config_dir
 from dlrun.errors import USER_ERROR_EXIT_CODE, DlrunError, TrainingDiverged
@@ -24,6 +27,30 @@ def launch(hydra_args: list[str]) -> None:
     sys.argv = ["dlrun train", *hydra_args]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=PRIMARY_CONFIG)(job)
     main()
+
+
+def run_composed(cfg: DictConfig, config_loader: ConfigLoader, config_name: str) -> None:
+    """One run of a config the pre-flight check has composed: what Hydra's `run` does after it has
+    composed (callbacks, the job's dir, its .hydra files and logging), without composing it again.
+
+    `hydra.main` composes a single run twice more (once to read its mode, once to run it), a
+    quarter of a second each; sweeps still go through `launch`, since sweepers and launchers
+    compose every job themselves.
+    """
+    with read_write(cfg.hydra):
+        cfg.hydra.mode = RunMode.RUN
+    configure_log(cfg.hydra.hydra_logging, cfg.hydra.verbose)
+    callbacks = Callbacks(cfg)
+    callbacks.on_run_start(config=cfg, config_name=config_name)
+    ret = run_job(
+        hydra_context=HydraContext(config_loader=config_loader, callbacks=callbacks),
+        task_function=job,
+        config=cfg,
+        job_dir_key="hydra.run.dir",
+        job_subdir_key=None,
+    )
+    callbacks.on_run_end(config=cfg, config_name=config_name, job_return=ret)
+    ret.return_value  # raises what the job raised  # noqa: B018
 
 
 def job(cfg: DictConfig) -> float | None:

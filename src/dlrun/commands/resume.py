@@ -29,7 +29,7 @@ def resume(run_dir: Path, overrides: list[str]) -> int:
     from dlrun.config.compose import ConfigSource
     from dlrun.config.validate import check
     from dlrun.experiment import RESUME_CHECKPOINT
-    from dlrun.launch import _quote, _run_hydra
+    from dlrun.launch import run_single
 
     run_dir = run_dir.resolve()
     hydra_dir, last = run_dir / ".hydra", run_dir / "checkpoints" / "last.ckpt"
@@ -52,14 +52,12 @@ def resume(run_dir: Path, overrides: list[str]) -> int:
     extended_keys = {o.split("=", 1)[0] for o in extension}
     job_overrides = [o for o in started_with if o.lstrip("+").split("=", 1)[0] not in extended_keys] + extension
     config_dir = _config_dir(hydra_dir)
-    check(ConfigSource(config_dir), job_overrides)  # the run's config must still compose here
+    source = ConfigSource(config_dir)
+    checked = check(source, job_overrides)  # the run's config must still compose here
     print(f"dlrun: resuming '{run_dir}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True)
-    stamp = time.strftime("%Y-%m-%d_%H-%M-%S")
-    args = [*(["--config-dir", config_dir] if config_dir else []), *job_overrides,
-            f"hydra.run.dir={_quote(run_dir)}", f"hydra.output_subdir=.hydra/resumed-{stamp}"]
     os.environ[RESUME_CHECKPOINT] = str(last)
     try:
-        return _run_hydra(args)
+        return run_single(checked.cfg, source, run_dir, output_subdir=f".hydra/resumed-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     finally:
         os.environ.pop(RESUME_CHECKPOINT, None)
 

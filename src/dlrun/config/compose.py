@@ -58,8 +58,14 @@ class ConfigSource:
         HydraConfig.instance().set_config(cfg)
         return cfg
 
+    def is_group(self, name: str) -> bool:
+        """Whether `name` is a config group (`model`, `hydra/launcher`): one look in each search path
+        entry, where `groups()` walks them all."""
+        return self.hydra.config_loader.repository.group_exists(name)
+
     def groups(self) -> list[str]:
-        # Hydra walks every search-path entry for this; the groups of one source never change.
+        # Hydra walks every search-path entry for this (most of a second); the groups of one source
+        # never change.
         if self._groups is None:
             self._groups = sorted(self.hydra.list_all_config_groups())
         return list(self._groups)

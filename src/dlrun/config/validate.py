@@ -33,25 +33,29 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
     """
     _check_config_dir(source)
     parsed = _parse(overrides)
-    groups = set(source.groups())
+    is_group = {o.key_or_group: source.is_group(o.key_or_group) for o in parsed}
     for override in parsed:
-        if override.key_or_group in groups and not override.is_delete():
+        if is_group[override.key_or_group] and not override.is_delete():
             _check_group_choice(source, override)
 
     first_values = [_first_value(o) for o in parsed]
-    group_only = [line for o, line in zip(parsed, first_values) if o.key_or_group in groups]
-    base = _compose(source, group_only, multirun)
-    for override in parsed:
-        if override.key_or_group not in groups and not (override.is_add() or override.is_force_add()):
-            _check_key_exists(base, override, groups)
-
+    values = [o for o in parsed if not is_group[o.key_or_group]]
+    swept = [o.key_or_group for o in values if multirun and o.is_sweep_override()]
+    if not values:  # groups only: nothing to compare against a config without the values
+        return _checked(_compose(source, first_values, multirun), parsed, swept)
+    base = _compose(source, [line for o, line in zip(parsed, first_values) if is_group[o.key_or_group]], multirun)
+    for override in values:
+        if not (override.is_add() or override.is_force_add()):
+            _check_key_exists(base, override, source)
     cfg = _compose(source, first_values, multirun)
-    for override in parsed:
-        if override.key_or_group not in groups:
-            _check_type_kept(base, cfg, override.key_or_group)
+    for override in values:
+        _check_type_kept(base, cfg, override.key_or_group)
+    return _checked(cfg, parsed, swept)
+
+
+def _checked(cfg: DictConfig, parsed: list[Override], swept: list[str]) -> CheckedConfig:
     _check_resolves(cfg)
     _check_semantics(cfg)
-    swept = [o.key_or_group for o in parsed if multirun and o.is_sweep_override() and o.key_or_group not in groups]
     check_values(cfg, skip=swept)
     return CheckedConfig(cfg=cfg, overrides=parsed)
 
@@ -100,7 +104,7 @@ def _check_group_choice(source: ConfigSource, override: Override) -> None:
 SEARCH_SPACE = "hydra.sweeper.params"
 
 
-def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> None:
+def _check_key_exists(cfg: DictConfig, override: Override, source: ConfigSource) -> None:
     key = override.key_or_group
     if OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False) is not _ABSENT:
         return
@@ -121,7 +125,7 @@ def _check_key_exists(cfg: DictConfig, override: Override, groups: set[str]) -> 
         parent = OmegaConf.select(cfg, parent_key, default=None) if parent_key else cfg
     candidates = [str(k) for k in parent.keys()] if isinstance(parent, DictConfig) else []
     if not parent_key:
-        candidates = sorted(set(candidates) | groups)
+        candidates = sorted(set(candidates) | set(source.groups()))
     taken_by = takes_argument(parent, parent_key, parts[-1]) if len(parts) == len(key.split(".")) else None
     if taken_by:
         raise ConfigError(
