@@ -44,6 +44,20 @@ def test_shuffled_epoch_visits_every_sample_once():
     assert first != list(range(103))
 
 
+@pytest.mark.parametrize("group_size", [None, 3])
+def test_a_resumed_epoch_is_the_rest_of_the_interrupted_one_and_the_epochs_after_it_follow(group_size):
+    torch.manual_seed(0)
+    loader = ids_batches(103, batch_size=10, shuffle=True, group_size=group_size)
+    list(loader)  # a first epoch
+    interrupted = list(loader)
+    started = loader.epoch_start_state
+    following = list(loader)
+    fresh = ids_batches(103, batch_size=10, shuffle=True, group_size=group_size)
+    fresh.resume_epoch(started, 2)
+    assert list(map(repr, fresh)) == list(map(repr, interrupted[2:]))
+    assert list(map(repr, fresh)) == list(map(repr, following))  # skipping happens once
+
+
 def test_unshuffled_order_is_the_original_order():
     loader = ids_batches(25, batch_size=7)
     assert ids_of(loader) == list(range(25))

@@ -29,13 +29,27 @@ def last_epoch(run_dir) -> int:
 
 def killed_after(tmp_path, name: str, epoch: int, *command: str) -> None:
     """Run `command` and SIGKILL it once the run's last checkpoint is past `epoch` (it may be mid-epoch then)."""
+    killed_when(tmp_path, lambda: last_epoch(tmp_path / name) >= epoch, *command)
+
+
+def killed_when(tmp_path, ready, *command: str) -> None:
+    """Run `command` and SIGKILL it as soon as `ready()`."""
     run = subprocess.Popen([sys.executable, "-m", "dlrun", *command], cwd=tmp_path, env=dlrun_env(),
                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    while last_epoch(tmp_path / name) < epoch:
+    while not ready():
         assert run.poll() is None, "the run ended before it could be killed"
-        time.sleep(0.05)
+        time.sleep(0.02)
     os.kill(run.pid, signal.SIGKILL)
     run.wait()
+
+
+def inside_an_epoch(path) -> tuple[int, int] | None:
+    """(epoch, batches done) when the checkpoint at `path` was taken inside an epoch."""
+    if not path.exists():
+        return None
+    checkpoint = load_checkpoint(path)
+    done = checkpoint.get("SklearnDataModule", {}).get("batches_done", 0)
+    return (checkpoint["epoch"], done) if done else None
 
 
 def results(run_dir) -> dict:
@@ -54,6 +68,24 @@ def test_a_run_killed_at_any_point_resumes_to_the_uninterrupted_result(dlrun, tm
     assert "status was interrupted" in done.stdout
     resumed = load_checkpoint(tmp_path / "run" / "checkpoints" / "last.ckpt")["state_dict"]
     assert all((resumed[k] == whole[k]).all() for k in whole)
+    for key in ("status", "test_metrics", "history", "best_value", "best_epoch", "epochs"):
+        assert results(tmp_path / "run")[key] == results(tmp_path / "whole")[key], key
+
+
+@pytest.mark.slow
+def test_a_run_killed_inside_an_epoch_goes_on_from_its_next_batch(dlrun, tmp_path):
+    # A checkpoint after every Lightning batch (4 optimizer steps, data.steps_per_execution=4).
+    run = (*RUN, "callbacks.step_checkpoint.every_n_train_steps=4")
+    assert dlrun("train", *run, "hydra.run.dir=whole").returncode == 0
+    whole = load_checkpoint(tmp_path / "whole" / "checkpoints" / "last.ckpt")["state_dict"]
+    last = tmp_path / "run" / "checkpoints" / "last.ckpt"
+    killed_when(tmp_path, lambda: (inside_an_epoch(last) or (0, 0))[0] >= 1, "train", *run, "hydra.run.dir=run")
+    epoch, done = inside_an_epoch(last)
+    done_run = dlrun("resume", "run")
+    assert done_run.returncode == 0, done_run.stdout + done_run.stderr
+    assert "resuming from a checkpoint that ended before the epoch ended" not in done_run.stderr
+    resumed = load_checkpoint(last)["state_dict"]
+    assert all((resumed[k] == whole[k]).all() for k in whole), f"killed in epoch {epoch} after {done} batches"
     for key in ("status", "test_metrics", "history", "best_value", "best_epoch", "epochs"):
         assert results(tmp_path / "run")[key] == results(tmp_path / "whole")[key], key
 

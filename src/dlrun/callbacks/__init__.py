@@ -11,5 +11,6 @@ from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.optuna_pruning import OptunaPruning
 from dlrun.callbacks.progress import PlainProgress, progress_bar
 from dlrun.callbacks.random_states import RandomStates
+from dlrun.callbacks.step_checkpoint import StepCheckpoint
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "StepCheckpoint", "progress_bar"]

@@ -6,6 +6,8 @@ import math
 
 import pytorch_lightning as pl
 
+from dlrun.training.mid_epoch import batches_done_in_epoch
+
 
 def finished_epoch_metrics(trainer: pl.Trainer) -> dict[str, float]:
     """The epoch-level train/ and val/ metrics of the epoch that just finished.
@@ -35,10 +37,12 @@ class MetricHistory(pl.Callback):
 
     def state_dict(self) -> dict:
         """The epochs so far, with the one a checkpoint is saved at the end of (recorded here only
-        at the next epoch's start, which a resumed run would reach with none of its metrics)."""
+        at the next epoch's start, which a resumed run would reach with none of its metrics); not
+        the one a checkpoint is saved inside of, which the resumed run finishes and records."""
         trainer = getattr(self, "_trainer", None)
         epochs = list(self.epochs)
-        if trainer is not None and not trainer.sanity_checking and not (epochs and epochs[-1]["epoch"] >= trainer.current_epoch):
+        at_epoch_end = trainer is not None and not trainer.sanity_checking and not batches_done_in_epoch(trainer)
+        if at_epoch_end and not (epochs and epochs[-1]["epoch"] >= trainer.current_epoch):
             epochs.append({"epoch": trainer.current_epoch, **finished_epoch_metrics(trainer)})
         return {"epochs": epochs}
 

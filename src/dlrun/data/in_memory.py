@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from abc import abstractmethod
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +15,7 @@ from dlrun.data.loader import Batch, TensorBatches
 from dlrun.data.padding import LENGTH_KEYS
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import fit_scaler, split_indices
+from dlrun.training.mid_epoch import batches_done_in_epoch
 
 SPLITS = ("train", "val", "test")
 
@@ -38,9 +40,9 @@ class InMemoryDataModule(pl.LightningDataModule):
         self._on_device: dict[str, Batch] = {}
         # Random changes to training batches (image augmentation, say), set by subclasses that offer them.
         self.augmentation: Callable[[Batch], Batch] | None = None
-        # The training loader's shuffle generator, and a state for it restored from a checkpoint.
+        # The training loader (its shuffle generator), and its state restored from a checkpoint.
         self._train_batches: TensorBatches | None = None
-        self._restored_shuffle_state: torch.Tensor | None = None
+        self._restored_loader_state: dict | None = None
 
     @abstractmethod
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
@@ -86,18 +88,30 @@ class InMemoryDataModule(pl.LightningDataModule):
             bucket_pool_batches=self.bucket_pool_batches,
             shard=self._shard(),
         )
-        if self._restored_shuffle_state is not None:
-            self._train_batches.generator.set_state(self._restored_shuffle_state)
-            self._restored_shuffle_state = None
+        restored, self._restored_loader_state = self._restored_loader_state, None
+        if restored and restored.get("batches_done"):
+            self._train_batches.resume_epoch(restored["epoch_start_state"], restored["batches_done"])
+        elif restored:
+            self._train_batches.generator.set_state(restored["shuffle_state"])
         return self._train_batches
 
     def state_dict(self) -> dict:
         """Saved in every checkpoint: where the training shuffle is, so a resumed run sees the
-        epochs in the order the run it continues would have."""
-        return {} if self._train_batches is None else {"shuffle_state": self._train_batches.generator.get_state()}
+        epochs in the order the run it continues would have; inside an epoch (a checkpoint every N
+        steps), also where that epoch began and how many of its batches have trained."""
+        batches = self._train_batches
+        if batches is None:
+            return {}
+        state = {"shuffle_state": batches.generator.get_state()}
+        done = batches_done_in_epoch(self.trainer)
+        if done and batches.epoch_start_state is not None:
+            state.update(epoch_start_state=batches.epoch_start_state, batches_done=done)
+        return state
 
     def load_state_dict(self, state_dict: dict) -> None:
-        self._restored_shuffle_state = state_dict.get("shuffle_state")
+        self._restored_loader_state = state_dict or None
+        if state_dict.get("batches_done"):  # the loader goes on where the epoch stopped, see above
+            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of a distributed fit; each process trains on its share of every batch."""

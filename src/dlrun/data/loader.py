@@ -35,6 +35,9 @@ class TensorBatches:
     global batch is the one a single process would train on. A last batch with fewer examples than
     processes is dropped, since every process must step.
 
+    A run resumed from a checkpoint taken inside an epoch continues that epoch: `resume_epoch` puts
+    the generator back where the interrupted epoch began and skips the batches it had trained on.
+
     Sequences come with lengths (kept on the CPU, as packing wants them; see padding.py): each batch
     is then cut to its own longest sequences, and with `bucket_pool_batches=P` a shuffled epoch groups
     examples of similar length into batches (see padding.bucketed_batches).
@@ -70,6 +73,9 @@ class TensorBatches:
         self.bucket_pool_batches = bucket_pool_batches
         self.rank, self.world_size = shard
         self.generator = torch.Generator()
+        # The generator's state before this epoch's shuffle, and batches of the next epoch to skip.
+        self.epoch_start_state: Tensor | None = None
+        self._skip = 0
         if shuffle:
             self.generator.manual_seed(self._same_on_every_rank(torch.initial_seed()))
         if self.world_size > 1 and group_size not in (None, 1):
@@ -89,7 +95,20 @@ class TensorBatches:
             return self.num_batches
         return math.ceil(self.num_batches / self.group_size)
 
+    def resume_epoch(self, start_state: Tensor, batches_done: int) -> None:
+        """The next epoch is the one that began at generator state `start_state`, from its batch
+        `batches_done` (a Lightning batch: a group with steps_per_execution) on."""
+        self.generator.set_state(start_state)
+        self._skip = batches_done
+
     def __iter__(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+        self.epoch_start_state = self.generator.get_state()
+        skip, self._skip = self._skip, 0
+        for number, batch in enumerate(self._epoch()):
+            if number >= skip:
+                yield batch
+
+    def _epoch(self) -> Iterator[Batch] | Iterator[list[Batch]]:
         if self.lengths is not None:
             yield from self._sequence_batches()
             return

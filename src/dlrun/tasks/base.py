@@ -10,14 +10,16 @@ from collections.abc import Callable, Iterable
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
-from torchmetrics import MeanMetric, MetricCollection
+from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, TrainingDiverged
 from dlrun.tasks.fast_logging import FastLogging
+from dlrun.tasks.metric_states import TRAIN_METRIC_STATES, metric_states, restore_metric_states
 from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
+from dlrun.training.mid_epoch import batches_done_in_epoch
 
 OptimizerFactory = Callable[[Iterable[nn.Parameter]], Optimizer]
 # (optimizer, steps_per_epoch=, max_epochs=) -> a scheduler, Lightning's dict describing one, a list of
@@ -96,6 +98,11 @@ class SupervisedTask(FastLogging):
     def loss(self, outputs: Tensor, targets: Tensor) -> Tensor:
         return self.loss_fn(self.loss_inputs(outputs), targets)
 
+    def batch_loss(self, outputs: Tensor, batch: Batch) -> Tensor:
+        """The loss of one batch; a task whose loss reads more of the batch than its targets (CTC's
+        frame and target lengths) says so here."""
+        return self.loss(outputs, self.targets_of(batch))
+
     def loss_inputs(self, outputs: Tensor) -> Tensor:
         """The model's outputs as the loss takes them (one logit per example for binary, say)."""
         return outputs
@@ -151,7 +158,7 @@ class SupervisedTask(FastLogging):
         losses, outputs = [], []
         for batch in batches:
             output = self.forward_batch(batch)
-            loss = self.loss(output, self.targets_of(batch))
+            loss = self.batch_loss(output, batch)
             # The penalty shapes the step; the data loss alone is reported, to compare with val/loss.
             self.stepper.backward_and_step(loss + self.regularizer(self.model) if self.regularizer else loss)
             losses.append(loss.detach())
@@ -173,6 +180,18 @@ class SupervisedTask(FastLogging):
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_loss, self.train_metrics)
         self.stepper.step_schedulers("epoch")
+
+    def on_save_checkpoint(self, checkpoint: dict) -> None:
+        # Inside an epoch (callbacks.step_checkpoint), the epoch's running training metrics go with
+        # it, so a resumed epoch reports them over all of its batches, as if never interrupted.
+        if batches_done_in_epoch(self.trainer):
+            checkpoint[TRAIN_METRIC_STATES] = metric_states(self._train_accumulators())
+
+    def on_load_checkpoint(self, checkpoint: dict) -> None:
+        restore_metric_states(self._train_accumulators(), checkpoint.get(TRAIN_METRIC_STATES, {}))
+
+    def _train_accumulators(self) -> dict[str, Metric]:
+        return {"loss": self.train_loss, **self.train_metrics}
 
     # -- evaluation -------------------------------------------------------------------------
 
@@ -197,7 +216,7 @@ class SupervisedTask(FastLogging):
 
     def _evaluate(self, stage: str, batch: Batch, loss_metric: MeanMetric, metrics: MetricCollection) -> None:
         outputs = self.forward_batch(batch)
-        loss_metric.update(self.loss(outputs, self.targets_of(batch)), weight=len(outputs))
+        loss_metric.update(self.batch_loss(outputs, batch), weight=len(outputs))
         predictions, targets = self.metric_inputs(outputs, self.targets_of(batch))
         metrics.update(predictions, targets)
         self.update_extra_metrics(stage, predictions, targets)
