@@ -32,3 +32,11 @@ def unknown_choice(what: str, value: object, choices: Iterable[str]) -> ConfigEr
     return ConfigError(
         f"Unknown {what} '{value}'. Valid choices: {', '.join(choices)}.{did_you_mean(str(value), choices)}"
     )
+
+
+def check_known_options(group: str, options: Iterable[str], known: Iterable[str]) -> None:
+    """A ConfigError naming the first of `options` that is not in `known`, e.g. group "data.augment"."""
+    known = list(known)
+    for key in options:
+        if key not in known:
+            raise ConfigError(f"Unknown {group} option '{key}'. Options: {', '.join(known)}.{did_you_mean(key, known)}")

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 from PIL import Image, UnidentifiedImageError
 
+from dlrun.data.class_folders import find_class_files
 from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
@@ -95,39 +96,7 @@ class ImageFolderDataModule(SplittingDataModule):
 
 def find_images(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     """Class names (sorted subfolder names), every image file under them, and each file's class index."""
-    if not root.exists():
-        raise ConfigError(
-            f"data.path '{root}' does not exist (relative paths start from {Path.cwd()}). Point it at a "
-            f"folder with one subfolder of images per class."
-        )
-    if not root.is_dir():
-        raise ConfigError(
-            f"data.path '{root}' is a file; point it at a folder with one subfolder of images per class."
-        )
-    folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))
-    if len(folders) < 2:
-        found = f"only '{folders[0].name}'" if folders else "none"
-        raise ConfigError(
-            f"data.path '{root}' needs one subfolder per class (at least 2), named after the class, with "
-            f"that class's images in it; it has {found}. E.g. {root}/cat/1.jpg and {root}/dog/1.jpg."
-        )
-    files, labels = [], []
-    for label, folder in enumerate(folders):
-        # Hidden files and folders are editors' and OS's (.ipynb_checkpoints, macOS ._x.jpg), not data.
-        images = sorted(
-            p for p in folder.rglob("*")
-            if p.suffix.lower() in IMAGE_EXTENSIONS
-            and p.is_file()
-            and not any(part.startswith(".") for part in p.relative_to(folder).parts)
-        )
-        if not images:
-            raise ConfigError(
-                f"The class folder '{folder}' under data.path holds no images ({', '.join(IMAGE_EXTENSIONS)}). "
-                f"Add the class's images to it, or move the folder out of '{root}'."
-            )
-        files += images
-        labels += [label] * len(images)
-    return [f.name for f in folders], files, np.asarray(labels)
+    return find_class_files(root, IMAGE_EXTENSIONS, "images", ("cat/1.jpg", "dog/1.jpg"))
 
 
 def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from dlrun.data.loader import Batch
-from dlrun.errors import ConfigError, did_you_mean, unknown_choice
+from dlrun.errors import ConfigError, check_known_options, unknown_choice
 
 SCALINGS = ("standard", "minmax")
 # Filtering a large split at once would need k*k copies of it (median) or several float copies.
@@ -240,11 +240,7 @@ class ImageAugmentation:
         """From the config's `augment` mapping, naming any key it does not know."""
         options = dict(options or {})
         known = [f.name for f in fields(cls) if f.name not in ("fill", "_fill_on")]
-        for key in options:
-            if key not in known:
-                raise ConfigError(
-                    f"Unknown data.augment option '{key}'. Options: {', '.join(known)}.{did_you_mean(key, known)}"
-                )
+        check_known_options("data.augment", options, known)
         return cls(**options)
 
     @property
