@@ -13,11 +13,12 @@ arithmetic on each side and the ratio measures the framework; the padding fracti
 without bucketing is printed as well.
 
 dlrun's side is a real run built from the packaged configs (task, metrics, logging, progress
-lines); validation and checkpoints are switched off because the hand loop has neither. Each repeat
+lines, and the diagnostics callback with its packaged settings unless `--diagnostics off`);
+validation and checkpoints are switched off because the hand loop has neither. Each repeat
 runs the two back to back (in alternating order), so both see the same state of a noisy machine;
 the reported ratio is the median of the per-repeat ratios, with their spread.
 
-    python scripts/bench.py [--model mlp|lstm] [--epochs N] [--repeats 5]
+    python scripts/bench.py [--model mlp|lstm] [--epochs N] [--repeats 5] [--diagnostics on|off]
 
 The last line is `ratio: X.XX` (dlrun steps/s divided by hand-loop steps/s).
 """
@@ -32,10 +33,12 @@ import time
 
 import pytorch_lightning as pl
 import torch
+from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
 from dlrun.config.compose import ConfigSource
+from dlrun.config.location import config_dir
 from dlrun.data.padding import bucketed_batches, padding_fraction
 from dlrun.experiment import build_run
 
@@ -75,8 +78,14 @@ class LoopTimer(pl.Callback):
         self.seconds = time.perf_counter() - self.started
 
 
-def dlrun_steps_per_second(epochs: int, out_dir: str, model: str = "mlp") -> float:
-    overrides = MODEL_OVERRIDES[model] + [
+def packaged_diagnostics() -> str:
+    """The override that adds the diagnostics callback as conf/callbacks/default.yaml configures it."""
+    node = OmegaConf.load(config_dir() / "callbacks" / "default.yaml").diagnostics
+    return "+callbacks.diagnostics={" + ", ".join(f"{key}: {value}" for key, value in node.items()) + "}"
+
+
+def dlrun_steps_per_second(epochs: int, out_dir: str, model: str = "mlp", diagnostics: bool = True) -> float:
+    overrides = MODEL_OVERRIDES[model] + ([packaged_diagnostics()] if diagnostics else []) + [
         f"trainer.max_epochs={epochs}",
         "trainer.limit_val_batches=0",
         f"trainer.gradient_clip_val={CLIP_NORM}",
@@ -190,6 +199,7 @@ def main() -> None:
     parser.add_argument("--model", choices=sorted(MODEL_OVERRIDES), default="mlp")
     parser.add_argument("--epochs", type=int, default=None, help="per repeat and side (mlp: 40, lstm: 1)")
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--diagnostics", choices=("on", "off"), default="on", help="dlrun's diagnostics callback")
     args = parser.parse_args()
     epochs = args.epochs or {"mlp": 40, "lstm": 1, "seq2seq": 1}[args.model]
 
@@ -215,15 +225,17 @@ def main() -> None:
                 f"bucketed (pools of {pool} batches)"
             )
             hand_side = lambda n: hand_lstm_steps_per_second(n, train, datamodule.spec.vocab_size, pool)  # noqa: E731
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}")
+        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}; "
+              f"diagnostics {args.diagnostics}")
         warm_up = 2 if args.model == "mlp" else 1
         hand_side(warm_up)  # warm-up: first calls allocate and pick kernels
-        dlrun_steps_per_second(warm_up, f"{tmp}/warmup", args.model)
+        diagnostics = args.diagnostics == "on"
+        dlrun_steps_per_second(warm_up, f"{tmp}/warmup", args.model, diagnostics)
         hand, ours = [], []
         for repeat in range(args.repeats):
             pair = [
                 lambda: hand.append(hand_side(epochs)),
-                lambda: ours.append(dlrun_steps_per_second(epochs, f"{tmp}/run{repeat}", args.model)),
+                lambda: ours.append(dlrun_steps_per_second(epochs, f"{tmp}/run{repeat}", args.model, diagnostics)),
             ]
             for measure in pair if repeat % 2 == 0 else reversed(pair):
                 measure()

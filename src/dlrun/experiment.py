@@ -19,7 +19,7 @@ from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
 from pytorch_lightning.loggers import TensorBoardLogger
 
-from dlrun.callbacks import EarlyStopping, MetricHistory, RandomStates
+from dlrun.callbacks import Diagnostics, EarlyStopping, MetricHistory, RandomStates
 from dlrun.checkpoints import load_checkpoint, load_weights
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.distributed import command_line_of_this_job, is_rank_zero
@@ -190,6 +190,9 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     for callback in trainer.callbacks:
         if getattr(callback, "pruned_at_epoch", None) is not None:
             result.extras["pruned_at_epoch"] = callback.pruned_at_epoch
+        if isinstance(callback, Diagnostics):
+            result.extras["diagnostics"] = callback.last_epoch_figures()
+            result.findings = callback.findings()
     result.wall_time_s = time.perf_counter() - started
 
     params = fill_missing(hparams_of(cfg, choices), _sweep_dir())

@@ -48,6 +48,8 @@ class RunResult:
     torch_version: str | None = field(default_factory=lambda: provenance.version_of("torch"))
     lightning_version: str | None = field(default_factory=lambda: provenance.version_of("pytorch-lightning"))
     hydra_version: str | None = field(default_factory=lambda: provenance.version_of("hydra-core"))
+    # What the diagnostics callback found wrong with a layer, one line each (shown in the summary).
+    findings: list[str] = field(default_factory=list)
     # Whatever else the task reports about its test (Seq2Seq: by_length, bleu_signature), written at
     # the top level of results.json.
     extras: dict[str, object] = field(default_factory=dict)
@@ -89,6 +91,8 @@ def print_summary(result: RunResult) -> None:
         table.add_row("tested on", f"{result.tested_on} weights")
     table.add_row("epochs", str(result.epochs))
     table.add_row("wall time", f"{result.wall_time_s:.1f} s")
+    for i, finding in enumerate(result.findings):
+        table.add_row("diagnostics" if i == 0 else "", finding)
     table.add_row("run dir", result.run_dir)
     if result.tensorboard:
         table.add_row("look at it", f"tensorboard --logdir {shlex.quote(_display_path(result.run_dir))}")

@@ -3,6 +3,7 @@
 from dlrun.callbacks.attention_maps import AttentionMaps
 from dlrun.callbacks.checkpoint import ModelCheckpoint
 from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
+from dlrun.callbacks.diagnostics import Diagnostics
 from dlrun.callbacks.early_stopping import EarlyStopping
 from dlrun.callbacks.length_metrics import LengthMetricsFigure
 from dlrun.callbacks.forecast_plot import ForecastPlot
@@ -13,4 +14,4 @@ from dlrun.callbacks.progress import PlainProgress, progress_bar
 from dlrun.callbacks.random_states import RandomStates
 from dlrun.callbacks.step_checkpoint import StepCheckpoint
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "StepCheckpoint", "progress_bar"]
+__all__ = ["AttentionMaps", "ConfusionMatrixImage", "Diagnostics", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "StepCheckpoint", "progress_bar"]

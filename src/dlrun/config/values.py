@@ -320,7 +320,17 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "target_tokenizer": (OneOf(("TOKENIZERS",)),),
     "categorical_encoding": (OneOf(("ENCODINGS",)),),
     "missing": (OneOf(("MISSING",)),),
-    "augment": (Resolve(("ImageAugmentation",), lambda cls, value: cls.from_options(value)),),
+    "augment": (Resolve(("ImageAugmentation", "SpecAugment"), lambda cls, value: cls.from_options(value)),),
+    # speech
+    "examples_per_word": (AT_LEAST_1,),
+    "min_digits": (AT_LEAST_1,),
+    "max_digits": (AT_LEAST_1,),
+    "sample_rate": (Range(1000),),
+    "max_duration": (POSITIVE,),
+    "trim_db": (POSITIVE,),
+    "layout": (OneOf(("LAYOUTS",)),),
+    # The sample rate is only needed to turn milliseconds into samples; any valid one checks the rest.
+    "features": (Resolve(("FeatureSettings",), lambda cls, value: cls.from_options(value, 16000)),),
     # models
     "hidden_size": (AT_LEAST_1,),
     "hidden_sizes": (AT_LEAST_1,),
@@ -377,6 +387,13 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "refresh_rate": (NON_NEGATIVE,),
     "n_startup_trials": (NON_NEGATIVE,),
     "n_warmup_steps": (NON_NEGATIVE,),
+    "every_n_steps": (AT_LEAST_1,),
+    "bptt_every_n_epochs": (Range(0, note="0 = at the end of training only"),),
+    "saturation_threshold": (Range(0.5, 1, low_open=True, high_open=True),),
+    "vanishing_ratio": (FRACTION,),
+    "exploding_ratio": (Range(1, low_open=True),),
+    "warn_fraction": (DROPOUT,),
+    "beam_width": (AT_LEAST_1,),
     "pretrained": (Exists("run dir or checkpoint file"),),
 }
 
