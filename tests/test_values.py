@@ -77,7 +77,7 @@ BAD = [
     (("model=cnn", "model.channels=[32,a]"), ("model.channels", "[32, 'a']", "a list of whole numbers")),
     (("model=lstm", "model.cell=lstmm"), ("model.cell", "'lstmm'", "gru, lstm, rnn")),
     (("model=lstm", "model.bidirectional=2"), ("model.bidirectional", "true or false")),
-    (("model=lstm", "model.read_out=first"), ("model.read_out", "'first'", "attention, last, max, mean")),
+    (("model=lstm", "model.read_out=first"), ("model.read_out", "'first'", "attention, frames, last, max, mean")),
     (("model=rnn", "model.nonlinearity=sigmoid"), ("model.nonlinearity", "'sigmoid'", "relu, tanh")),
     ((*SEQ2SEQ, "model.attention=luong"), ("model.attention", "'luong'", "bahdanau", "luong_general")),
     ((*SEQ2SEQ, "model.cell=rnn"), ("model.cell", "'rnn'", "gru, lstm.")),  # the seq2seq module's own CELLS

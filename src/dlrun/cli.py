@@ -139,7 +139,7 @@ def predict(
     input_path: str = typer.Argument(
         ...,
         metavar="INPUT",
-        help="Tables: CSV/Parquet with the run's feature columns. Images: a file, a folder or a glob. Text: one "
+        help="Tables: CSV/Parquet with the run's feature columns. Images, audio (WAV): a file, a folder or a glob. Text: one "
         "text per line, or a CSV with --column. Series: a CSV of the run's columns. Seq2Seq: one source per line. "
         "- reads stdin.",
     ),

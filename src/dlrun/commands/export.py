@@ -411,8 +411,11 @@ def _outputs(spec) -> list[dict[str, Any]]:
         "regression": "the standardized target; see target_scaling",
         "forecasting": "the next steps, standardized; see target_scaling",
         "seq2seq": "logits over the target vocabulary for each target_in step",
+        "ctc": "logits per step over class_names, the CTC blank (id 0) first; decode the real steps (lengths): "
+        "argmax, merge repeats, drop blanks (greedy), or prefix beam search (dlrun.models.ctc_decoding)",
     }.get(spec.task, "the network's outputs")
-    shape = ["batch", "target_steps", spec.num_outputs] if spec.task == "seq2seq" else ["batch", spec.num_outputs]
+    steps = {"seq2seq": "target_steps", "ctc": "steps"}
+    shape = ["batch", steps[spec.task], spec.num_outputs] if spec.task in steps else ["batch", spec.num_outputs]
     return [{"name": "outputs", "shape": shape, "dtype": "float32", "description": meaning}]
 
 

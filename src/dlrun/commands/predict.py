@@ -13,6 +13,7 @@ from dlrun.errors import DlrunError
 INPUT_HELP = {
     "table": "a CSV or Parquet file with the run's feature columns",
     "image": "PNG/JPEG images: a file, a folder or a glob pattern",
+    "audio": "WAV files: a file, a folder or a glob pattern",
     "text": "a text file with one text per line, or a CSV with --column NAME",
     "series": "a CSV with the run's series columns",
     "seq2seq": "a file with one source per line",
@@ -53,6 +54,10 @@ def predict(
         from dlrun.predict.images import predict_images
 
         predictions = predict_images(run, source)
+    elif run.kind == "audio":
+        from dlrun.predict.audio import predict_audio
+
+        predictions = predict_audio(run, source)
     elif run.kind == "text":
         from dlrun.predict.texts import predict_texts
 

@@ -66,7 +66,7 @@ class UnpackedRecurrent(nn.Module):
                 outputs.append(_gather_steps(backward, reverse))
             x = torch.cat(outputs, dim=-1)
         features = self._read_out(x, lengths, real)
-        outputs = net.head(features)
+        outputs = net.apply_head(features)
         if not net.predict_change:
             return outputs
         last = inputs[torch.arange(inputs.shape[0], device=inputs.device), lengths - 1, :1]
@@ -82,6 +82,8 @@ class UnpackedRecurrent(nn.Module):
             # The backward direction ends at step 0, after reading the whole sequence.
             return torch.cat([forward, outputs[:, 0, self.hidden_size :]], dim=-1)
         mask = real[..., None]
+        if read_out == "frames":  # zero past each length, as pad_packed_sequence leaves them
+            return outputs.masked_fill(~mask, 0.0)
         if read_out == "mean":
             return (outputs * mask.to(outputs.dtype)).sum(1) / lengths.to(outputs.dtype)[:, None]
         if read_out == "max":

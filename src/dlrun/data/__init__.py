@@ -1,6 +1,9 @@
 """Data modules: each loads one kind of data, splits it, and describes what it serves."""
 
 from dlrun.data.adding import AddingDataModule
+from dlrun.data.audio.audio_folder import AudioFolderDataModule
+from dlrun.data.audio.digit_strings import SpokenDigitStringsDataModule
+from dlrun.data.audio.spoken_digits import SpokenDigitsDataModule
 from dlrun.data.fashion_mnist import FashionMNISTDataModule, FashionMNISTSmallDataModule
 from dlrun.data.image_folder import ImageFolderDataModule
 from dlrun.data.image_ops import ImageAugmentation, ImagePreprocessing
@@ -12,6 +15,7 @@ from dlrun.data.text import RottenTomatoesDataModule, TextCSVDataModule, TextDat
 
 __all__ = [
     "AddingDataModule",
+    "AudioFolderDataModule",
     "Co2DataModule",
     "DataSpec",
     "FashionMNISTDataModule",
@@ -24,6 +28,8 @@ __all__ = [
     "SeriesCSVDataModule",
     "SeriesDataModule",
     "SklearnDataModule",
+    "SpokenDigitStringsDataModule",
+    "SpokenDigitsDataModule",
     "SunspotsDataModule",
     "TableDataModule",
     "TableSpec",

@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from typing import Literal
 
 # dlrun's own kinds; a data module of a user's may serve another, for a task of theirs (task=...).
-TaskKind = Literal["multiclass", "binary", "regression", "forecasting", "seq2seq"]
+TaskKind = Literal["multiclass", "binary", "regression", "forecasting", "seq2seq", "ctc"]
 
 
 @dataclass(frozen=True)
@@ -43,16 +43,18 @@ class DataSpec:
     bos_id: int = 0
     eos_id: int = 0
     max_target_length: int = 0
+    # CTC (unaligned labels for a sequence of frames): target_vocab_size counts the labels, the blank
+    # at id 0 (class_names[0]) first; max_target_length is the most labels an example has.
 
     @property
     def num_outputs(self) -> int:
         """Width of the model's last layer: one logit for binary, one value for regression, one per
-        step ahead for forecasting."""
+        step ahead for forecasting, one per label (blank included) and frame for CTC."""
         if self.task == "multiclass":
             return self.num_classes
         if self.task == "forecasting":
             return self.horizon
-        if self.task == "seq2seq":
+        if self.task in ("seq2seq", "ctc"):
             return self.target_vocab_size
         return 1
 

@@ -13,7 +13,7 @@ from dlrun.errors import did_you_mean
 from dlrun.models.layers import describe_activation, make_activation
 
 CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-READ_OUTS = ("last", "mean", "max", "attention")
+READ_OUTS = ("last", "mean", "max", "attention", "frames")
 NONLINEARITIES = ("tanh", "relu")
 
 
@@ -37,7 +37,9 @@ class RecurrentNet(nn.Module):
     run is packed, so padding never reaches a state or the read-out. The read-outs: `last` (final
     state of each direction: forward after the last real step, backward after step 0), `mean` and
     `max` over real steps, `attention` (a learned score per step, softmax over real steps; the
-    weights of the latest forward are kept, detached, in `last_attention`). With `predict_change`
+    weights of the latest forward are kept, detached, in `last_attention`), or `frames`: no read-out,
+    the head applied to every step, for outputs (N, T, num_outputs) such as CTC's per-frame labels
+    (steps past a length hold the head's output for a zero state). With `predict_change`
     (forecasting) the outputs are changes added to the last observed value of the first feature.
     """
 
@@ -87,6 +89,11 @@ class RecurrentNet(nn.Module):
         # Parsed even without head layers, so a misspelt activation is reported rather than ignored.
         describe_activation(head_activation)
         self.image_input, step_features = self._step_features(input_shape, vocab_size, embedding_size)
+        if predict_change and read_out == "frames":
+            raise ValueError(
+                "predict_change adds the last observed value to one forecast per sequence, and read_out=frames "
+                "gives an output per step; use another read_out with predict_change"
+            )
         if predict_change and (vocab_size > 0 or self.image_input):
             raise ValueError(
                 "predict_change forecasts the change from the last value of the first input feature, so it "
@@ -169,7 +176,7 @@ class RecurrentNet(nn.Module):
         return inputs
 
     def features(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        """The read-out, (N, hidden_size * directions): what the head sees."""
+        """The read-out, (N, hidden_size * directions): what the head sees; (N, T, ...) for `frames`."""
         steps = self._steps(inputs)
         total = steps.shape[1]
         if lengths is None:
@@ -183,6 +190,10 @@ class RecurrentNet(nn.Module):
             h_n = state[0] if self.cell == "lstm" else state
             top = h_n.view(self.rnn.num_layers, self.num_directions, h_n.shape[1], h_n.shape[2])[-1]
             return top.transpose(0, 1).flatten(1)
+
+        if self.read_out == "frames":
+            # pad_packed_sequence fills the steps past each length with zeros.
+            return outputs if lengths is None else pad_packed_sequence(outputs, batch_first=True, total_length=total)[0]
 
         if lengths is None:
             if self.read_out == "mean":
@@ -213,8 +224,15 @@ class RecurrentNet(nn.Module):
             self.features(inputs, lengths)
         return self.last_attention
 
+    def apply_head(self, features: Tensor) -> Tensor:
+        """The dense head on the read-out; on every step of (N, T, width) for `frames`."""
+        if self.read_out != "frames":
+            return self.head(features)
+        # Flattened to (N * T, width): a per-feature PReLU reads its features from dim 1.
+        return self.head(features.flatten(0, 1)).unflatten(0, features.shape[:2])
+
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
-        outputs = self.head(self.features(inputs, lengths))
+        outputs = self.apply_head(self.features(inputs, lengths))
         if not self.predict_change:
             return outputs
         # A forecast of the target (the first feature) as the change from its last observed value: a

@@ -49,9 +49,9 @@ def row_name(position: int, source: str) -> str:
 
 def check_exists(source: str) -> None:
     """INPUT must be stdin, an existing path, or a glob pattern (checked by the image reader)."""
-    if source == STDIN or any(c in source for c in GLOB_CHARACTERS) or Path(source).exists():
+    if source == STDIN or _is_pattern(source) or Path(source).exists():
         return
-    raise DlrunError(f"INPUT '{source}' does not exist (relative paths start from {Path.cwd()}).")
+    raise _missing(source)
 
 
 def read_table(source: str, expected: str) -> pd.DataFrame:
@@ -155,21 +155,38 @@ def image_sources(source: str) -> list[ImageSource]:
     files a glob pattern matches, or one image's bytes on stdin; in sorted order."""
     if source == STDIN:
         return [ImageSource(STDIN, data=sys.stdin.buffer.read())]
+    return [ImageSource(name, path=path) for name, path in input_files(source, IMAGE_SUFFIXES, "images")]
+
+
+def input_files(source: str, suffixes: tuple[str, ...], noun: str) -> list[tuple[str, Path]]:
+    """(name for the output, path) of the files INPUT names, other than stdin: one file (named as
+    given), every file with one of `suffixes` under a folder (hidden files and folders left out), or
+    the files a glob pattern matches; sorted. `noun` names the files in the error for an empty folder."""
     path = Path(source)
     if path.is_dir():
         files = sorted(
             p for p in path.rglob("*")
-            if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+            if p.suffix.lower() in suffixes and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not files:
-            raise DlrunError(f"The folder '{source}' holds no images ({', '.join(IMAGE_SUFFIXES)}).")
-        return [ImageSource(str(p), path=p) for p in files]
-    if path.is_file():
-        return [ImageSource(source, path=path)]
-    if any(c in source for c in GLOB_CHARACTERS):
+            raise DlrunError(f"The folder '{source}' holds no {noun} ({', '.join(suffixes)}).")
+    elif path.is_file():
+        return [(source, path)]
+    elif _is_pattern(source):
         files = sorted(Path(p) for p in glob.glob(source, recursive=True) if Path(p).is_file())
         if not files:
             raise DlrunError(f"The pattern '{source}' matches no files.")
-        return [ImageSource(str(p), path=p) for p in files]
-    raise DlrunError(f"INPUT '{source}' does not exist (relative paths start from {Path.cwd()}).")
+    else:
+        raise _missing(source)
+    return [(str(p), p) for p in files]
+
+
+def _is_pattern(source: str) -> bool:
+    """Whether INPUT is a glob pattern rather than one path."""
+    return any(c in source for c in GLOB_CHARACTERS)
+
+
+def _missing(source: str) -> DlrunError:
+    """The error for an INPUT path that is not there."""
+    return DlrunError(f"INPUT '{source}' does not exist (relative paths start from {Path.cwd()}).")

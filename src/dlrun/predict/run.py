@@ -70,6 +70,7 @@ def _data_class(cfg: DictConfig) -> type:
 
 
 def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any]]:
+    from dlrun.data.audio.speech_module import SpeechDataModule
     from dlrun.data.fashion_mnist import FashionMNISTSmallDataModule
     from dlrun.data.image_folder import ImageFolderDataModule
     from dlrun.data.preprocessing_file import read_preprocessing
@@ -85,15 +86,16 @@ def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any
         return "text", _read_json(run_dir, VOCABULARY_FILE, "a text run")
     if issubclass(data_class, SeriesDataModule):
         return "series", _read_json(run_dir, "series.json", "a time-series run")
-    if issubclass(data_class, TableDataModule | SklearnDataModule | ImageFolderDataModule | FashionMNISTSmallDataModule):
+    if issubclass(data_class, TableDataModule | SklearnDataModule | ImageFolderDataModule | FashionMNISTSmallDataModule | SpeechDataModule):
         saved = read_preprocessing(run_dir)
-        if saved.get("kind") not in ("table", "image"):
-            raise DlrunError(f"'{run_dir}/preprocessing.json' names the kind '{saved.get('kind')}'; dlrun knows table and image.")
+        if saved.get("kind") not in ("table", "image", "audio"):
+            raise DlrunError(f"'{run_dir}/preprocessing.json' names the kind '{saved.get('kind')}'; dlrun knows table, image and audio.")
         return str(saved["kind"]), saved
     raise DlrunError(
         f"'{run_dir}' trained on {data_class.__module__}.{data_class.__name__}, and dlrun predict reads new data "
         "only for dlrun's own kinds of data: tables (data=csv and the scikit-learn sets), images (image_folder, "
-        "digits, fashion_mnist), text (text_csv, rotten_tomatoes), series (series_csv, co2, sunspots) and "
+        "digits, fashion_mnist), speech (spoken_digits, audio_folder), text (text_csv, rotten_tomatoes), series "
+        "(series_csv, co2, sunspots) and "
         "sequence-to-sequence runs."
     )
 
@@ -113,7 +115,7 @@ def _read_json(run_dir: Path, name: str, what: str) -> dict[str, Any]:
 
 def _spec_of(kind: str, saved: dict[str, Any], cfg: DictConfig) -> DataSpec:
     """The data's description as training had it, from the saved preprocessing alone."""
-    if kind in ("table", "image"):
+    if kind in ("table", "image", "audio"):
         from dlrun.data.table import TableSpec
 
         fields = dict(saved["spec"])

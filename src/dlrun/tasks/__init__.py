@@ -3,11 +3,12 @@
 from dlrun.errors import ConfigError
 from dlrun.tasks.base import SupervisedTask
 from dlrun.tasks.classification import ClassificationTask
+from dlrun.tasks.ctc import CTCTask
 from dlrun.tasks.forecasting import ForecastingTask
 from dlrun.tasks.regression import RegressionTask
 from dlrun.tasks.seq2seq import Seq2SeqTask
 
-__all__ = ["ClassificationTask", "ForecastingTask", "RegressionTask", "Seq2SeqTask", "SupervisedTask", "task_class_for"]
+__all__ = ["CTCTask", "ClassificationTask", "ForecastingTask", "RegressionTask", "Seq2SeqTask", "SupervisedTask", "task_class_for"]
 
 # task=auto: the task for each kind of data a data module may serve (DataSpec.task).
 TASK_FOR_DATA: dict[str, type[SupervisedTask]] = {
@@ -16,6 +17,7 @@ TASK_FOR_DATA: dict[str, type[SupervisedTask]] = {
     "regression": RegressionTask,
     "forecasting": ForecastingTask,
     "seq2seq": Seq2SeqTask,
+    "ctc": CTCTask,
 }
 
 

@@ -1,0 +1,1 @@
+"""Speech: synthesis with espeak-ng, log-mel and MFCC features in torch, and the spoken data modules."""
