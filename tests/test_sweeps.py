@@ -159,3 +159,28 @@ def test_every_job_of_a_sweep_over_models_has_the_same_hparams_names(dlrun, tmp_
         filled = start.session_start_info.hparams
         assert filled["model.channels" if job == "0" else "model.hidden_sizes"].string_value == "-"
     assert names[0] == names[1] and {"model.channels", "model.hidden_sizes", "optimizer.lr"} <= names[0]
+
+
+def test_the_hparam_names_of_a_sweep_compose_one_job_of_each_shape():
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    from dlrun.config.compose import ConfigSource
+    from dlrun.sweeps.hparam_keys import sweep_hparam_keys
+
+    source = ConfigSource()
+    composed = []
+    compose = source.compose
+
+    def counting(overrides, **kwargs):
+        composed.append(list(overrides))
+        return compose(overrides, **kwargs)
+
+    source.compose = counting
+    sweep = ["optimizer.lr=1e-3,2e-3,3e-3", "seed=0,1", "model=mlp,cnn", "+model.note=a,b"]
+    keys = sweep_hparam_keys(source, OverridesParser.create().parse_overrides(sweep))
+    # lr and seed only change values; the model and the added key change which keys there are.
+    assert len(composed) == 4
+    assert {tuple(o for o in job if o.startswith(("model=", "+model."))) for job in composed} == {
+        ("model=mlp", "+model.note=a"), ("model=mlp", "+model.note=b"), ("model=cnn", "+model.note=a"), ("model=cnn", "+model.note=b")
+    }
+    assert {"model.channels", "model.hidden_sizes", "optimizer.lr", "seed"} <= set(keys)

@@ -22,12 +22,21 @@ MOST_COMBINATIONS = 512  # composing one takes tens of milliseconds
 
 def sweep_hparam_keys(source: ConfigSource, overrides: list[Override]) -> list[str]:
     """The union of the hyperparameter names of a grid sweep's jobs (an Optuna search varies
-    values, not the config's shape: its first job's names are all of them)."""
+    values, not the config's shape: its first job's names are all of them). Jobs that differ only
+    in values of existing keys (`optimizer.lr`, `seed`) have the same names, so one of each shape
+    is composed."""
     from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+    from hydra.core.override_parser.overrides_parser import OverridesParser
 
+    shaping = {o.key_or_group for o in overrides if _changes_shape(source, o)}
+    parser = OverridesParser.create()
     combinations = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
+    shapes: dict[tuple[str, ...], list[str]] = {}
+    for job in combinations:
+        parsed = parser.parse_overrides(job)
+        shapes.setdefault(tuple(o.input_line for o in parsed if o.key_or_group in shaping), job)
     keys: dict[str, None] = {}
-    for job in combinations[:MOST_COMBINATIONS]:
+    for job in list(shapes.values())[:MOST_COMBINATIONS]:
         cfg = source.compose(job, multirun=True)
         try:
             names = hparams_of(cfg, _choices(cfg))
@@ -35,6 +44,20 @@ def sweep_hparam_keys(source: ConfigSource, overrides: list[Override]) -> list[s
             names = hparams_of(cfg, _choices(cfg), resolve=False)
         keys.update(dict.fromkeys(names))
     return list(keys)
+
+
+def _changes_shape(source: ConfigSource, override: Override) -> bool:
+    """Whether the override can change which keys a config has: a group choice, an added or deleted
+    key, or a mapping given as a value."""
+    if override.is_add() or override.is_force_add() or override.is_delete():
+        return True
+    if source.is_group(override.key_or_group):
+        return True
+    try:
+        values = list(override.sweep_iterator()) if override.is_sweep_override() else [override.value()]
+    except Exception:  # interval() and the like: numbers, never mappings
+        return False
+    return any(isinstance(v, dict) for v in values)
 
 
 def write_keys(sweep_dir: Path, keys: list[str]) -> None:
