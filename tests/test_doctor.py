@@ -40,7 +40,7 @@ def test_doctor_passes_and_names_every_family(dlrun):
     assert "FAIL" not in out
     for distribution in ("torch", "pytorch-lightning", "hydra-core", "omegaconf", "torchmetrics", "optuna"):
         assert importlib.metadata.version(distribution) in out
-    for section in ("Versions", "Devices", "Optional data", "fashion-mnist", "rotten_tomatoes", "cuda", "torch threads"):
+    for section in ("Versions", "Devices", "Optional data", "fashion-mnist", "rotten_tomatoes", "espeak-ng", "cuda", "torch threads"):
         assert section in out
     assert "All 12 fits passed" in out or "All 24 fits passed" in out or "All 36 fits passed" in out
 

