@@ -165,6 +165,8 @@ def test_a_user_config_dir_adds_options(dlrun, tmp_path):
     assert done.returncode == 0, done.stderr
     [run_dir] = run_dirs(tmp_path)
     assert "hidden_sizes:\n  - 8" in (run_dir / ".hydra" / "config.yaml").read_text()
+    # A config dir that is not there is refused by every verb, ls too, rather than searched in vain.
+    assert_user_error(dlrun("ls", "model", "--config-dir", "my_confs"), "--config-dir 'my_confs' is not there")
 
 
 def test_an_existing_run_dir_is_never_written_into(dlrun, tmp_path):

@@ -13,7 +13,7 @@ from dlrun.cli import user_error
 from dlrun.config.compose import ConfigSource, job_config
 from dlrun.config.location import PRIMARY_CONFIG
 from dlrun.config.run_dir import reserve, run_dir_key
-from dlrun.config.validate import check
+from dlrun.config.validate import check, check_config_dir
 from dlrun.distributed import is_rank_zero
 from dlrun.errors import ConfigError, unknown_choice
 from dlrun.sweeps.preflight import check_sweep
@@ -61,6 +61,10 @@ def show_command(args: list[str]) -> int:
 
 def list_command(group: str | None, config_dir: str | None) -> int:
     source = ConfigSource(config_dir)
+    try:
+        check_config_dir(source)
+    except ConfigError as e:
+        return user_error(str(e))
     groups = [g for g in source.groups() if not g.startswith("hydra")]
     if group is not None:
         if group not in source.groups():

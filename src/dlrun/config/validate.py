@@ -12,7 +12,8 @@ from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlrun.config.compose import ConfigSource, job_config
-from dlrun.config.values import check_values, show, takes_argument
+from dlrun.config.show import show
+from dlrun.config.values import check_values, takes_argument
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
 _ABSENT = object()
@@ -31,7 +32,7 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
     Every value is then checked against what receives it (see dlrun.config.values), except, in a
     multirun, the values of keys it sweeps: each is its own job's, which records its own failure.
     """
-    _check_config_dir(source)
+    check_config_dir(source)
     parsed = _parse(overrides)
     is_group = {o.key_or_group: source.is_group(o.key_or_group) for o in parsed}
     for override in parsed:
@@ -60,7 +61,8 @@ def _checked(cfg: DictConfig, parsed: list[Override], swept: list[str]) -> Check
     return CheckedConfig(cfg=cfg, overrides=parsed)
 
 
-def _check_config_dir(source: ConfigSource) -> None:
+def check_config_dir(source: ConfigSource) -> None:
+    """A ConfigError when --config-dir names no directory (Hydra would silently search nothing there)."""
     directory = source.user_config_dir
     if directory and not Path(directory).expanduser().is_dir():
         what = "a file, not a directory" if Path(directory).expanduser().exists() else "not there"
