@@ -90,6 +90,12 @@ def test_optuna_maximizes_the_monitor_resumes_its_study_and_records_failures(dlr
     trials = study(tmp_path / "runs" / "optuna" / "failing" / "study.db", "failing").trials
     assert len(trials) == 6 and {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
     assert all((t.state.name == "FAIL") == (t.params["optimizer.lr"] == -1) for t in trials)
+    # Every trial failing leaves Optuna without a best trial, and its sweeper raises at the end: one
+    # line, then the summary of what failed.
+    doomed = dlrun("train", "-m", *search, "hydra.sweeper.n_trials=2", "optimizer.lr=choice(-1, -2)",
+                   "hydra.sweeper.study_name=doomed")
+    assert doomed.returncode == 1 and "Traceback" not in doomed.stdout + doomed.stderr, doomed.stdout + doomed.stderr
+    assert "Error: the sweep stopped: ValueError" in doomed.stderr and "2 jobs: 2 failed" in doomed.stdout
 
 
 def test_an_optuna_direction_against_the_monitor_is_refused(dlrun, tmp_path):

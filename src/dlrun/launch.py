@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -42,7 +43,11 @@ def train_command(args: list[str]) -> int:
     if not parsed.multirun:
         return run_single(checked.cfg, source, run_dir)
     pinned = extra + ([] if chosen_by_user else [f"{key}={_quote(run_dir)}"])
-    code = _run_hydra(lambda run: run.launch(args + pinned))
+    try:
+        code = _run_hydra(lambda run: run.launch(args + pinned, raise_errors=True))
+    except Exception as e:  # the sweeper's or launcher's own failure; the summary below says what ran
+        print(f"Error: the sweep stopped: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
+        code = 1
     from dlrun.sweeps.summary import summarize_sweep
 
     return summarize_sweep(run_dir) or code

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 import traceback
@@ -21,9 +22,15 @@ from dlrun.provenance import command_line, now_iso
 from dlrun.results import RunResult, print_summary
 
 
-def launch(hydra_args: list[str]) -> None:
-    """Run Hydra's own command line (overrides, -m, --config-dir, --cfg, ...) on these arguments."""
+def launch(hydra_args: list[str], raise_errors: bool = False) -> None:
+    """Run Hydra's own command line (overrides, -m, --config-dir, --cfg, ...) on these arguments.
+
+    With `raise_errors`, what the sweeper or launcher raises reaches the caller instead of Hydra's
+    printed stack trace (jobs record their own failures, see `job`).
+    """
     GlobalHydra.instance().clear()  # the pre-flight check composed with its own Hydra instance
+    if raise_errors:
+        os.environ["HYDRA_FULL_ERROR"] = "1"  # Hydra's run_and_report then re-raises rather than prints
     sys.argv = ["dlrun train", *hydra_args]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=PRIMARY_CONFIG)(job)
     main()
