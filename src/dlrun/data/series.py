@@ -417,31 +417,18 @@ class SeriesDataModule(InMemoryDataModule):
             return np.arange(len(frame), dtype=np.int64)
         column = frame[self.time_column]
         key = f"data.time_column '{self.time_column}' of {self.source}"
-        if column.isna().any():
-            position = int(np.flatnonzero(column.isna().to_numpy())[0])
-            raise ConfigError(f"{key} has no value in data row {position + 1}: every row needs its time.")
-        if is_numeric_dtype(column) and column.dtype != bool:
-            time = column.to_numpy()
-        else:
-            parsed = pd.to_datetime(column, errors="coerce", format="mixed")
-            if parsed.isna().any():
-                position = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-                raise ConfigError(
-                    f"{key} holds '{column.iloc[position]}' in data row {position + 1}, which is neither a "
-                    f"number nor a date. Use dates such as 2024-01-31 (or numbers such as years), or "
-                    f"data.time_column=null to keep the rows in file order."
-                )
-            if parsed.dt.tz is not None:
-                parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-            time = parsed.to_numpy(dtype="datetime64[ns]")
-        repeated = pd.Series(time).duplicated()
-        if repeated.any():
-            position = int(np.flatnonzero(repeated.to_numpy())[0])
-            raise ConfigError(
-                f"{key} repeats the time {column.iloc[position]} (data row {position + 1}): a series has "
-                f"one row per time. Keep one row per time, or split the table into one series per file."
-            )
-        return time
+        try:
+            return read_times(column)
+        except TimeColumnProblem as problem:
+            row = f"data row {problem.position + 1}"
+            value = column.iloc[problem.position]
+            raise ConfigError({
+                "missing": f"{key} has no value in {row}: every row needs its time.",
+                "unparsed": f"{key} holds '{value}' in {row}, which is neither a number nor a date. Use dates such as "
+                "2024-01-31 (or numbers such as years), or data.time_column=null to keep the rows in file order.",
+                "repeated": f"{key} repeats the time {value} ({row}): a series has one row per time. Keep one row "
+                "per time, or split the table into one series per file.",
+            }[problem.kind]) from None
 
     # -- what the rest of a run asks for
 
@@ -593,3 +580,32 @@ class SeriesCSVDataModule(SeriesDataModule):
 
     def read_frame(self) -> pd.DataFrame:
         return read_table(self.path)
+
+
+class TimeColumnProblem(Exception):
+    """What is wrong with a time column (`kind`: missing, unparsed or repeated) and at which row position."""
+
+    def __init__(self, kind: str, position: int) -> None:
+        super().__init__(kind, position)
+        self.kind, self.position = kind, position
+
+
+def read_times(column: pd.Series) -> np.ndarray:
+    """A time column as numbers, or as dates parsed to datetime64 (UTC without a zone): what training
+    and `dlrun predict` both read. Raises TimeColumnProblem for an empty cell, a value that is neither
+    a number nor a date, or a time that repeats."""
+    if column.isna().any():
+        raise TimeColumnProblem("missing", int(np.flatnonzero(column.isna().to_numpy())[0]))
+    if is_numeric_dtype(column) and column.dtype != bool:
+        time = column.to_numpy()
+    else:
+        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
+        if parsed.isna().any():
+            raise TimeColumnProblem("unparsed", int(np.flatnonzero(parsed.isna().to_numpy())[0]))
+        if parsed.dt.tz is not None:
+            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
+        time = parsed.to_numpy(dtype="datetime64[ns]")
+    repeated = pd.Series(time).duplicated()
+    if repeated.any():
+        raise TimeColumnProblem("repeated", int(np.flatnonzero(repeated.to_numpy())[0]))
+    return time

@@ -13,8 +13,8 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 import torch
-from pandas.api.types import is_numeric_dtype
 
+from dlrun.data.series import TimeColumnProblem, read_times
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions
@@ -59,33 +59,16 @@ def predict_series(run: TrainedRun, source: str) -> Predictions:
 
 def _times(column: pd.Series, source: str, name: str) -> np.ndarray:
     """The time column as numbers or datetime64, as SeriesDataModule reads it."""
-    if column.isna().any():
-        position = int(np.flatnonzero(column.isna().to_numpy())[0])
-        raise DlrunError(
-            f"Column '{name}' (the run's time column) of {read.describe(source)} has no value in "
-            f"{read.row_name(position, source)}: every row needs its time."
-        )
-    if is_numeric_dtype(column) and column.dtype != bool:
-        time = column.to_numpy()
-    else:
-        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
-        if parsed.isna().any():
-            position = int(np.flatnonzero(parsed.isna().to_numpy())[0])
-            raise DlrunError(
-                f"Column '{name}' (the run's time column) of {read.describe(source)} holds '{column.iloc[position]}' in "
-                f"{read.row_name(position, source)}, which is neither a number nor a date."
-            )
-        if parsed.dt.tz is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        time = parsed.to_numpy(dtype="datetime64[ns]")
-    repeated = pd.Series(time).duplicated()
-    if repeated.any():
-        position = int(np.flatnonzero(repeated.to_numpy())[0])
-        raise DlrunError(
-            f"Column '{name}' of {read.describe(source)} repeats the time {column.iloc[position]}: a series has "
-            "one row per time."
-        )
-    return time
+    try:
+        return read_times(column)
+    except TimeColumnProblem as problem:
+        where, value = read.row_name(problem.position, source), column.iloc[problem.position]
+        column_of = f"Column '{name}' (the run's time column) of {read.describe(source)}"
+        raise DlrunError({
+            "missing": f"{column_of} has no value in {where}: every row needs its time.",
+            "unparsed": f"{column_of} holds '{value}' in {where}, which is neither a number nor a date.",
+            "repeated": f"Column '{name}' of {read.describe(source)} repeats the time {value}: a series has one row per time.",
+        }[problem.kind]) from None
 
 
 def _future_times(past: np.ndarray, horizon: int) -> list | None:
