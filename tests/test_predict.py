@@ -387,6 +387,11 @@ def test_a_series_run_forecasts_the_steps_after_the_last_window(dlrun, tmp_path,
     refused(predict(run, "short.csv"), "at least 10 rows")
     recent.drop(columns=["other"]).to_csv("no_other.csv", index=False)
     refused(predict(run, "no_other.csv"), "no column 'other'")
+    for change, needle in (("", "has no value in"), ("soon", "holds 'soon'"), (110, "repeats the time 110")):
+        bad = recent.astype({"day": object})
+        bad.iloc[0, bad.columns.get_loc("day")] = np.nan if change == "" else change
+        bad.to_csv("bad_time.csv", index=False)
+        refused(predict(run, "bad_time.csv"), "Column 'day'", needle)
 
 
 # -- sequence to sequence ------------------------------------------------------------------------
