@@ -1,5 +1,5 @@
 """Every configured value is checked before anything starts: against the signature and annotations
-of the `_target_` that receives it, and the rules of dlrun.config.values for what types cannot say.
+of the `_target_` that receives it, and the rules of dlrun.config.value_rules for what types cannot say.
 
 Most cases go through `check()` in this process (a subprocess costs seconds); a few go through the
 CLI as users meet them, and every packaged option and preset must still pass.
@@ -15,8 +15,10 @@ import pytest
 from test_cli import assert_user_error
 
 from dlrun.config.compose import ConfigSource
+from dlrun.config.hints import conforms, describe
+from dlrun.config.signatures import import_reference
 from dlrun.config.validate import check
-from dlrun.config.values import POPPED, _import, conforms, describe
+from dlrun.config.values import POPPED
 from dlrun.errors import ConfigError
 
 SOURCE = ConfigSource()
@@ -271,8 +273,8 @@ def test_every_experiment_preset_shows(preset, capsys):
 def test_the_popped_settings_are_the_experiments():
     from dlrun import experiment
 
-    assert _import(POPPED["model"][0]) is experiment.TRANSFER_SETTINGS
-    assert _import(POPPED["trainer"][0]) is experiment.STEP_SETTINGS
+    assert import_reference(POPPED["model"][0]) is experiment.TRANSFER_SETTINGS
+    assert import_reference(POPPED["trainer"][0]) is experiment.STEP_SETTINGS
 
 
 def test_types_in_words_and_bool_is_no_number():
