@@ -69,11 +69,6 @@ class ImageFolderDataModule(SplittingDataModule):
 
     # -- what `dlrun predict` needs to repeat load() on new images (preprocessing.json)
 
-    def fit_scaler(self, train_features: np.ndarray):
-        """The per-pixel scaler load() fits, kept for save_preprocessing."""
-        self._fitted_scaler = super().fit_scaler(train_features)
-        return self._fitted_scaler
-
     def save_preprocessing(self, directory: Path) -> None:
         """Write preprocessing.json: how images are read (Pillow mode, size, bilinear resampling,
         0..255 to 0..1), the per-pixel scaler fitted on the training split (C x H x W values, in
@@ -87,7 +82,7 @@ class ImageFolderDataModule(SplittingDataModule):
             type(self).__name__,
             spec,
             image=pillow_reader(PIL_MODES[self.channels], self.channels, list(self.image_size), 255.0),
-            scaler=scaler_to_json(getattr(self, "_fitted_scaler", None)),
+            scaler=scaler_to_json(self.fitted_scaler),
             scaling="per_pixel",
             task=spec.task,
             class_names=list(spec.class_names),

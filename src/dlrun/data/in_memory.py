@@ -178,6 +178,7 @@ class SplittingDataModule(InMemoryDataModule):
         self.split_seed = split_seed
         self.folds = folds
         self.fold = fold
+        self.fitted_scaler = None
 
     def split_positions(self, targets: np.ndarray, stratify: bool) -> dict[str, np.ndarray]:
         return split_indices(
@@ -191,5 +192,7 @@ class SplittingDataModule(InMemoryDataModule):
         )
 
     def fit_scaler(self, train_features: np.ndarray):
-        """A scaler fitted on training rows, or None when data.scaling is null."""
-        return fit_scaler(self.scaling, train_features)
+        """A scaler fitted on training rows, or None when data.scaling is null; kept as
+        `fitted_scaler` for the preprocessing file that `dlrun predict` reads."""
+        self.fitted_scaler = fit_scaler(self.scaling, train_features)
+        return self.fitted_scaler

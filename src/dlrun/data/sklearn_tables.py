@@ -68,11 +68,6 @@ class SklearnDataModule(SplittingDataModule):
 
     # -- what `dlrun predict` needs to repeat load() on new examples (preprocessing.json)
 
-    def fit_scaler(self, train_features: np.ndarray):
-        """The scaler load() fits, kept for save_preprocessing."""
-        self._fitted_scaler = super().fit_scaler(train_features)
-        return self._fitted_scaler
-
     def save_preprocessing(self, directory: Path) -> None:
         """Write preprocessing.json: the feature names as scikit-learn gives them (digits:
         pixel_0_0 .. pixel_7_7, row by row, values 0 to 16), the scaler fitted on the training split,
@@ -85,7 +80,7 @@ class SklearnDataModule(SplittingDataModule):
         content: dict[str, object] = {
             "name": self.name,
             "features": [str(n) for n in bunch.feature_names],
-            "scaler": scaler_to_json(getattr(self, "_fitted_scaler", None)),
+            "scaler": scaler_to_json(self.fitted_scaler),
             "task": task,
             "class_names": list(spec.class_names),
             "target_mean": spec.target_mean,

@@ -146,11 +146,6 @@ class TableDataModule(SplittingDataModule):
         self._fitted_train_rows = positions["train"]
         return positions
 
-    def fit_scaler(self, train_features: np.ndarray):
-        """The scaler load() fits, kept for save_preprocessing."""
-        self._fitted_scaler = super().fit_scaler(train_features)
-        return self._fitted_scaler
-
     def save_preprocessing(self, directory: Path) -> None:
         """Write preprocessing.json: the feature columns in order (numeric, then categorical), the
         numeric scaler and training-split means, each category column's values in code order and its
@@ -182,7 +177,7 @@ class TableDataModule(SplittingDataModule):
             target=self.target,
             numeric=numeric,
             numeric_means={c: (float(m) if n else None) for c, m, n in zip(numeric, means, seen)},
-            scaler=scaler_to_json(getattr(self, "_fitted_scaler", None)) if numeric else None,
+            scaler=scaler_to_json(self.fitted_scaler) if numeric else None,
             categorical=categorical,
             categorical_encoding=self.categorical_encoding,
             categories=categories,
