@@ -12,7 +12,7 @@ from tensorboard.backend.event_processing.event_accumulator import EventAccumula
 from conftest import build_from_overrides
 from dlrun.callbacks import ForecastPlot
 from dlrun.callbacks.forecast_plot import collect_forecasts, default_steps, draw_forecast, forecast_lines
-from dlrun.data.series import ForecastSeries
+from dlrun.data.series.forecast_series import ForecastSeries
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")
 

@@ -20,16 +20,10 @@ from torchmetrics import MeanAbsolutePercentageError
 from dlrun.config.compose import first_comment
 from dlrun.config.location import config_dir
 from dlrun.data import Co2DataModule, SeriesCSVDataModule, SeriesDataModule, SunspotsDataModule
-from dlrun.data.series import (
-    CO2_CSV,
-    SUNSPOTS_CSV,
-    forecast_errors,
-    interpolate_gaps,
-    naive_scale,
-    observed_span,
-    seasonal_naive_forecast,
-    split_bounds,
-)
+from dlrun.data.series.baselines import forecast_errors, naive_scale, seasonal_naive_forecast
+from dlrun.data.series.bundled import CO2_CSV, SUNSPOTS_CSV
+from dlrun.data.series.values import interpolate_gaps, observed_span
+from dlrun.data.series.windows import split_bounds
 from dlrun.errors import ConfigError
 
 

@@ -14,7 +14,7 @@ from pytorch_lightning.loggers import TensorBoardLogger
 from dlrun.callbacks.stage_figure import StageFigure
 
 if TYPE_CHECKING:
-    from dlrun.data.series import ForecastSeries
+    from dlrun.data.series.forecast_series import ForecastSeries
 
 log = logging.getLogger(__name__)
 

@@ -75,7 +75,7 @@ def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any
     from dlrun.data.image_folder import ImageFolderDataModule
     from dlrun.data.preprocessing_file import read_preprocessing
     from dlrun.data.seq2seq.module import Seq2SeqDataModule
-    from dlrun.data.series import SeriesDataModule
+    from dlrun.data.series.module import SeriesDataModule
     from dlrun.data.sklearn_tables import SklearnDataModule
     from dlrun.data.table import TableDataModule
     from dlrun.data.text import VOCABULARY_FILE, TextDataModule

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlrun.data.series import TimeColumnProblem, read_times
+from dlrun.data.series.times import TimeColumnProblem, read_times
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions
@@ -22,7 +22,7 @@ from dlrun.predict.run import TrainedRun, network_outputs
 
 
 def predict_series(run: TrainedRun, source: str) -> Predictions:
-    from dlrun.data.series import interpolate_gaps, observed_span
+    from dlrun.data.series.values import interpolate_gaps, observed_span
 
     saved = run.saved
     columns, lookback, horizon = list(saved["columns"]), int(saved["lookback"]), int(saved["horizon"])

@@ -1,34 +1,10 @@
-"""Time series for forecasting: windows of `lookback` steps that predict the next `horizon` steps.
-
-The series is split by time, never shuffled across the split: the first part trains, the next
-validates, the last tests. A window is named by its *origin* t, the position of its first target:
-its inputs are the steps t-lookback .. t-1 and its targets t .. t+horizon-1. Each window belongs to
-the part that holds all of its targets, and no window's targets cross a boundary. A validation or
-test window's inputs may reach back into the earlier parts: at forecast time the past is known, and
-this way the first steps of the validation and test parts are forecast too. Every validation target
-therefore lies after every training target, and every test target after every validation target.
-
-Gaps (missing values) inside the series are filled by linear interpolation between their neighbours
-(by position, so one step counts as one step whatever the timestamps say); rows missing a value at the
-very start or end are dropped, since filling them would mean inventing values outside what was seen.
-Interpolated values count as truth for the metrics and baselines like observed ones.
+"""SeriesDataModule: a series read by a subclass, trimmed, gap-filled, split by time, scaled on the
+training part and served as windows; also its baselines, test part and saved preprocessing.
 
 Every value column (the target, then any extra `features`) is standardized with the mean and
 standard deviation of the training part only. The windows' inputs are (N, lookback, F) float32,
 their targets (N, horizon) float32 of the standardized target; the spec's target_mean/target_std
 turn them back into the original units.
-
-`baselines()` scores two forecasts that need no training on the same test windows, in the original
-units, with the formulas the forecasting task's metrics use:
-- naive: the last input value, repeated over the horizon;
-- seasonal_naive (when `season` m is set): for target step h (1-based), the latest input value at the
-  same position in the season, y[t-1+h - m*ceil(h/m)], which is never after the window's last input.
-MAE, RMSE, MAPE and MASE are taken over every (window, step) pair. MAPE is in percent as torchmetrics'
-MeanAbsolutePercentageError * 100 computes it: mean(|error| / max(|y|, 1.17e-06)) * 100. A zero target
-is not skipped: it adds |error| / 1.17e-06 (a huge term), the same as the model's metric, so the two stay
-comparable; on a series with zeros (sunspots has three zero years, all in its training part) prefer MAE
-or MASE. MASE is MAE divided by the spec's naive_scale, the in-sample MAE of the seasonal-naive forecast
-on the training part, mean |y_t - y_(t-m)| (m = 1 without a season).
 """
 
 from __future__ import annotations
@@ -43,168 +19,18 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
-from pandas.api.types import is_numeric_dtype
 
 from dlrun.data.in_memory import SPLITS, InMemoryDataModule
 from dlrun.data.loader import Batch
+from dlrun.data.series.baselines import forecast_errors, naive_forecast, naive_scale, seasonal_naive_forecast
+from dlrun.data.series.forecast_series import ForecastSeries
+from dlrun.data.series.times import TimeColumnProblem, read_times
+from dlrun.data.series.values import interpolate_gaps, numeric_values, observed_span
+from dlrun.data.series.windows import make_windows, split_bounds, window_origins
 from dlrun.data.spec import DataSpec
-from dlrun.data.table import read_table
 from dlrun.errors import ConfigError, did_you_mean
 
 log = logging.getLogger(__name__)
-
-FILES = Path(__file__).with_name("files")
-CO2_CSV = FILES / "co2.csv"
-SUNSPOTS_CSV = FILES / "sunspots.csv"
-# torchmetrics' MeanAbsolutePercentageError clamps |target| to at least this before dividing.
-MAPE_EPSILON = 1.17e-06
-
-
-# -- pure helpers ------------------------------------------------------------------------------
-
-
-def numeric_values(frame: pd.DataFrame, columns: Sequence[str], source: str) -> np.ndarray:
-    """The columns as a (rows, columns) float64 array, missing values as NaN; a value that is
-    neither a number nor missing is an error naming its column and row."""
-    blocks = []
-    for column in columns:
-        values = frame[column]
-        if not is_numeric_dtype(values):
-            parsed = pd.to_numeric(values, errors="coerce")
-            bad = values.notna() & parsed.isna()
-            if bad.any():
-                position = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ConfigError(
-                    f"Column '{column}' of {source} holds a value that is not a number: "
-                    f"'{values.iloc[position]}' in data row {position + 1} (not counting the header line). "
-                    f"A series column needs numbers; leave a missing value empty (it is interpolated), or "
-                    f"leave the column out of data.features."
-                )
-            values = parsed
-        blocks.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.stack(blocks, axis=1) if blocks else np.zeros((len(frame), 0))
-
-
-def observed_span(values: np.ndarray) -> tuple[int, int]:
-    """[first, last) rows from the first row with every value present to the last such row."""
-    complete = ~np.isnan(values).any(axis=1)
-    if not complete.any():
-        return 0, 0
-    rows = np.flatnonzero(complete)
-    return int(rows[0]), int(rows[-1]) + 1
-
-
-def interpolate_gaps(values: np.ndarray) -> np.ndarray:
-    """Missing values filled linearly from their neighbours in the same column, by position.
-
-    Only gaps inside a column's observed span are filled; missing values before its first or after
-    its last observed value stay NaN (trim them with `observed_span`)."""
-    filled = np.array(values, dtype=np.float64, copy=True)
-    if filled.ndim == 1:
-        return interpolate_gaps(filled[:, None])[:, 0]
-    positions = np.arange(len(filled))
-    for column in range(filled.shape[1]):
-        gaps = np.isnan(filled[:, column])
-        if not gaps.any() or gaps.all():
-            continue
-        seen = np.flatnonzero(~gaps)
-        inside = gaps & (positions > seen[0]) & (positions < seen[-1])
-        filled[inside, column] = np.interp(positions[inside], seen, filled[seen, column])
-    return filled
-
-
-def split_bounds(length: int, val_fraction: float, test_fraction: float) -> dict[str, tuple[int, int]]:
-    """[start, end) of the train, val and test parts of a series of `length` steps, in time order."""
-    test = int(round(length * test_fraction))
-    val = int(round(length * val_fraction))
-    train = length - val - test
-    return {"train": (0, train), "val": (train, train + val), "test": (train + val, length)}
-
-
-def window_origins(start: int, end: int, lookback: int, horizon: int) -> np.ndarray:
-    """The origins (first target positions) of every window whose targets lie in [start, end) and
-    whose inputs start at position 0 or later; stride 1, in time order."""
-    first = max(start, lookback)
-    return np.arange(first, max(end - horizon + 1, first), dtype=np.int64)
-
-
-def make_windows(
-    values: np.ndarray, target: np.ndarray, origins: np.ndarray, lookback: int, horizon: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """Inputs values[t-lookback:t] (N, lookback, F) and targets target[t:t+horizon] (N, horizon)."""
-    origins = np.asarray(origins, dtype=np.int64)
-    inputs = values[origins[:, None] + np.arange(-lookback, 0)]
-    targets = target[origins[:, None] + np.arange(horizon)]
-    return inputs, targets
-
-
-def naive_scale(train_target: np.ndarray, season: int | None) -> float:
-    """In-sample MAE of the seasonal-naive forecast, mean |y_t - y_(t-m)| (m = 1 without a season)."""
-    m = season or 1
-    y = np.asarray(train_target, dtype=np.float64)
-    if len(y) <= m:
-        raise ConfigError(f"The training part has {len(y)} steps, too few for a season of {m} steps.")
-    return float(np.mean(np.abs(y[m:] - y[:-m])))
-
-
-def naive_forecast(target: np.ndarray, origins: np.ndarray, horizon: int) -> np.ndarray:
-    """(N, horizon): each window's last input value, target[t-1], repeated."""
-    last = np.asarray(target)[np.asarray(origins) - 1]
-    return np.repeat(last[:, None], horizon, axis=1)
-
-
-def seasonal_offsets(horizon: int, season: int) -> np.ndarray:
-    """For steps h = 1..horizon, where the seasonal-naive forecast reads relative to the origin t:
-    h - 1 - m*ceil(h/m), always in -m .. -1 (the last season of the inputs)."""
-    h = np.arange(1, horizon + 1)
-    return h - 1 - season * np.ceil(h / season).astype(np.int64)
-
-
-def seasonal_naive_forecast(target: np.ndarray, origins: np.ndarray, horizon: int, season: int) -> np.ndarray:
-    """(N, horizon): for step h the value one or more whole seasons before it, the latest one at or
-    before the window's last input, target[t - 1 + h - m*ceil(h/m)]."""
-    return np.asarray(target)[np.asarray(origins)[:, None] + seasonal_offsets(horizon, season)]
-
-
-def forecast_errors(prediction: np.ndarray, truth: np.ndarray, scale: float, prefix: str = "test") -> dict[str, float]:
-    """MAE, RMSE, MAPE (percent, torchmetrics' eps-clamped formula) and MASE (MAE / scale) over all
-    values. MASE is left out when the scale is 0 (a training part that its seasonal-naive forecast fits
-    exactly), as the forecasting task leaves out its own."""
-    prediction = np.asarray(prediction, dtype=np.float64)
-    truth = np.asarray(truth, dtype=np.float64)
-    errors = np.abs(prediction - truth)
-    mae = float(errors.mean())
-    scores = {
-        f"{prefix}/mae": mae,
-        f"{prefix}/rmse": float(np.sqrt(np.mean(errors**2))),
-        f"{prefix}/mape": float(np.mean(errors / np.maximum(np.abs(truth), MAPE_EPSILON)) * 100.0),
-    }
-    if scale > 0:
-        scores[f"{prefix}/mase"] = mae / scale
-    return scores
-
-
-# -- data modules ------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ForecastSeries:
-    """What a plot of forecasts against the truth needs, for one part of the series (the test part).
-
-    `time` holds the part's timestamps (datetime64 when the time column holds dates, its numbers when
-    it holds numbers such as years, else the row positions in the file) and `values` the true target
-    values in the original units, both of length T. `targets[i]` (N, horizon) are the positions in
-    `time`/`values` of the targets of window i of the split, in the order the split serves them (the
-    test dataloader does not shuffle): a forecast `f` (N, horizon) in original units is drawn as
-    `plot(time[targets[:, k]], f[:, k])` for k steps ahead. `start` is where the part begins in the
-    whole (trimmed) series.
-    """
-
-    name: str
-    time: np.ndarray
-    values: np.ndarray
-    targets: np.ndarray
-    start: int
 
 
 class SeriesDataModule(InMemoryDataModule):
@@ -503,109 +329,3 @@ class _Prepared:
 
 def _is_whole(value: object) -> bool:
     return isinstance(value, int | np.integer) and not isinstance(value, bool)
-
-
-class _BundledSeries(SeriesDataModule):
-    path: Path
-
-    @property
-    def source(self) -> str:
-        return f"the bundled '{self.path.name}'"
-
-    def read_frame(self) -> pd.DataFrame:
-        return pd.read_csv(self.path)
-
-
-class Co2DataModule(_BundledSeries):
-    """Weekly CO2 at Mauna Loa, March 1958 to December 2001 (2,284 weeks, 59 of them missing and
-    interpolated), ppm; statsmodels' `co2` data set, bundled. A year is 52 weeks."""
-
-    path = CO2_CSV
-    target = "co2"
-    features: Sequence[str] = ()
-    time_column = "date"
-
-    def __init__(self, lookback: int = 104, horizon: int = 12, season: int | None = 52, **options) -> None:
-        super().__init__(lookback=lookback, horizon=horizon, season=season, **options)
-
-
-class SunspotsDataModule(_BundledSeries):
-    """Yearly sunspot activity 1700 to 2008 (309 years); statsmodels' `sunspots` data set, bundled.
-    The solar cycle is about 11 years."""
-
-    path = SUNSPOTS_CSV
-    target = "SUNACTIVITY"
-    features: Sequence[str] = ()
-    time_column = "YEAR"
-
-    def __init__(self, lookback: int = 33, horizon: int = 3, season: int | None = 11, **options) -> None:
-        super().__init__(lookback=lookback, horizon=horizon, season=season, **options)
-
-
-class SeriesCSVDataModule(SeriesDataModule):
-    """The user's own series: one CSV/TSV/Parquet table, a row per time step, a column to forecast."""
-
-    def __init__(
-        self,
-        path: str | None = None,
-        target: str | None = None,
-        time_column: str | None = None,
-        features: str | Sequence[str] | None = None,
-        **options,
-    ) -> None:
-        super().__init__(**options)
-        if path is None:
-            raise ConfigError(
-                "data.path is not set: point it at your series, a CSV with one row per time step, e.g. "
-                "`dlrun train data=series_csv data.path=sales.csv data.target=sales data.time_column=date`."
-            )
-        self.path = Path(str(path)).expanduser()
-        if target is None:
-            raise ConfigError(
-                f"data.target is not set: name the column of '{self.path}' to forecast, e.g. "
-                f"`dlrun train data=series_csv data.path={path} data.target=sales`."
-            )
-        self.target = str(target)
-        self.time_column = None if time_column is None else str(time_column)
-        if features is None:
-            self.features = []
-        elif isinstance(features, str):
-            self.features = [features]
-        else:
-            self.features = [str(f) for f in features]
-
-    @property
-    def source(self) -> str:
-        return f"'{self.path}' (data.path)"
-
-    def read_frame(self) -> pd.DataFrame:
-        return read_table(self.path)
-
-
-class TimeColumnProblem(Exception):
-    """What is wrong with a time column (`kind`: missing, unparsed or repeated) and at which row position."""
-
-    def __init__(self, kind: str, position: int) -> None:
-        super().__init__(kind, position)
-        self.kind, self.position = kind, position
-
-
-def read_times(column: pd.Series) -> np.ndarray:
-    """A time column as numbers, or as dates parsed to datetime64 (UTC without a zone): what training
-    and `dlrun predict` both read. Raises TimeColumnProblem for an empty cell, a value that is neither
-    a number nor a date, or a time that repeats."""
-    if column.isna().any():
-        raise TimeColumnProblem("missing", int(np.flatnonzero(column.isna().to_numpy())[0]))
-    if is_numeric_dtype(column) and column.dtype != bool:
-        time = column.to_numpy()
-    else:
-        parsed = pd.to_datetime(column, errors="coerce", format="mixed")
-        if parsed.isna().any():
-            raise TimeColumnProblem("unparsed", int(np.flatnonzero(parsed.isna().to_numpy())[0]))
-        if parsed.dt.tz is not None:
-            parsed = parsed.dt.tz_convert("UTC").dt.tz_localize(None)
-        time = parsed.to_numpy(dtype="datetime64[ns]")
-    repeated = pd.Series(time).duplicated()
-    if repeated.any():
-        raise TimeColumnProblem("repeated", int(np.flatnonzero(repeated.to_numpy())[0]))
-    return time
