@@ -261,7 +261,7 @@ def test_predict_change_has_no_meaning_per_frame():
 
 
 def test_the_packing_free_export_form_gives_the_same_frames():
-    from dlrun.commands.recurrent_export import UnpackedRecurrent
+    from dlrun.export.unpacked_recurrent import UnpackedRecurrent
 
     torch.manual_seed(1)
     net = RecurrentNet((8, 3), 5, cell="gru", hidden_size=4, num_layers=2, bidirectional=True, read_out="frames").eval()

@@ -96,7 +96,7 @@ def test_a_bidirectional_lstm_on_text_exports_with_its_lengths(tmp_path_factory,
 
 
 def test_the_unpacked_recurrent_net_equals_the_packed_one():
-    from dlrun.commands.recurrent_export import UnpackedRecurrent
+    from dlrun.export.unpacked_recurrent import UnpackedRecurrent
     from dlrun.models.recurrent import RecurrentNet
 
     torch.manual_seed(0)
@@ -216,12 +216,13 @@ def test_a_checkpoint_with_a_pickled_payload_is_refused_and_never_runs(dlrun, tm
 
 
 def test_an_export_whose_outputs_differ_from_torch_is_refused():
-    from dlrun.commands.export import TOLERANCE, Export, _accept
     from dlrun.errors import DlrunError
+    from dlrun.export.check import TOLERANCE, accept
+    from dlrun.export.result import Export
 
     result = Export("onnx", Path("."))
-    _accept(result, TOLERANCE / 2, "a check", "ONNX")
+    accept(result, TOLERANCE / 2, "a check", "ONNX")
     assert result.max_abs_diff == TOLERANCE / 2 and "max abs diff" in result.check
     for difference in (2 * TOLERANCE, float("nan")):
         with pytest.raises(DlrunError, match="differ from torch's"):
-            _accept(Export("onnx", Path(".")), difference, "a check", "ONNX")
+            accept(Export("onnx", Path(".")), difference, "a check", "ONNX")

@@ -8,6 +8,7 @@ import shlex
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from dlrun import provenance
 from dlrun.distributed import is_rank_zero
@@ -104,3 +105,18 @@ def _display_path(path: str) -> str:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
         return path
+
+
+def json_ready(value: Any) -> Any:
+    """`value` with every mapping key a string and every leaf a JSON value: numbers of other kinds
+    (numpy, torch scalars) become floats, anything else its str."""
+    if isinstance(value, dict):
+        return {str(k): json_ready(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_ready(v) for v in value]
+    if isinstance(value, str | int | float | bool) or value is None:
+        return value
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return str(value)

@@ -21,6 +21,7 @@ from typing import Any
 
 from dlrun.commands.run_files import RunDir, WEIGHTS, _quote, check_state_fits, load_weights_of, open_run, rebase_relative_paths
 from dlrun.errors import ConfigError, DlrunError, unknown_choice
+from dlrun.results import json_ready
 
 EVAL_PREFIX = "eval-"
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -249,7 +250,7 @@ def write_evaluation(result: Evaluation) -> Path:
     stamp = datetime.fromisoformat(result.evaluated_at).strftime("%Y%m%d-%H%M%S")
     record = asdict(result)
     record.pop("file")
-    text = json.dumps(_json_safe(record), indent=2, allow_nan=True) + "\n"
+    text = json.dumps(json_ready(record), indent=2, allow_nan=True) + "\n"
     for attempt in range(1, 10_000):
         path = run_dir / f"{EVAL_PREFIX}{stamp}{'' if attempt == 1 else f'-{attempt}'}.json"
         try:
@@ -324,16 +325,3 @@ def _no_transfer(cfg) -> None:
         for key, empty in (("pretrained", None), ("pretrained_skip", []), ("freeze", []), ("pretrained_lr_scale", 1.0)):
             if key in cfg.model:
                 cfg.model[key] = empty
-
-
-def _json_safe(value: Any) -> Any:
-    if isinstance(value, dict):
-        return {str(k): _json_safe(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [_json_safe(v) for v in value]
-    if isinstance(value, str | int | float | bool) or value is None:
-        return value
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return str(value)

@@ -1,0 +1,13 @@
+"""The pieces of `dlrun export` (the verb itself, its argument checks and file placement, is
+dlrun.commands.export).
+
+- result.py names each format's file and holds the record of one export (what was written and
+  checked).
+- rebuild.py rebuilds a run's data and network from its recorded config, and says what the network
+  takes (inputs, and lengths for variable-length sequences).
+- check.py cuts the test split into the example batch and the checked batches, and refuses an
+  export whose outputs are further than TOLERANCE from torch's.
+- onnx.py, torchscript.py and safetensors.py each write one format and check it.
+- unpacked_recurrent.py is the packing-free form of RecurrentNet that the ONNX exporter can trace.
+- description.py writes model.json: what the exported file takes and gives.
+"""
