@@ -198,6 +198,24 @@ def test_the_fixed_batch_and_the_saturation_threshold_reach_the_epoch_figures(tm
     assert figures["saturated_fraction"]["model.2"] == pytest.approx(hand, abs=1e-4)
 
 
+@pytest.mark.parametrize("time_budget, measured", [(None, [1, 2, 3, 4]), (0.5, [1, 3, 4])])
+def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch_gets_them(tmp_path, monkeypatch, time_budget, measured):
+    import dlrun.callbacks.diagnostics as module
+
+    # A clock that moves one second per reading: the figures of an epoch take one second, and
+    # with a budget of half the run's time the epoch after them ends too soon for more.
+    ticks = iter(range(10_000))
+    monkeypatch.setattr(module, "perf_counter", lambda: float(next(ticks)))
+    diagnostics = Diagnostics(every_n_steps=1, time_budget=time_budget)
+    epochs = []
+    figures = diagnostics._epoch_figures
+    monkeypatch.setattr(diagnostics, "_epoch_figures", lambda trainer, module, epoch: (epochs.append(epoch), figures(trainer, module, epoch)))
+    fit(Regression(nn.Sequential(linear(W, B)), lr=0.1, manual=False), tmp_path, diagnostics, epochs=4)
+    assert epochs == measured  # epoch 4 skipped for time, then taken at the end of training
+    last = diagnostics.last_epoch_figures()
+    assert last["epoch"] == 4 and last["samples"] == 1  # epoch 3's step was in epoch 3's figures
+
+
 # -- back-propagation through time -----------------------------------------------------------
 
 
@@ -360,6 +378,7 @@ def test_the_summary_prints_the_findings(capsys):
         ("every_n_steps", 0), ("every_n_steps", 2.5), ("every_n_epochs", -1), ("num_examples", 0),
         ("saturation_threshold", 0.3), ("saturation_threshold", 1.0), ("vanishing_ratio", 0.0), ("vanishing_ratio", 2.0),
         ("exploding_ratio", 0.5), ("warn_fraction", 1.0), ("bptt_every_n_epochs", -2), ("every_n_steps", True),
+        ("time_budget", 0.0), ("time_budget", 1.5), ("time_budget", "fast"),
     ],
 )
 def test_a_bad_option_is_a_config_error_naming_it(key, value):

@@ -6,15 +6,17 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
   what one optimizer step changed over the weight norm before it; around 1e-3 is the usual healthy
   figure), each the mean over the epoch's sampled steps (every `every_n_steps`-th optimizer step, see
   diagnostics_layers.py);
-- every epoch, on a fixed batch (the first `num_examples` examples of the first validation batch,
+- every epoch too, on a fixed batch (the first `num_examples` examples of the first validation batch,
   the same each epoch): `dead_fraction/<layer>` for ReLU layers and `saturated_fraction/<layer>` for
   sigmoid/tanh layers (see diagnostics_activations.py for the definitions);
-- every `every_n_epochs` epochs, TensorBoard only: histograms `weights/<layer>` and `gradients/<layer>`
-  (the gradients of that epoch's last sampled step);
+- every `every_n_epochs` epochs (with the next figures, see `time_budget`), TensorBoard only:
+  histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest sampled step);
 - for a one-directional RecurrentNet, at the end of training (and every `bptt_every_n_epochs`): the
   figure `bptt_gradient` (the gradient of the loss reaching each step's hidden state, on the fixed
   batch; see diagnostics_bptt.py) and the scalar `bptt_first_over_last`.
-A layer whose gradients vanish or explode against the others (or back through time), or that is
+"Every epoch" unless epochs are so short that the figures would take more than `time_budget` of the
+run's time: then some epochs skip them, and the next figures average every step sampled since.
+A layer whose gradients vanish or explode against the output layer's (or back through time), or that is
 mostly dead or saturated, is logged as a warning the first epoch it is found (see diagnostics_findings.py for the thresholds);
 `findings()` gives one line per problem for the run's summary, and `last_epoch_figures()` the last
 epoch's numbers for results.json.
@@ -24,6 +26,7 @@ from __future__ import annotations
 
 import logging
 import math
+from time import perf_counter
 
 import pytorch_lightning as pl
 import torch
@@ -71,7 +74,8 @@ class Diagnostics(pl.Callback):
     """See the module's docstring for what it logs; the options (each checked, a ConfigError if wrong):
 
     every_n_steps: sample the per-layer norms every this many optimizer steps (counted over the run).
-    every_n_epochs: weight and gradient histograms every this many epochs; 0 = never.
+    every_n_epochs: weight and gradient histograms every this many epochs (drawn with the next
+        figures); 0 = never.
     num_examples: how many validation examples the fixed batch holds (fewer if the first validation
         batch is smaller).
     saturation_threshold: t in (0.5, 1): a sigmoid output below 1 - t or above t, a tanh output with
@@ -80,6 +84,12 @@ class Diagnostics(pl.Callback):
         output layer's (where back-propagation starts) is reported.
     warn_fraction: a layer with more than this fraction of its units dead or saturated is reported.
     bptt_every_n_epochs: also draw the BPTT figure every this many epochs; 0 = at the end of training only.
+    time_budget: the largest share of the run's time the per-epoch figures (norms, dead and saturated
+        units, their scalars, and the histograms when due) may take: after figures that took t seconds, epochs end without them
+        until t / time_budget seconds have passed, and the norms of the steps sampled meanwhile are
+        averaged into the next figures. Epochs that last 1 / time_budget times as long as the figures
+        never skip them; the last epoch's figures are taken at the end of training if its epoch
+        skipped them. None = every epoch.
     """
 
     def __init__(
@@ -92,6 +102,7 @@ class Diagnostics(pl.Callback):
         exploding_ratio: float = 1e3,
         warn_fraction: float = 0.5,
         bptt_every_n_epochs: int = 0,
+        time_budget: float | None = None,
     ) -> None:
         _check("every_n_steps", every_n_steps, _whole(every_n_steps, 1), "a whole number of optimizer steps >= 1")
         _check("every_n_epochs", every_n_epochs, _whole(every_n_epochs, 0), "a whole number of epochs >= 0 (0 = never)")
@@ -108,6 +119,13 @@ class Diagnostics(pl.Callback):
                "a fraction in [0, 1), such as 0.5")
         _check("bptt_every_n_epochs", bptt_every_n_epochs, _whole(bptt_every_n_epochs, 0),
                "a whole number of epochs >= 0 (0 = at the end of training only)")
+        _check("time_budget", time_budget, time_budget is None or (_number(time_budget) and 0 < time_budget <= 1),
+               "a fraction in (0, 1], such as 0.02, or null for figures every epoch")
+        self.time_budget = time_budget
+        self._figures_at: float | None = None  # when the latest figures were done (perf_counter)
+        self._figures_cost = 0.0  # how long they took
+        self._figures_epoch = 0
+        self._histograms_pending = False  # an every_n_epochs epoch has passed; drawn with the next figures
         self.every_n_steps = every_n_steps
         self.every_n_epochs = every_n_epochs
         self.num_examples = num_examples
@@ -147,11 +165,31 @@ class Diagnostics(pl.Callback):
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._sampler is not None:
-            self._sampler.keep_gradients = self._histogram_epoch(trainer)
-            self._sampler.gradients = None
+            self._sampler.keep_gradients = self._histograms_pending or self._histogram_epoch(trainer)
+            if not self._histograms_pending:
+                self._sampler.gradients = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
+        self._histograms_pending |= self._histogram_epoch(trainer)
+        started = perf_counter()
+        if self._figures_due(started):
+            self._epoch_figures(trainer, pl_module, epoch)
+            self._figures_at = perf_counter()
+            self._figures_cost = self._figures_at - started
+            self._figures_epoch = epoch
+        self._epoch = epoch
+        if self.bptt_every_n_epochs and epoch % self.bptt_every_n_epochs == 0:
+            self._log_bptt(trainer, pl_module)
+
+    def _figures_due(self, now: float) -> bool:
+        if self.time_budget is None or self._figures_at is None:
+            return True
+        return (now - self._figures_at) * self.time_budget >= self._figures_cost
+
+    def _epoch_figures(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
+        """The norms of the steps sampled since the last figures, the fixed batch's dead and saturated
+        units, as scalars, results.json's figures and findings."""
         scalars: dict[str, float] = {}
         found = []
         if self._sampler is not None and self._sampler.samples:
@@ -172,14 +210,14 @@ class Diagnostics(pl.Callback):
         if scalars:
             for logger in trainer.loggers:
                 logger.log_metrics(scalars, step=trainer.global_step)
-        if self._histogram_epoch(trainer):
+        if self._histograms_pending:
             self._log_histograms(trainer)
+            self._histograms_pending = False
         self._report(found, epoch, trainer)
-        self._epoch = epoch
-        if self.bptt_every_n_epochs and epoch % self.bptt_every_n_epochs == 0:
-            self._log_bptt(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if self._epoch and self._figures_epoch != self._epoch:  # skipped for time: results.json keeps the last epoch's
+            self._epoch_figures(trainer, pl_module, self._epoch)
         if self._bptt_step != trainer.global_step:
             self._log_bptt(trainer, pl_module)
         self._detach()

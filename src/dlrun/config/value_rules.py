@@ -351,6 +351,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "vanishing_ratio": (FRACTION,),
     "exploding_ratio": (Range(1, low_open=True),),
     "warn_fraction": (DROPOUT,),
+    "time_budget": (Range(0, 1, low_open=True),),
     "beam_width": (AT_LEAST_1,),
     "pretrained": (Exists("run dir or checkpoint file"),),
 }
