@@ -16,7 +16,7 @@ import torch
 from dlrun.data import RottenTomatoesDataModule, TextCSVDataModule, Vocabulary
 from dlrun.data import text as text_module
 from dlrun.data.splits import split_indices
-from dlrun.data.text import char_tokens, word_tokens
+from dlrun.data.text_vocabulary import char_tokens, word_tokens
 from dlrun.errors import ConfigError, DlrunError
 
 SPLITS = ("train", "val", "test")

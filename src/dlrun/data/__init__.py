@@ -11,7 +11,8 @@ from dlrun.data.series import Co2DataModule, ForecastSeries, SeriesCSVDataModule
 from dlrun.data.sklearn_tables import SklearnDataModule
 from dlrun.data.spec import DataSpec
 from dlrun.data.table import TableDataModule, TableSpec
-from dlrun.data.text import RottenTomatoesDataModule, TextCSVDataModule, TextDataModule, Vocabulary
+from dlrun.data.text import RottenTomatoesDataModule, TextCSVDataModule, TextDataModule
+from dlrun.data.text_vocabulary import Vocabulary
 
 __all__ = [
     "AddingDataModule",

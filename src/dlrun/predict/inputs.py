@@ -12,11 +12,10 @@ import numpy as np
 import pandas as pd
 from pandas.api.types import is_numeric_dtype
 
+from dlrun.data import table_files
 from dlrun.errors import DlrunError
 
 STDIN = "-"
-TABLE_FORMATS = {".csv": "CSV", ".tsv": "TSV", ".parquet": "Parquet", ".pq": "Parquet"}
-COMPRESSIONS = (".gz", ".bz2", ".zip", ".xz", ".zst")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
 GLOB_CHARACTERS = "*?["
 
@@ -26,10 +25,7 @@ def table_format(source: str) -> str | None:
     for any other name."""
     if source == STDIN:
         return "CSV"
-    suffixes = [s.lower() for s in Path(source).suffixes]
-    if suffixes and suffixes[-1] in COMPRESSIONS:
-        suffixes.pop()
-    return TABLE_FORMATS.get(suffixes[-1]) if suffixes else None
+    return table_files.table_format(Path(source))
 
 
 def is_image_name(source: str) -> bool:
@@ -60,7 +56,7 @@ def read_table(source: str, expected: str) -> pd.DataFrame:
     if kind is None:
         raise DlrunError(
             f"INPUT '{source}' is not a table dlrun reads: this run predicts from {expected}, in a CSV, TSV or "
-            f"Parquet file ({', '.join(TABLE_FORMATS)}; CSV/TSV may be compressed), or - for a CSV on stdin."
+            f"Parquet file ({', '.join(table_files.FORMATS)}; CSV/TSV may be compressed), or - for a CSV on stdin."
         )
     if source != STDIN and not Path(source).is_file() and kind != "Parquet":
         raise DlrunError(f"INPUT '{source}' is a folder; this run predicts from {expected}, in one CSV or Parquet file.")

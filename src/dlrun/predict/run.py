@@ -78,7 +78,8 @@ def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any
     from dlrun.data.series.module import SeriesDataModule
     from dlrun.data.sklearn_tables import SklearnDataModule
     from dlrun.data.table import TableDataModule
-    from dlrun.data.text import VOCABULARY_FILE, TextDataModule
+    from dlrun.data.text import TextDataModule
+    from dlrun.data.text_vocabulary import VOCABULARY_FILE
 
     if issubclass(data_class, Seq2SeqDataModule) or callable(getattr(data_class, "tokenize_source", None)):
         return "seq2seq", {}

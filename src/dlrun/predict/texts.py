@@ -17,7 +17,7 @@ from dlrun.predict.run import BATCH, TrainedRun, classes_or_values, network_outp
 
 
 def predict_texts(run: TrainedRun, source: str, column: str | None) -> Predictions:
-    from dlrun.data.text import PAD_ID, Vocabulary
+    from dlrun.data.text_vocabulary import PAD_ID, Vocabulary
 
     vocabulary = Vocabulary.from_json(run.saved)
     if column is not None or (read.table_format(source) is not None and source != read.STDIN):

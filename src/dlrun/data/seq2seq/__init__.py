@@ -21,11 +21,9 @@ from dlrun.data.seq2seq.parallel import (
     read_parallel_tsv,
 )
 from dlrun.data.seq2seq.module import Seq2SeqDataModule, source_overlap
-from dlrun.data.seq2seq.procedural import (
+from dlrun.data.seq2seq.generators import (
     DATE_FORMATS,
     TASKS,
-    ProceduralSeq2SeqDataModule,
-    Seq2SeqSplits,
     addition,
     copy,
     dates,
@@ -34,6 +32,7 @@ from dlrun.data.seq2seq.procedural import (
     sort,
     task_symbols,
 )
+from dlrun.data.seq2seq.procedural import ProceduralSeq2SeqDataModule, Seq2SeqSplits
 from dlrun.data.seq2seq.vocabulary import (
     BOS_ID,
     EOS_ID,

@@ -3,7 +3,7 @@
 A `ParallelTextDataModule` reads (source, target) string pairs (subclasses implement `read()`),
 then, in this order:
 1. tokenizes each side with its own tokenizer (`source_tokenizer`, `target_tokenizer`: `word` or
-   `char`, the tokenizers of dlrun.data.text; `lowercase` applies to both sides);
+   `char`, the tokenizers of dlrun.data.text_vocabulary; `lowercase` applies to both sides);
 2. drops later repeats of a source (`deduplicate`, on by default: the Bible repeats whole verses,
    e.g. the offerings of Numbers 7, which would otherwise sit in train and test at once), keeping
    the first occurrence;
@@ -45,7 +45,7 @@ from dlrun.data.seq2seq.procedural import SEQ2SEQ_VOCAB_FILE
 from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import split_indices
-from dlrun.data.text import TOKENIZERS
+from dlrun.data.text_vocabulary import TOKENIZERS
 from dlrun.errors import ConfigError, unknown_choice
 
 log = logging.getLogger(__name__)

@@ -3,7 +3,7 @@
 Ids 0..3 are the special tokens, in this order, on both sides (source and target):
 PAD = 0 (right-padding; embeddings take it as padding_idx, the loss as ignore_index), UNK = 1 (a
 token not in the vocabulary), BOS = 2 (the decoder's first input, `target_in` starts with it),
-EOS = 3 (ends every `target_out`). PAD and UNK keep the ids of dlrun.data.text.Vocabulary. The real
+EOS = 3 (ends every `target_out`). PAD and UNK keep the ids of dlrun.data.text_vocabulary.Vocabulary. The real
 symbols follow from id 4 on, in the order given. PAD != BOS avoids the PyTorch tutorial's bug where
 the start token is ignored by the loss or masked as padding.
 """

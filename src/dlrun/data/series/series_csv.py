@@ -8,7 +8,7 @@ from pathlib import Path
 import pandas as pd
 
 from dlrun.data.series.module import SeriesDataModule
-from dlrun.data.table import read_table
+from dlrun.data.table_files import read_table
 from dlrun.errors import ConfigError
 
 
