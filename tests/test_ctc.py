@@ -268,3 +268,17 @@ def test_the_packing_free_export_form_gives_the_same_frames():
     inputs, lengths = torch.randn(3, 8, 3), torch.tensor([8, 5, 1])
     with torch.no_grad():
         assert torch.allclose(UnpackedRecurrent(net)(inputs, lengths), net(inputs, lengths), atol=1e-6)
+
+
+def test_a_task_with_one_output_per_example_refuses_the_frames_read_out(tmp_path):
+    from dlrun.tasks import ClassificationTask
+
+    from conftest import build_from_overrides
+
+    frames = RecurrentNet((9, 5), 4, read_out="frames")
+    assert frames.outputs_per_step and not RecurrentNet((9, 5), 4).outputs_per_step
+    from dlrun.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="only a per-frame task such as task=ctc reads; ClassificationTask"):
+        build_from_overrides(tmp_path, "model=lstm", "model.read_out=frames")
+    assert ClassificationTask.reads_outputs_per_step is False

@@ -224,6 +224,11 @@ class RecurrentNet(nn.Module):
             self.features(inputs, lengths)
         return self.last_attention
 
+    @property
+    def outputs_per_step(self) -> bool:
+        """Whether forward gives (N, T, num_outputs), an output per step, instead of (N, num_outputs)."""
+        return self.read_out == "frames"
+
     def apply_head(self, features: Tensor) -> Tensor:
         """The dense head on the read-out; on every step of (N, T, width) for `frames`."""
         if self.read_out != "frames":

@@ -40,6 +40,8 @@ class SupervisedTask(FastLogging):
 
     # The kinds of data (DataSpec.task) this task trains on.
     data_kinds: tuple[str, ...] = ()
+    # Whether the task reads an output per step of a sequence (CTC), rather than one per example.
+    reads_outputs_per_step = False
     # Shown next to the loss in the progress display; every metric goes to the loggers.
     headline_metrics: tuple[str, ...] = ()
 
@@ -69,6 +71,12 @@ class SupervisedTask(FastLogging):
             raise ValueError(
                 f"{type(self).__name__} trains on {' or '.join(self.data_kinds)} data, but this data is "
                 f"{spec.task}; leave task=auto to pick the task from the data"
+            )
+        if getattr(model, "outputs_per_step", False) and not self.reads_outputs_per_step:
+            raise ValueError(
+                f"the model gives an output per step (model.read_out=frames), which only a per-frame task such "
+                f"as task=ctc reads; {type(self).__name__} needs one output per example: set model.read_out to "
+                "last, mean, max or attention"
             )
         self.automatic_optimization = False
         self.model = model

@@ -52,6 +52,7 @@ class CTCTask(SupervisedTask):
     """
 
     data_kinds = ("ctc",)
+    reads_outputs_per_step = True
     headline_metrics = ("wer",)
 
     def __init__(self, *args, beam_width: int = 1, **kwargs) -> None:
