@@ -60,6 +60,34 @@ def test_parallel_jobs_split_the_cores_and_survive_failures(dlrun, tmp_path):
     assert "2 jobs: 1 completed, 1 failed" in done.stdout
 
 
+def test_a_joblib_sweeps_workers_import_during_the_checks_and_its_jobs_reuse_them(tmp_path):
+    import os
+
+    from joblib import Parallel, delayed
+
+    from dlrun.config.compose import ConfigSource
+    from dlrun.sweeps.joblib_workers import launcher_settings, warm_workers
+
+    cfg = ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], multirun=True)
+    assert warm_workers(ConfigSource().compose([], multirun=True)) is None  # the basic launcher has none
+    workers = warm_workers(cfg)
+    try:
+        workers.ready()
+        assert len(workers.pids) == 2 and os.getpid() not in workers.pids
+        # The launcher's call, with the settings it derives from the same config, finds those workers.
+        jobs = Parallel(**launcher_settings(cfg))(delayed(os.getpid)() for _ in range(6))
+        assert set(jobs) <= set(workers.pids)
+    finally:
+        workers.stop()
+
+
+def test_a_bad_value_stops_a_parallel_sweep_before_any_job(dlrun, tmp_path):
+    done = dlrun("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.max_epochs=1.5",
+                 "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
+    assert_user_error(done, "trainer.max_epochs")
+    assert not list(tmp_path.rglob("results.json"))
+
+
 def test_each_parallel_job_gets_its_share_of_cores_and_gpus():
     assert [concurrent_jobs(n, cores=8) for n in (1, 3, -1, -2, -20)] == [1, 3, 8, 7, 1]
     assert [threads_per_job(p, cores=8) for p in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]

@@ -7,6 +7,9 @@ from pathlib import Path
 import typer
 
 from dlrun.errors import USER_ERROR_EXIT_CODE
+from dlrun.process_exit import skip_final_collection
+
+skip_final_collection()
 
 app = typer.Typer(
     name="dlrun",

@@ -14,7 +14,7 @@ from dlrun.cli import user_error
 from dlrun.config.compose import ConfigSource, job_config
 from dlrun.config.location import PRIMARY_CONFIG
 from dlrun.config.run_dir import reserve, run_dir_key
-from dlrun.config.validate import check, check_config_dir
+from dlrun.config.validate import check, check_config_dir, check_values_of, compose_checked
 from dlrun.distributed import is_rank_zero
 from dlrun.errors import ConfigError, unknown_choice
 from dlrun.sweeps.preflight import check_sweep
@@ -29,8 +29,14 @@ def train_command(args: list[str]) -> int:
         return _run_hydra(lambda run: run.launch(args))  # a DDP rank re-runs a job checked and given its dir by rank 0
     source = ConfigSource(parsed.config_dir, parsed.config_name or PRIMARY_CONFIG)
     key = run_dir_key(parsed.multirun)
+    workers = None
     try:
-        checked = check(source, parsed.overrides, multirun=parsed.multirun)
+        composed = compose_checked(source, parsed.overrides, multirun=parsed.multirun)
+        if parsed.multirun:
+            from dlrun.sweeps.joblib_workers import warm_workers
+
+            workers = warm_workers(composed.cfg)
+        checked = check_values_of(composed)
         chosen_by_user = any(o.key_or_group == key for o in checked.overrides)
         extra = check_sweep(checked.cfg, checked.overrides) if parsed.multirun else []
         run_dir = reserve(Path(str(OmegaConf.select(checked.cfg, key))), chosen_by_user)
@@ -39,15 +45,22 @@ def train_command(args: list[str]) -> int:
 
             write_keys(run_dir, sweep_hparam_keys(source, checked.overrides))
     except ConfigError as e:
+        if workers is not None:
+            workers.stop()
         return user_error(str(e))
     if not parsed.multirun:
         return run_single(checked.cfg, source, run_dir)
     pinned = extra + ([] if chosen_by_user else [f"{key}={_quote(run_dir)}"])
     try:
+        if workers is not None:
+            workers.ready()
         code = _run_hydra(lambda run: run.launch(args + pinned, raise_errors=True))
     except Exception as e:  # the sweeper's or launcher's own failure; the summary below says what ran
         print(f"Error: the sweep stopped: {type(e).__name__}: {' '.join(str(e).split())}", file=sys.stderr)
         code = 1
+    finally:
+        if workers is not None:
+            workers.stop()
     from dlrun.sweeps.summary import summarize_sweep
 
     return summarize_sweep(run_dir) or code

@@ -85,8 +85,10 @@ def job(cfg: DictConfig) -> float | None:
         started_at=now_iso(),
     )
     if hydra_cfg.runtime.choices.get("hydra/launcher") == "joblib":
+        from dlrun.process_exit import skip_final_collection
         from dlrun.sweeps.parallel_jobs import share_machine
 
+        skip_final_collection()  # the worker's exit would otherwise hold up the sweep's end by seconds
         threads, gpu = share_machine(hydra_cfg.job.num, int(hydra_cfg.launcher.n_jobs))
         print(f"dlrun: parallel job {hydra_cfg.job.num}: {threads} torch threads, " + (f"GPU {gpu}" if gpu else "CPU"), flush=True)
     started = time.perf_counter()

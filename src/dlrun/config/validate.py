@@ -32,6 +32,19 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
     Every value is then checked against what receives it (see dlrun.config.values), except, in a
     multirun, the values of keys it sweeps: each is its own job's, which records its own failure.
     """
+    return check_values_of(compose_checked(source, overrides, multirun))
+
+
+@dataclass
+class ComposedConfig:
+    cfg: DictConfig
+    overrides: list[Override]
+    swept: list[str]  # the keys whose values a multirun sweeps
+
+
+def compose_checked(source: ConfigSource, overrides: list[str], multirun: bool = False) -> ComposedConfig:
+    """The first half of `check`: the overrides parse, name groups, options and keys that exist, keep
+    each value's type, and compose. Imports only Hydra."""
     check_config_dir(source)
     parsed = _parse(overrides)
     is_group = {o.key_or_group: source.is_group(o.key_or_group) for o in parsed}
@@ -43,7 +56,7 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
     values = [o for o in parsed if not is_group[o.key_or_group]]
     swept = [o.key_or_group for o in values if multirun and o.is_sweep_override()]
     if not values:  # groups only: nothing to compare against a config without the values
-        return _checked(_compose(source, first_values, multirun), parsed, swept)
+        return ComposedConfig(_compose(source, first_values, multirun), parsed, swept)
     base = _compose(source, [line for o, line in zip(parsed, first_values) if is_group[o.key_or_group]], multirun)
     for override in values:
         if not (override.is_add() or override.is_force_add()):
@@ -51,14 +64,16 @@ def check(source: ConfigSource, overrides: list[str], multirun: bool = False) ->
     cfg = _compose(source, first_values, multirun)
     for override in values:
         _check_type_kept(base, cfg, override.key_or_group)
-    return _checked(cfg, parsed, swept)
+    return ComposedConfig(cfg, parsed, swept)
 
 
-def _checked(cfg: DictConfig, parsed: list[Override], swept: list[str]) -> CheckedConfig:
-    _check_resolves(cfg)
-    _check_semantics(cfg)
-    check_values(cfg, skip=swept)
-    return CheckedConfig(cfg=cfg, overrides=parsed)
+def check_values_of(composed: ComposedConfig) -> CheckedConfig:
+    """The second half of `check`: every value resolves and suits what receives it (which imports
+    the classes the config names)."""
+    _check_resolves(composed.cfg)
+    _check_semantics(composed.cfg)
+    check_values(composed.cfg, skip=composed.swept)
+    return CheckedConfig(cfg=composed.cfg, overrides=composed.overrides)
 
 
 def check_config_dir(source: ConfigSource) -> None:
