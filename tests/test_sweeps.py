@@ -70,6 +70,9 @@ def test_a_joblib_sweeps_workers_import_during_the_checks_and_its_jobs_reuse_the
 
     cfg = ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], multirun=True)
     assert warm_workers(ConfigSource().compose([], multirun=True)) is None  # the basic launcher has none
+    # No head start, and no traceback, for a setting the checks after it refuse.
+    assert warm_workers(ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=${nowhere}"],
+                                               multirun=True)) is None
     workers = warm_workers(cfg)
     try:
         workers.ready()
@@ -85,6 +88,9 @@ def test_a_bad_value_stops_a_parallel_sweep_before_any_job(dlrun, tmp_path):
     done = dlrun("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.max_epochs=1.5",
                  "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
     assert_user_error(done, "trainer.max_epochs")
+    unresolved = dlrun("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=${nowhere}",
+                       "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
+    assert_user_error(unresolved, "hydra.launcher.n_jobs does not resolve")
     assert not list(tmp_path.rglob("results.json"))
 
 

@@ -164,7 +164,10 @@ def _check_type_kept(base: DictConfig, cfg: DictConfig, key: str) -> None:
     """A number or a switch in the config must stay one: `trainer.max_epochs=abc` fails here, not
     deep inside the Trainer after the run has started."""
     before = OmegaConf.select(base, key, default=None, throw_on_missing=False)
-    after = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    try:
+        after = OmegaConf.select(cfg, key, default=None, throw_on_missing=False)
+    except OmegaConfBaseException as e:  # an interpolation in the override that points nowhere
+        raise ConfigError(f"The override of {key} does not resolve: {_one_line(e)}") from None
     if isinstance(before, bool) and not isinstance(after, bool | None):
         expected = "true or false"
     elif isinstance(before, int | float) and not isinstance(before, bool) and isinstance(after, str | bool):

@@ -72,4 +72,9 @@ def warm_workers(cfg: DictConfig) -> WarmWorkers | None:
     """Start the workers when the sweep runs on `hydra/launcher=joblib`, else None."""
     if cfg.hydra.runtime.choices.get("hydra/launcher") != "joblib":
         return None
-    return WarmWorkers(launcher_settings(cfg))
+    try:
+        settings = launcher_settings(cfg)
+        int(settings["n_jobs"])
+    except Exception:  # noqa: BLE001 - a launcher setting that does not resolve: the checks that follow say so
+        return None
+    return WarmWorkers(settings)
