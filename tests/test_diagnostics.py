@@ -198,19 +198,42 @@ def test_the_fixed_batch_and_the_saturation_threshold_reach_the_epoch_figures(tm
     assert figures["saturated_fraction"]["model.2"] == pytest.approx(hand, abs=1e-4)
 
 
+def test_layer_norms_take_missing_and_sparse_gradients_and_match_one_norm_per_tensor():
+    from dlrun.callbacks.diagnostics_layers import _norms
+
+    dense = [torch.tensor([3.0, 4.0]), torch.tensor([[1.0, 2.0], [2.0, 4.0]])]
+    assert _norms(dense).tolist() == pytest.approx([5.0, 5.0])  # the one-call path
+    sparse = torch.sparse_coo_tensor([[0, 2]], [6.0, 8.0], (4,))
+    assert _norms([*dense, None, sparse]).tolist() == pytest.approx([5.0, 5.0, 0.0, 10.0])
+
+
+@pytest.mark.parametrize("idle_between_epochs", [0, 100])
 @pytest.mark.parametrize("time_budget, measured", [(None, [1, 2, 3, 4]), (0.5, [1, 3, 4])])
-def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch_gets_them(tmp_path, monkeypatch, time_budget, measured):
+def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch_gets_them(
+    tmp_path, monkeypatch, time_budget, measured, idle_between_epochs
+):
     import dlrun.callbacks.diagnostics as module
 
     # A clock that moves one second per reading: the figures of an epoch take one second, and
-    # with a budget of half the run's time the epoch after them ends too soon for more.
-    ticks = iter(range(10_000))
-    monkeypatch.setattr(module, "perf_counter", lambda: float(next(ticks)))
+    # with a budget of half the training time the epoch after them ends too soon for more. Time
+    # spent between epochs (validation, other callbacks) is not training time and buys none.
+    clock = [0.0]
+
+    def perf_counter() -> float:
+        clock[0] += 1
+        return clock[0]
+
+    class Idle(pl.Callback):
+        def on_train_epoch_end(self, trainer, pl_module):
+            clock[0] += idle_between_epochs
+
+    monkeypatch.setattr(module, "perf_counter", perf_counter)
     diagnostics = Diagnostics(every_n_steps=1, time_budget=time_budget)
     epochs = []
     figures = diagnostics._epoch_figures
     monkeypatch.setattr(diagnostics, "_epoch_figures", lambda trainer, module, epoch: (epochs.append(epoch), figures(trainer, module, epoch)))
-    fit(Regression(nn.Sequential(linear(W, B)), lr=0.1, manual=False), tmp_path, diagnostics, epochs=4)
+    regression = Regression(nn.Sequential(linear(W, B)), lr=0.1, manual=False)
+    make_trainer(tmp_path, max_epochs=4, callbacks=[diagnostics, Idle()]).fit(regression)
     assert epochs == measured  # epoch 4 skipped for time, then taken at the end of training
     last = diagnostics.last_epoch_figures()
     assert last["epoch"] == 4 and last["samples"] == 1  # epoch 3's step was in epoch 3's figures

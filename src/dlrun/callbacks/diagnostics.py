@@ -15,7 +15,7 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
   figure `bptt_gradient` (the gradient of the loss reaching each step's hidden state, on the fixed
   batch; see diagnostics_bptt.py) and the scalar `bptt_first_over_last`.
 "Every epoch" unless epochs are so short that the figures would take more than `time_budget` of the
-run's time: then some epochs skip them, and the next figures average every step sampled since.
+training time: then some epochs skip them, and the next figures average every step sampled since.
 A layer whose gradients vanish or explode against the output layer's (or back through time), or that is
 mostly dead or saturated, is logged as a warning the first epoch it is found (see diagnostics_findings.py for the thresholds);
 `findings()` gives one line per problem for the run's summary, and `last_epoch_figures()` the last
@@ -84,9 +84,10 @@ class Diagnostics(pl.Callback):
         output layer's (where back-propagation starts) is reported.
     warn_fraction: a layer with more than this fraction of its units dead or saturated is reported.
     bptt_every_n_epochs: also draw the BPTT figure every this many epochs; 0 = at the end of training only.
-    time_budget: the largest share of the run's time the per-epoch figures (norms, dead and saturated
-        units, their scalars, and the histograms when due) may take: after figures that took t seconds, epochs end without them
-        until t / time_budget seconds have passed, and the norms of the steps sampled meanwhile are
+    time_budget: the largest share of the training time the per-epoch figures (norms, dead and saturated
+        units, their scalars, and the histograms when due) may take: after figures that took t seconds,
+        epochs end without them until training epochs (from their start to their end, so not validation
+        or what other callbacks do between epochs) have lasted t / time_budget seconds, and the norms of the steps sampled meanwhile are
         averaged into the next figures. Epochs that last 1 / time_budget times as long as the figures
         never skip them; the last epoch's figures are taken at the end of training if its epoch
         skipped them. None = every epoch.
@@ -122,8 +123,9 @@ class Diagnostics(pl.Callback):
         _check("time_budget", time_budget, time_budget is None or (_number(time_budget) and 0 < time_budget <= 1),
                "a fraction in (0, 1], such as 0.02, or null for figures every epoch")
         self.time_budget = time_budget
-        self._figures_at: float | None = None  # when the latest figures were done (perf_counter)
-        self._figures_cost = 0.0  # how long they took
+        self._epoch_started: float | None = None  # perf_counter at this training epoch's start
+        self._trained_since_figures = 0.0  # seconds of training epochs since the latest figures
+        self._figures_cost: float | None = None  # how long they took
         self._figures_epoch = 0
         self._histograms_pending = False  # an every_n_epochs epoch has passed; drawn with the next figures
         self.every_n_steps = every_n_steps
@@ -164,6 +166,7 @@ class Diagnostics(pl.Callback):
             self._sampler.attach(trainer.optimizers[0])
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        self._epoch_started = perf_counter()
         if self._sampler is not None:
             self._sampler.keep_gradients = self._histograms_pending or self._histogram_epoch(trainer)
             if not self._histograms_pending:
@@ -173,19 +176,21 @@ class Diagnostics(pl.Callback):
         epoch = trainer.current_epoch + 1
         self._histograms_pending |= self._histogram_epoch(trainer)
         started = perf_counter()
-        if self._figures_due(started):
+        if self._epoch_started is not None:
+            self._trained_since_figures += started - self._epoch_started
+        if self._figures_due():
             self._epoch_figures(trainer, pl_module, epoch)
-            self._figures_at = perf_counter()
-            self._figures_cost = self._figures_at - started
+            self._figures_cost = perf_counter() - started
+            self._trained_since_figures = 0.0
             self._figures_epoch = epoch
         self._epoch = epoch
         if self.bptt_every_n_epochs and epoch % self.bptt_every_n_epochs == 0:
             self._log_bptt(trainer, pl_module)
 
-    def _figures_due(self, now: float) -> bool:
-        if self.time_budget is None or self._figures_at is None:
+    def _figures_due(self) -> bool:
+        if self.time_budget is None or self._figures_cost is None:
             return True
-        return (now - self._figures_at) * self.time_budget >= self._figures_cost
+        return self._trained_since_figures * self.time_budget >= self._figures_cost
 
     def _epoch_figures(self, trainer: pl.Trainer, pl_module: pl.LightningModule, epoch: int) -> None:
         """The norms of the steps sampled since the last figures, the fixed batch's dead and saturated

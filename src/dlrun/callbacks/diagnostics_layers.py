@@ -42,6 +42,9 @@ def weighted_layers(module: nn.Module) -> dict[str, list[nn.Parameter]]:
 
 def _norms(tensors: list[Tensor | None]) -> Tensor:
     """The L2 norm of each tensor, in float32, stacked (0 for a missing gradient: the parameter got none)."""
+    if all(t is not None and not t.is_sparse for t in tensors) and len({t.device for t in tensors}) == 1:
+        # One call for all of them, as clip_grad_norm_ does: half the time of a norm call per tensor.
+        return torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float32))
     norms = []
     for tensor in tensors:
         if tensor is None:
@@ -98,7 +101,7 @@ class LayerSampler:
         gradients = [p.grad for p in self.parameters]
         with torch.no_grad():
             # One stack of every norm and one sum per layer: a sample is a few dozen small kernels.
-            updates = [p - b for p, b in zip(self.parameters, before)]
+            updates = list(torch._foreach_sub(self.parameters, before))
             sample = self._per_layer(_norms(gradients + before + updates).view(3, -1))
             sample[2] /= sample[1]  # update norm over the weight norm before the step
             if self._sums is None:
