@@ -7,18 +7,21 @@ gradient clipping by norm 1.0, the same number of steps.
 same bucketed batches with a token cross-entropy, so the ratio measures the framework. Beam-search
 decoding throughput (sentences/s, beam 5) is printed as well.
 --model lstm: an LSTM text classifier (embedding 64, LSTM 128, the last state, one logit) on
-rotten_tomatoes: variable-length batches of 64, packed, Adam, clipping 1.0. Both sides train on the
-same length-bucketed batches (the hand loop gets dlrun's batch indices), so a step costs the same
+rotten_tomatoes: variable-length batches of 64, packed, Adam, clipping 1.0. Both sides cut the same
+kind of length-bucketed batches (dlrun.data.padding.bucketed_batches), so a step costs the same
 arithmetic on each side and the ratio measures the framework; the padding fraction with and
 without bucketing is printed as well.
 
 dlrun's side is a real run built from the packaged configs (task, metrics, logging, progress
 lines, and the diagnostics callback with its packaged settings unless `--diagnostics off`);
-validation and checkpoints are switched off because the hand loop has neither. Each repeat
-runs the two back to back (in alternating order), so both see the same state of a noisy machine;
-the reported ratio is the median of the per-repeat ratios, with their spread.
+validation and checkpoints are switched off because the hand loop has neither. Each repeat is one
+dlrun run whose training epochs alternate with the hand loop's: as each dlrun epoch starts, one
+hand-loop epoch runs, and each side's clock runs only through its own segments (a 20-step MLP epoch
+lasts about 25 ms). A shared machine's speed drifts by a third over seconds; segments this short see
+the same state of it, so the repeats agree within a few percent where whole runs back to back
+differ by a quarter. The reported ratio is the median of the per-repeat ratios, with their spread.
 
-    python scripts/bench.py [--model mlp|lstm] [--epochs N] [--repeats 5] [--diagnostics on|off]
+    python scripts/bench.py [--model mlp|lstm|seq2seq] [--epochs N] [--repeats N] [--diagnostics on|off]
 
 The last line is `ratio: X.XX` (dlrun steps/s divided by hand-loop steps/s).
 """
@@ -68,14 +71,37 @@ MODEL_OVERRIDES = {
 }
 
 
-class LoopTimer(pl.Callback):
-    """Times the training loop itself, from the first batch to the end, like the hand loop's timer."""
+class Interleaved(pl.Callback):
+    """Alternates the two sides epoch by epoch inside one dlrun run: as each of dlrun's training epochs
+    starts, one epoch of the hand loop runs, and each side's clock runs only through its own segments.
+    Insert it first in the Trainer's callbacks (its hand epoch then runs before any other callback's
+    epoch start) and append its `stop` last (dlrun's time then ends after every callback's train end).
+    """
+
+    def __init__(self, hand: HandLoop) -> None:
+        self.hand = hand
+        self.stop = _StopClock(self)
+        self.dlrun_seconds = self.hand_seconds = 0.0
+        self.hand_steps = 0
+        self._mark = 0.0
 
     def on_train_start(self, trainer, pl_module) -> None:
-        self.started = time.perf_counter()
+        self._mark = time.perf_counter()
+
+    def on_train_epoch_start(self, trainer, pl_module) -> None:
+        hand_started = time.perf_counter()
+        self.dlrun_seconds += hand_started - self._mark
+        self.hand_steps += self.hand.epoch()
+        self._mark = time.perf_counter()
+        self.hand_seconds += self._mark - hand_started
+
+
+class _StopClock(pl.Callback):
+    def __init__(self, clock: Interleaved) -> None:
+        self.clock = clock
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.seconds = time.perf_counter() - self.started
+        self.clock.dlrun_seconds += time.perf_counter() - self.clock._mark
 
 
 def packaged_diagnostics() -> str:
@@ -84,7 +110,8 @@ def packaged_diagnostics() -> str:
     return "+callbacks.diagnostics={" + ", ".join(f"{key}: {value}" for key, value in node.items()) + "}"
 
 
-def dlrun_steps_per_second(epochs: int, out_dir: str, model: str = "mlp", diagnostics: bool = True) -> float:
+def dlrun_run(epochs: int, out_dir: str, model: str, diagnostics: bool):
+    """dlrun's side, built from the packaged configs as `dlrun train` builds it."""
     overrides = MODEL_OVERRIDES[model] + ([packaged_diagnostics()] if diagnostics else []) + [
         f"trainer.max_epochs={epochs}",
         "trainer.limit_val_batches=0",
@@ -97,26 +124,46 @@ def dlrun_steps_per_second(epochs: int, out_dir: str, model: str = "mlp", diagno
         f"data.batch_size={BATCH_SIZE}",
         f"hydra.run.dir={out_dir}",
     ]
-    cfg = ConfigSource().compose(overrides)
-    run = build_run(cfg)
-    timer = LoopTimer()
-    run.trainer.callbacks.append(timer)
+    return build_run(ConfigSource().compose(overrides))
+
+
+def interleaved_steps_per_second(run, hand: HandLoop) -> tuple[float, float]:
+    """(dlrun steps/s, hand-loop steps/s) of one dlrun run with the hand loop's epochs between its own."""
+    clock = Interleaved(hand)
+    run.trainer.callbacks.insert(0, clock)
+    run.trainer.callbacks.append(clock.stop)
     run.trainer.fit(run.task, datamodule=run.datamodule)
-    return run.trainer.global_step / timer.seconds
+    return run.trainer.global_step / clock.dlrun_seconds, clock.hand_steps / clock.hand_seconds
 
 
-def hand_steps_per_second(epochs: int, inputs: torch.Tensor, targets: torch.Tensor) -> float:
-    torch.manual_seed(0)
-    widths = [inputs[0].numel(), *HIDDEN]
-    layers: list[nn.Module] = [nn.Flatten()]
-    for fan_in, fan_out in zip(widths[:-1], widths[1:]):
-        layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-    model = nn.Sequential(*layers, nn.Linear(widths[-1], 10))
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = 0
-    started = time.perf_counter()
-    for _ in range(epochs):
-        order = torch.randperm(len(inputs))
+class HandLoop:
+    """The hand-written side: a plain PyTorch model trained with Adam and clipping, an epoch at a time.
+    It shuffles with its own generator, so it leaves dlrun's random numbers alone."""
+
+    def __init__(self, model: nn.Module) -> None:
+        self.model = model
+        self.optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
+        self.generator = torch.Generator().manual_seed(0)
+
+    def epoch(self) -> int:
+        """Train one epoch; the number of optimizer steps taken."""
+        raise NotImplementedError
+
+
+class HandMLP(HandLoop):
+    def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
+        torch.manual_seed(0)
+        widths = [inputs[0].numel(), *HIDDEN]
+        layers: list[nn.Module] = [nn.Flatten()]
+        for fan_in, fan_out in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
+        super().__init__(nn.Sequential(*layers, nn.Linear(widths[-1], 10)))
+        self.inputs, self.targets = inputs, targets
+
+    def epoch(self) -> int:
+        model, optimizer, inputs, targets = self.model, self.optimizer, self.inputs, self.targets
+        steps = 0
+        order = torch.randperm(len(inputs), generator=self.generator)
         for start in range(0, len(inputs), BATCH_SIZE):
             index = order[start : start + BATCH_SIZE]
             loss = nn.functional.cross_entropy(model(inputs[index]), targets[index])
@@ -125,10 +172,10 @@ def hand_steps_per_second(epochs: int, inputs: torch.Tensor, targets: torch.Tens
             nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
             steps += 1
-    return steps / (time.perf_counter() - started)
+        return steps
 
 
-class HandLSTM(nn.Module):
+class LSTMClassifier(nn.Module):
     def __init__(self, vocab_size: int) -> None:
         super().__init__()
         self.embedding = nn.Embedding(vocab_size, EMBEDDING, padding_idx=0)
@@ -141,14 +188,16 @@ class HandLSTM(nn.Module):
         return self.head(h_n[-1]).squeeze(-1)
 
 
-def hand_lstm_steps_per_second(epochs: int, train: dict[str, torch.Tensor], vocab_size: int, pool: int) -> float:
-    torch.manual_seed(0)
-    model = HandLSTM(vocab_size)
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = 0
-    started = time.perf_counter()
-    for _ in range(epochs):
-        for index in bucketed_batches(train["lengths"], BATCH_SIZE, pool):
+class HandLSTM(HandLoop):
+    def __init__(self, train: dict[str, torch.Tensor], vocab_size: int, pool: int) -> None:
+        torch.manual_seed(0)
+        super().__init__(LSTMClassifier(vocab_size))
+        self.train, self.pool = train, pool
+
+    def epoch(self) -> int:
+        model, optimizer, train = self.model, self.optimizer, self.train
+        steps = 0
+        for index in bucketed_batches(train["lengths"], BATCH_SIZE, self.pool, generator=self.generator):
             lengths = train["lengths"][index]
             tokens = train["inputs"][index, : int(lengths.max())]
             logits = model(tokens, lengths)
@@ -158,29 +207,30 @@ def hand_lstm_steps_per_second(epochs: int, train: dict[str, torch.Tensor], voca
             nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
             steps += 1
-    return steps / (time.perf_counter() - started)
+        return steps
 
 
-def hand_seq2seq_steps_per_second(epochs: int, train: dict[str, torch.Tensor], spec, pool: int, fresh: nn.Module) -> float:
-    torch.manual_seed(0)
-    model = copy.deepcopy(fresh)  # the same module dlrun builds, untrained
-    optimizer = torch.optim.Adam(model.parameters(), lr=LEARNING_RATE)
-    steps = 0
-    started = time.perf_counter()
-    for _ in range(epochs):
-        for index in bucketed_batches(train["source_lengths"], BATCH_SIZE, pool):
+class HandSeq2seq(HandLoop):
+    def __init__(self, train: dict[str, torch.Tensor], pad_id: int, pool: int, fresh: nn.Module) -> None:
+        super().__init__(copy.deepcopy(fresh))  # the same module dlrun builds, untrained
+        self.train, self.pad_id, self.pool = train, pad_id, pool
+
+    def epoch(self) -> int:
+        model, optimizer, train = self.model, self.optimizer, self.train
+        steps = 0
+        for index in bucketed_batches(train["source_lengths"], BATCH_SIZE, self.pool, generator=self.generator):
             source_lengths, target_lengths = train["source_lengths"][index], train["target_lengths"][index]
             source = train["source"][index, : int(source_lengths.max())]
             target_in = train["target_in"][index, : int(target_lengths.max())]
             target_out = train["target_out"][index, : int(target_lengths.max())]
             logits = model(source, source_lengths, target_in)
-            loss = nn.functional.cross_entropy(logits.transpose(1, 2), target_out, ignore_index=spec.pad_id)
+            loss = nn.functional.cross_entropy(logits.transpose(1, 2), target_out, ignore_index=self.pad_id)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             nn.utils.clip_grad_norm_(model.parameters(), CLIP_NORM)
             optimizer.step()
             steps += 1
-    return steps / (time.perf_counter() - started)
+        return steps
 
 
 def beam_sentences_per_second(run, beam_size: int = 5, sentences: int = 256) -> float:
@@ -197,11 +247,12 @@ def beam_sentences_per_second(run, beam_size: int = 5, sentences: int = 256) -> 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", choices=sorted(MODEL_OVERRIDES), default="mlp")
-    parser.add_argument("--epochs", type=int, default=None, help="per repeat and side (mlp: 40, lstm: 1)")
-    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--epochs", type=int, default=None, help="per repeat and side (mlp: 40, others: 1)")
+    parser.add_argument("--repeats", type=int, default=None, help="dlrun runs (mlp: 11, others: 5)")
     parser.add_argument("--diagnostics", choices=("on", "off"), default="on", help="dlrun's diagnostics callback")
     args = parser.parse_args()
     epochs = args.epochs or {"mlp": 40, "lstm": 1, "seq2seq": 1}[args.model]
+    repeats = args.repeats or (11 if args.model == "mlp" else 5)
 
     with tempfile.TemporaryDirectory() as tmp:
         cfg = ConfigSource().compose([*MODEL_OVERRIDES[args.model], f"hydra.run.dir={tmp}/data"])
@@ -211,10 +262,10 @@ def main() -> None:
         if args.model == "seq2seq":
             print(f"data: reverse train split, {len(train['source'])} pairs of lengths 5-30; {epochs} epoch(s) of batch {BATCH_SIZE}")  # noqa: E501
             pool, spec = datamodule.bucket_pool_batches, datamodule.spec
-            hand_side = lambda n: hand_seq2seq_steps_per_second(n, train, spec, pool, built.task.model)  # noqa: E731
+            hand = lambda: HandSeq2seq(train, spec.pad_id, pool, built.task.model)  # noqa: E731
         elif args.model == "mlp":
             print(f"data: digits train split, {len(train['inputs'])} examples; {epochs} epochs of batch {BATCH_SIZE}")
-            hand_side = lambda n: hand_steps_per_second(n, train["inputs"], train["targets"])  # noqa: E731
+            hand = lambda: HandMLP(train["inputs"], train["targets"])  # noqa: E731
         else:
             pool = datamodule.bucket_pool_batches
             plain = list(torch.randperm(len(train["lengths"])).split(BATCH_SIZE))
@@ -224,30 +275,27 @@ def main() -> None:
                 f"shuffled plainly, {padding_fraction(train['lengths'], bucketed_batches(train['lengths'], BATCH_SIZE, pool)):.1%} "
                 f"bucketed (pools of {pool} batches)"
             )
-            hand_side = lambda n: hand_lstm_steps_per_second(n, train, datamodule.spec.vocab_size, pool)  # noqa: E731
+            hand = lambda: HandLSTM(train, datamodule.spec.vocab_size, pool)  # noqa: E731
         print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}; "
               f"diagnostics {args.diagnostics}")
-        warm_up = 2 if args.model == "mlp" else 1
-        hand_side(warm_up)  # warm-up: first calls allocate and pick kernels
+        warm_up = 2 if args.model == "mlp" else 1  # first calls allocate and pick kernels
         diagnostics = args.diagnostics == "on"
-        dlrun_steps_per_second(warm_up, f"{tmp}/warmup", args.model, diagnostics)
-        hand, ours = [], []
-        for repeat in range(args.repeats):
-            pair = [
-                lambda: hand.append(hand_side(epochs)),
-                lambda: ours.append(dlrun_steps_per_second(epochs, f"{tmp}/run{repeat}", args.model, diagnostics)),
-            ]
-            for measure in pair if repeat % 2 == 0 else reversed(pair):
-                measure()
+        interleaved_steps_per_second(dlrun_run(warm_up, f"{tmp}/warmup", args.model, diagnostics), hand())
+        hand_rates, ours = [], []
+        for repeat in range(repeats):
+            run = dlrun_run(epochs, f"{tmp}/run{repeat}", args.model, diagnostics)
+            dlrun_rate, hand_rate = interleaved_steps_per_second(run, hand())
+            ours.append(dlrun_rate)
+            hand_rates.append(hand_rate)
             print(
-                f"repeat {repeat + 1}: hand loop {hand[-1]:.3g} steps/s, dlrun {ours[-1]:.3g} steps/s, "
-                f"ratio {ours[-1] / hand[-1]:.2f}"
+                f"repeat {repeat + 1}: hand loop {hand_rate:.3g} steps/s, dlrun {dlrun_rate:.3g} steps/s, "
+                f"ratio {dlrun_rate / hand_rate:.2f}"
             )
         if args.model == "seq2seq":
             print(f"beam search (beam 5, untrained model): {beam_sentences_per_second(built):.0f} sentences/s")
-    ratios = sorted(o / h for o, h in zip(ours, hand))
-    print(f"hand loop: {statistics.median(hand):.1f} steps/s (median of {args.repeats})")
-    print(f"dlrun:     {statistics.median(ours):.1f} steps/s (median of {args.repeats})")
+    ratios = sorted(o / h for o, h in zip(ours, hand_rates))
+    print(f"hand loop: {statistics.median(hand_rates):.1f} steps/s (median of {repeats})")
+    print(f"dlrun:     {statistics.median(ours):.1f} steps/s (median of {repeats})")
     print(f"ratios: {ratios[0]:.2f} to {ratios[-1]:.2f}")
     print(f"ratio: {statistics.median(ratios):.2f}")
 

@@ -365,6 +365,39 @@ def test_a_layer_with_tiny_gradients_is_warned_about_by_name_and_epoch(tmp_path,
         assert diagnostics.findings() == []
 
 
+class OutputWithSidePath(nn.Module):
+    """The output layer plus a branch scaled by 1e-6 (as attention scores barely matter while the
+    weights are spread out): the branch's gradient is ~1e-6 of the output layer's."""
+
+    def __init__(self, marked: bool) -> None:
+        super().__init__()
+        self.side = nn.Sequential(linear(W, B))
+        if marked:
+            self.side.diagnostics_side_path = True
+        self.out = linear(W, B)
+
+    def forward(self, inputs):
+        return self.out(inputs) + 1e-6 * self.side(inputs)
+
+
+@pytest.mark.parametrize("marked", [False, True])
+def test_layers_on_a_side_path_are_logged_but_not_judged_against_the_output_layer(tmp_path, marked):
+    diagnostics = Diagnostics(every_n_steps=1)
+    fit(Regression(OutputWithSidePath(marked), lr=1e-8, manual=True), tmp_path, diagnostics)
+    layers = diagnostics.last_epoch_figures()["layers"]
+    assert layers["net.side.0"]["grad_norm"] < 1e-5 * layers["net.out"]["grad_norm"]
+    assert [line.split(":")[0] for line in diagnostics.findings()] == ([] if marked else ["net.side.0"])
+
+
+def test_attention_layers_of_a_seq2seq_model_are_its_side_path(tmp_path):
+    from dlrun.callbacks.diagnostics_layers import side_path_layers, weighted_layers
+
+    run = build_from_overrides(tmp_path, "data=reverse", "model=seq2seq", "model.attention=bahdanau")
+    layers = weighted_layers(run.task)
+    assert side_path_layers(run.task, layers) == {f"model.decoder.attention.{name}" for name in "WUv"}
+    assert list(layers)[-1] == "model.decoder.output"  # the yardstick: where back-propagation starts
+
+
 def test_the_callback_judges_with_the_thresholds_it_is_given():
     diagnostics = Diagnostics(vanishing_ratio=0.01, exploding_ratio=50.0, warn_fraction=0.2)
     assert diagnostics.thresholds == Thresholds(vanishing_ratio=0.01, exploding_ratio=50.0, warn_fraction=0.2)

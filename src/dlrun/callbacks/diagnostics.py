@@ -17,7 +17,8 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
 "Every epoch" unless epochs are so short that the figures would take more than `time_budget` of the
 training time: then some epochs skip them, and the next figures average every step sampled since.
 A layer whose gradients vanish or explode against the output layer's (or back through time), or that is
-mostly dead or saturated, is logged as a warning the first epoch it is found (see diagnostics_findings.py for the thresholds);
+mostly dead or saturated, is logged (layers off the path from the output back to the input, such as an
+attention module's scoring layers, are not judged against the output layer: see side_path_layers) as a warning the first epoch it is found (see diagnostics_findings.py for the thresholds);
 `findings()` gives one line per problem for the run's summary, and `last_epoch_figures()` the last
 epoch's numbers for results.json.
 """
@@ -44,7 +45,7 @@ from dlrun.callbacks.diagnostics_findings import (
     unit_findings,
 )
 from dlrun.callbacks.diagnostics_histograms import log_histogram
-from dlrun.callbacks.diagnostics_layers import LayerSampler, weighted_layers
+from dlrun.callbacks.diagnostics_layers import LayerSampler, side_path_layers, weighted_layers
 from dlrun.data.loader import Batch
 from dlrun.data.padding import LENGTH_KEYS, trim_to_longest
 from dlrun.errors import ConfigError
@@ -95,7 +96,7 @@ class Diagnostics(pl.Callback):
 
     def __init__(
         self,
-        every_n_steps: int = 20,
+        every_n_steps: int = 50,
         every_n_epochs: int = 20,
         num_examples: int = 256,
         saturation_threshold: float = 0.99,
@@ -135,6 +136,7 @@ class Diagnostics(pl.Callback):
         self.thresholds = Thresholds(vanishing_ratio, exploding_ratio, warn_fraction)
         self.bptt_every_n_epochs = bptt_every_n_epochs
         self._layers: dict[str, list[torch.nn.Parameter]] = {}
+        self._side_path: set[str] = set()  # logged, not judged against the output layer
         self._activations: list[tuple[str, torch.nn.Module]] = []
         self._sampler: LayerSampler | None = None
         self._batch: Batch | None = None
@@ -160,6 +162,7 @@ class Diagnostics(pl.Callback):
 
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._layers = weighted_layers(pl_module)
+        self._side_path = side_path_layers(pl_module, self._layers)
         self._activations = activation_layers(pl_module)
         if self._layers and trainer.optimizers:
             self._sampler = LayerSampler(self._layers, self.every_n_steps, first_step=trainer.global_step)
@@ -204,7 +207,8 @@ class Diagnostics(pl.Callback):
                 name: {figure: _compact(value) for figure, value in values.items()} for name, values in layers.items()
             })
             scalars.update({f"diagnostics/{figure}/{name}": v for name, values in layers.items() for figure, v in values.items()})
-            found += gradient_findings({name: values["grad_norm"] for name, values in layers.items()}, self.thresholds)
+            on_chain = {name: values["grad_norm"] for name, values in layers.items() if name not in self._side_path}
+            found += gradient_findings(on_chain, self.thresholds)
         units = self._unit_fractions(trainer, pl_module)
         if units is not None:
             self._last.update(epoch=epoch, examples=len(next(iter(self._batch.values()))))

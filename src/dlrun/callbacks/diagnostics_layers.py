@@ -40,6 +40,14 @@ def weighted_layers(module: nn.Module) -> dict[str, list[nn.Parameter]]:
     return layers
 
 
+def side_path_layers(module: nn.Module, layers: dict[str, list[nn.Parameter]]) -> set[str]:
+    """The layers of `layers` inside a module that says `diagnostics_side_path = True` (an attention
+    module, say): off the chain that back-propagation follows from the output layer to the input,
+    so their gradient norms are logged but not judged against the output layer's."""
+    side = [name for name, sub in module.named_modules() if getattr(sub, "diagnostics_side_path", False)]
+    return {layer for layer in layers if any(layer == s or layer.startswith(f"{s}.") for s in side)}
+
+
 def _norms(tensors: list[Tensor | None]) -> Tensor:
     """The L2 norm of each tensor, in float32, stacked (0 for a missing gradient: the parameter got none)."""
     if all(t is not None and not t.is_sparse for t in tensors) and len({t.device for t in tensors}) == 1:
