@@ -20,7 +20,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dlrun.commands.run_files import RunDir, WEIGHTS, load_weights_of, open_run
+from dlrun.run_files import RunDir, WEIGHTS, load_weights_of, open_run
 from dlrun.errors import DlrunError, unknown_choice
 from dlrun.export import check, rebuild
 from dlrun.export.description import describe

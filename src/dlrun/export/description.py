@@ -7,7 +7,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dlrun.commands.run_files import RunDir
+from dlrun.run_files import RunDir
 from dlrun.export.result import FORMATS, Export
 from dlrun.results import json_ready
 

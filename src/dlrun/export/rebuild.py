@@ -9,7 +9,7 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.commands.run_files import RunDir, check_state_fits, restore_recorded_paths
+from dlrun.run_files import RunDir, check_state_fits, restore_recorded_paths
 
 
 def rebuild(run: RunDir, state: dict, weights_path: Path):
