@@ -19,9 +19,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dlrun.run_files import RunDir, WEIGHTS, _quote, check_state_fits, load_weights_of, open_run, rebase_relative_paths
 from dlrun.errors import ConfigError, DlrunError, unknown_choice
 from dlrun.results import json_ready
+from dlrun.run_files import RunDir, WEIGHTS, _quote, check_state_fits, load_weights_of, open_run, rebase_relative_paths
 
 EVAL_PREFIX = "eval-"
 GPU_ACCELERATORS = ("gpu", "cuda")

@@ -20,7 +20,6 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from dlrun.run_files import RunDir, WEIGHTS, load_weights_of, open_run
 from dlrun.errors import DlrunError, unknown_choice
 from dlrun.export import check, rebuild
 from dlrun.export.description import describe
@@ -28,6 +27,7 @@ from dlrun.export.onnx import require_onnx, write_onnx
 from dlrun.export.result import DESCRIPTION_FILE, FORMATS, Export
 from dlrun.export.safetensors import write_safetensors
 from dlrun.export.torchscript import write_torchscript
+from dlrun.run_files import WEIGHTS, RunDir, load_weights_of, open_run
 
 DEFAULT_DIR = "export"
 
