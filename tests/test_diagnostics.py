@@ -19,6 +19,7 @@ from conftest import build_from_overrides, make_trainer
 from dlrun.callbacks import Diagnostics
 from dlrun.callbacks.diagnostics_activations import activation_fractions, activation_layers
 from dlrun.callbacks.diagnostics_bptt import bptt_gradient_norms
+from dlrun.callbacks.diagnostics_layers import LayerSampler
 from dlrun.callbacks.diagnostics_findings import Thresholds, bptt_findings, gradient_findings, unit_findings
 from dlrun.callbacks.diagnostics_histograms import BUCKETS, histogram_parts
 from dlrun.errors import ConfigError
@@ -135,6 +136,23 @@ def test_steps_inside_a_lightning_batch_are_sampled_every_n_steps(tmp_path, ever
     assert diagnostics_of(run).last_epoch_figures()["samples"] == samples
     # No per-step Lightning hook is overridden, so dlrun keeps its direct optimizer steps.
     assert run.task.stepper.direct
+
+
+def test_epochs_shorter_than_every_n_steps_still_sample_a_step_of_their_own(tmp_path):
+    """3 epochs of 4 steps, one step in 50 sampled: each epoch's figures hold the first step after the
+    previous figures (steps 0, 4 and 8), so no epoch reports an earlier epoch's numbers as its own."""
+    run = build_from_overrides(
+        tmp_path, "model.hidden_sizes=[16]", "data.steps_per_execution=4", "trainer.limit_train_batches=1",
+        "trainer.max_epochs=3", "callbacks=none", with_diagnostics(every_n_steps=50, time_budget="null"),
+    )
+    diagnostics = diagnostics_of(run)
+    sampled = []
+    means = LayerSampler.epoch_means
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(LayerSampler, "epoch_means", lambda self: (sampled.append((self.step, self.samples)), means(self))[1])
+        run.trainer.fit(run.task, datamodule=run.datamodule)
+    assert sampled == [(4, 1), (8, 1), (12, 1)]  # (steps taken, samples in the figures) at each epoch's end
+    assert diagnostics.last_epoch_figures()["epoch"] == 3
 
 
 # -- dead and saturated units ---------------------------------------------------------------
@@ -468,7 +486,9 @@ def test_a_dlrun_train_run_writes_figures_scalars_histograms_and_findings(dlrun,
     grad = events.Scalars("diagnostics/grad_norm/model.1")
     steps_per_epoch = grad[0].step
     assert [e.step for e in grad] == [steps_per_epoch, 2 * steps_per_epoch]
-    assert figures["samples"] == len([s for s in range(steps_per_epoch, 2 * steps_per_epoch) if s % 7 == 0])
+    # Epoch 2's figures: every 7th step of it, and its first step (the first after epoch 1's figures).
+    sampled = {steps_per_epoch} | {s for s in range(steps_per_epoch, 2 * steps_per_epoch) if s % 7 == 0}
+    assert figures["samples"] == len(sampled)
     assert figures["layers"]["model.1"]["grad_norm"] == pytest.approx(grad[-1].value, rel=1e-3)
     ratio = events.Scalars("diagnostics/update_ratio/model.13")[-1].value
     assert figures["layers"]["model.13"]["update_ratio"] == pytest.approx(ratio, rel=1e-3)

@@ -74,7 +74,8 @@ def _compact(value: float) -> float:
 class Diagnostics(pl.Callback):
     """See the module's docstring for what it logs; the options (each checked, a ConfigError if wrong):
 
-    every_n_steps: sample the per-layer norms every this many optimizer steps (counted over the run).
+    every_n_steps: sample the per-layer norms every this many optimizer steps (counted over the run),
+        and the first step after each figures, so that figures always hold a step since the last ones.
     every_n_epochs: weight and gradient histograms every this many epochs (drawn with the next
         figures); 0 = never.
     num_examples: how many validation examples the fixed batch holds (fewer if the first validation

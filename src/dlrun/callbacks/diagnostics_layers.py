@@ -69,7 +69,8 @@ class LayerSampler:
     """Sums, over the sampled steps of an epoch, each layer's gradient norm, weight norm and
     update-to-weight ratio: ||w_after - w_before|| / ||w_before||, the norms over all of the layer's
     parameters taken as one vector. Every `every_n_steps`-th optimizer step is sampled, counted from
-    `first_step` (the steps already taken, when a run resumes). The sums stay on the device until
+    `first_step` (the steps already taken, when a run resumes), and so is the first step after each
+    `epoch_means`. The sums stay on the device until
     `epoch_means`, so sampling never waits on it."""
 
     def __init__(self, layers: dict[str, list[nn.Parameter]], every_n_steps: int, first_step: int = 0) -> None:
@@ -98,7 +99,9 @@ class LayerSampler:
         self._handles = []
 
     def _before_step(self, optimizer: Optimizer, args, kwargs) -> None:
-        if self.step % self.every_n_steps == 0:
+        # Also the first step after each epoch_means: figures of epochs shorter than every_n_steps
+        # then still hold a step of their own, not the previous figures' numbers.
+        if self.step % self.every_n_steps == 0 or self.samples == 0:
             self._before = [p.detach().clone() for p in self.parameters]
 
     def _after_step(self, optimizer: Optimizer, args, kwargs) -> None:
