@@ -95,13 +95,16 @@ class Interleaved(pl.Callback):
         self._mark = time.perf_counter()
         self.hand_seconds += self._mark - hand_started
 
+    def end_of_training(self) -> None:
+        self.dlrun_seconds += time.perf_counter() - self._mark
+
 
 class _StopClock(pl.Callback):
     def __init__(self, clock: Interleaved) -> None:
         self.clock = clock
 
     def on_train_end(self, trainer, pl_module) -> None:
-        self.clock.dlrun_seconds += time.perf_counter() - self.clock._mark
+        self.clock.end_of_training()
 
 
 def packaged_diagnostics() -> str:

@@ -17,8 +17,9 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
 "Every epoch" unless epochs are so short that the figures would take more than `time_budget` of the
 training time: then some epochs skip them, and the next figures average every step sampled since.
 A layer whose gradients vanish or explode against the output layer's (or back through time), or that is
-mostly dead or saturated, is logged (layers off the path from the output back to the input, such as an
-attention module's scoring layers, are not judged against the output layer: see side_path_layers) as a warning the first epoch it is found (see diagnostics_findings.py for the thresholds);
+mostly dead or saturated, is logged as a warning the first epoch it is found (see diagnostics_findings.py
+for the thresholds; layers off the path from the output back to the input, such as an attention
+module's scoring layers, are not judged against the output layer: see side_path_layers);
 `findings()` gives one line per problem for the run's summary, and `last_epoch_figures()` the last
 epoch's numbers for results.json.
 """
@@ -89,8 +90,8 @@ class Diagnostics(pl.Callback):
     time_budget: the largest share of the training time the per-epoch figures (norms, dead and saturated
         units, their scalars, and the histograms when due) may take: after figures that took t seconds,
         epochs end without them until training epochs (from their start to their end, so not validation
-        or what other callbacks do between epochs) have lasted t / time_budget seconds, and the norms of the steps sampled meanwhile are
-        averaged into the next figures. Epochs that last 1 / time_budget times as long as the figures
+        or what other callbacks do between epochs) have lasted t / time_budget seconds, and the norms
+        of the steps sampled meanwhile are averaged into the next figures. Epochs that last 1 / time_budget times as long as the figures
         never skip them; the last epoch's figures are taken at the end of training if its epoch
         skipped them. None = every epoch.
     """

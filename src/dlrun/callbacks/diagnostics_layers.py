@@ -70,8 +70,7 @@ class LayerSampler:
     update-to-weight ratio: ||w_after - w_before|| / ||w_before||, the norms over all of the layer's
     parameters taken as one vector. Every `every_n_steps`-th optimizer step is sampled, counted from
     `first_step` (the steps already taken, when a run resumes), and so is the first step after each
-    `epoch_means`. The sums stay on the device until
-    `epoch_means`, so sampling never waits on it."""
+    `epoch_means`. The sums stay on the device until `epoch_means`, so sampling never waits on it."""
 
     def __init__(self, layers: dict[str, list[nn.Parameter]], every_n_steps: int, first_step: int = 0) -> None:
         self.names = list(layers)

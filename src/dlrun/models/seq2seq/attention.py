@@ -40,8 +40,8 @@ class Attention(nn.Module, ABC):
     query_size: int
     key_size: int
     # Its layers score the keys rather than carry the signal from input to output: their gradient is
-    # small while the weights are still spread out, whatever the depth, so the diagnostics do not judge
-    # it against the output layer's (see callbacks/diagnostics_layers.py, side_path_layers).
+    # small while the attention weights are still spread out, whatever the depth, so the diagnostics
+    # do not judge it against the output layer's (see callbacks/diagnostics_layers.py, side_path_layers).
     diagnostics_side_path = True
 
     def project_keys(self, keys: Tensor) -> Tensor | None:
