@@ -33,6 +33,7 @@ import copy
 import statistics
 import tempfile
 import time
+from collections.abc import Callable
 
 import pytorch_lightning as pl
 import torch
@@ -139,6 +140,14 @@ def interleaved_steps_per_second(run, hand: HandLoop) -> tuple[float, float]:
     return run.trainer.global_step / clock.dlrun_seconds, clock.hand_steps / clock.hand_seconds
 
 
+def seeded(make_model: Callable[[], nn.Module]) -> nn.Module:
+    """A hand-loop model initialized from seed 0, leaving the global random state as it was: the hand
+    side is built after dlrun's run, which has seeded it for its own training."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        return make_model()
+
+
 class HandLoop:
     """The hand-written side: a plain PyTorch model trained with Adam and clipping, an epoch at a time.
     It shuffles with its own generator, so it leaves dlrun's random numbers alone."""
@@ -155,13 +164,16 @@ class HandLoop:
 
 class HandMLP(HandLoop):
     def __init__(self, inputs: torch.Tensor, targets: torch.Tensor) -> None:
-        torch.manual_seed(0)
-        widths = [inputs[0].numel(), *HIDDEN]
+        super().__init__(seeded(lambda: self.network(inputs[0].numel())))
+        self.inputs, self.targets = inputs, targets
+
+    @staticmethod
+    def network(in_features: int) -> nn.Module:
+        widths = [in_features, *HIDDEN]
         layers: list[nn.Module] = [nn.Flatten()]
         for fan_in, fan_out in zip(widths[:-1], widths[1:]):
             layers += [nn.Linear(fan_in, fan_out), nn.ReLU()]
-        super().__init__(nn.Sequential(*layers, nn.Linear(widths[-1], 10)))
-        self.inputs, self.targets = inputs, targets
+        return nn.Sequential(*layers, nn.Linear(widths[-1], 10))
 
     def epoch(self) -> int:
         model, optimizer, inputs, targets = self.model, self.optimizer, self.inputs, self.targets
@@ -193,8 +205,7 @@ class LSTMClassifier(nn.Module):
 
 class HandLSTM(HandLoop):
     def __init__(self, train: dict[str, torch.Tensor], vocab_size: int, pool: int) -> None:
-        torch.manual_seed(0)
-        super().__init__(LSTMClassifier(vocab_size))
+        super().__init__(seeded(lambda: LSTMClassifier(vocab_size)))
         self.train, self.pool = train, pool
 
     def epoch(self) -> int:

@@ -225,6 +225,24 @@ def test_layer_norms_take_missing_and_sparse_gradients_and_match_one_norm_per_te
     assert _norms([*dense, None, sparse]).tolist() == pytest.approx([5.0, 5.0, 0.0, 10.0])
 
 
+@pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
+def test_a_model_in_another_precision_is_sampled_and_its_norms_come_as_float32(dtype):
+    """trainer.precision=64-true or bf16-true: the norms are taken without narrowing the tensors."""
+    from dlrun.callbacks.diagnostics_layers import LayerSampler, _norms
+
+    norms = _norms([torch.tensor([3.0, 4.0], dtype=dtype)])
+    assert norms.dtype == torch.float32 and norms.tolist() == [5.0]
+    layer = linear(W, B).to(dtype)
+    sampler = LayerSampler({"layer": list(layer.parameters())}, every_n_steps=1)
+    optimizer = torch.optim.SGD(layer.parameters(), lr=0.1)
+    sampler.attach(optimizer)
+    layer(torch.tensor(X, dtype=dtype)).square().sum().backward()
+    optimizer.step()
+    means = sampler.epoch_means()["layer"]
+    assert means["weight_norm"] == pytest.approx(float(np.sqrt((W**2).sum() + (B**2).sum())), rel=1e-2)
+    assert means["update_ratio"] > 0
+
+
 @pytest.mark.parametrize("idle_between_epochs", [0, 100])
 @pytest.mark.parametrize("time_budget, measured", [(None, [1, 2, 3, 4]), (0.5, [1, 3, 4])])
 def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch_gets_them(
@@ -466,6 +484,20 @@ def test_a_bad_option_in_the_config_stops_the_build(tmp_path):
 
 
 # -- a real run -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("model", [("model=mlp",), ("data=adding", "data.sequence_length=12", "model=rnn")])
+def test_a_float64_run_gets_its_diagnostics(dlrun, tmp_path, model):
+    """trainer.precision=64-true: the samples' norms, and the fixed batch in the model's precision for
+    the dead units and the BPTT pass."""
+    done = dlrun("train", *model, "trainer.precision=64-true", "trainer.max_epochs=1", "hydra.run.dir=run")
+    assert done.returncode == 0, done.stderr
+    figures = json.loads((tmp_path / "run" / "results.json").read_text())["diagnostics"]
+    assert figures["samples"] >= 1 and figures["layers"]
+    if "model=rnn" in model:
+        assert len(figures["bptt_gradient"]) == 12
+    else:
+        assert figures["dead_fraction"]
 
 
 def test_a_dlrun_train_run_writes_figures_scalars_histograms_and_findings(dlrun, tmp_path):

@@ -313,9 +313,10 @@ class Diagnostics(pl.Callback):
 
 
 def first_examples(trainer: pl.Trainer, count: int, device: torch.device) -> Batch | None:
-    """Up to `count` examples from the start of the first validation batch, on `device`; None when there
-    is no validation data or its batches are not dicts of tensors. The validation loader of the data
-    module is asked directly when the Trainer has none (trainer.limit_val_batches=0)."""
+    """Up to `count` examples from the start of the first validation batch, on `device` and in the
+    trainer's precision; None when there is no validation data or its batches are not dicts of
+    tensors. The validation loader of the data module is asked directly when the Trainer has none
+    (trainer.limit_val_batches=0)."""
     loader = trainer.val_dataloaders
     datamodule = trainer.datamodule
     if loader is None and datamodule is not None and is_overridden("val_dataloader", datamodule, pl.LightningDataModule):
@@ -330,4 +331,6 @@ def first_examples(trainer: pl.Trainer, count: int, device: torch.device) -> Bat
     if not isinstance(batch, dict) or not all(isinstance(v, torch.Tensor) for v in batch.values()):
         return None
     batch = trim_to_longest({key: tensor[:count] for key, tensor in batch.items()})
-    return {key: tensor if key in LENGTH_KEYS else tensor.to(device) for key, tensor in batch.items()}
+    batch = {key: tensor if key in LENGTH_KEYS else tensor.to(device) for key, tensor in batch.items()}
+    # In the model's precision, as Lightning converts the training batches (float64 for 64-true).
+    return trainer.precision_plugin.convert_input(batch)

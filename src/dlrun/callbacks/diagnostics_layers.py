@@ -12,6 +12,8 @@ that compare a counter.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 from torch import Tensor, nn
 from torch.optim import Optimizer
@@ -49,10 +51,15 @@ def side_path_layers(module: nn.Module, layers: dict[str, list[nn.Parameter]]) -
 
 
 def _norms(tensors: list[Tensor | None]) -> Tensor:
-    """The L2 norm of each tensor, in float32, stacked (0 for a missing gradient: the parameter got none)."""
-    if all(t is not None and not t.is_sparse for t in tensors) and len({t.device for t in tensors}) == 1:
+    """The L2 norm of each tensor as float32, stacked (0 for a missing gradient: the parameter got none).
+
+    Each is taken in float32 or in the tensors' own wider type (a float64 model's): a norm may widen
+    its input but not narrow it."""
+    present = [t for t in tensors if t is not None]
+    accumulate = functools.reduce(torch.promote_types, (t.dtype for t in present), torch.float32)
+    if len(present) == len(tensors) and not any(t.is_sparse for t in present) and len({t.device for t in present}) == 1:
         # One call for all of them, as clip_grad_norm_ does: half the time of a norm call per tensor.
-        return torch.stack(torch._foreach_norm(tensors, 2, dtype=torch.float32))
+        return torch.stack(torch._foreach_norm(tensors, 2, dtype=accumulate)).float()
     norms = []
     for tensor in tensors:
         if tensor is None:
@@ -60,7 +67,7 @@ def _norms(tensors: list[Tensor | None]) -> Tensor:
             continue
         if tensor.is_sparse:  # an Embedding(sparse=True)'s gradient
             tensor = tensor.coalesce().values()
-        norms.append(torch.linalg.vector_norm(tensor.detach(), dtype=torch.float32))
+        norms.append(torch.linalg.vector_norm(tensor.detach(), dtype=accumulate).float())
     device = next((n.device for n in norms if n.device.type != "cpu"), torch.device("cpu"))
     return torch.stack([n.to(device) for n in norms])
 
@@ -127,7 +134,7 @@ class LayerSampler:
         one vector, (rows, layers)."""
         if self._index is None or self._index.device != norms.device:
             self._index = torch.tensor(self._layer_of, device=norms.device)
-        joined = torch.zeros(len(norms), len(self.names), device=norms.device)
+        joined = torch.zeros(len(norms), len(self.names), device=norms.device, dtype=norms.dtype)
         return joined.index_add_(1, self._index, norms.square()).sqrt_()
 
     def epoch_means(self) -> dict[str, dict[str, float]]:
