@@ -6,6 +6,7 @@ import importlib.util
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -23,6 +24,9 @@ def _block_network_here() -> None:
 
 
 _block_network_here()
+# The key that signs runs (dlrun.trust.signature) lives in the user's data dir: keep the tests' key
+# out of the real one, shared by this process and every dlrun it starts.
+os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="dlrun-tests-data-")
 # Tiny models run faster on one thread, and timings stay sane when other processes share the cores.
 torch.set_num_threads(1)
 

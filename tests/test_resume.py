@@ -101,8 +101,11 @@ def test_resume_only_lengthens_a_run_and_refuses_what_it_cannot_continue(dlrun, 
                               (["trainer.max_epochs=1"], "does not extend the run")):
         with pytest.raises(DlrunError, match=re.escape(needle)):
             resume(run_dir, overrides)
-    with pytest.raises(DlrunError, match="not a dlrun run dir"):
+    with pytest.raises(DlrunError, match="does not exist"):
         resume(tmp_path / "nowhere", [])
+    (tmp_path / "plain").mkdir()
+    with pytest.raises(DlrunError, match="not a dlrun run dir"):
+        resume(tmp_path / "plain", [])
     longer = dlrun("resume", "done", "trainer.max_epochs=3")
     assert longer.returncode == 0 and results(run_dir)["epochs"] == 3, longer.stderr
     assert (run_dir / ".hydra" / "config.yaml").is_file() and list((run_dir / ".hydra").glob("resumed-*"))

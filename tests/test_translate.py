@@ -43,6 +43,8 @@ def test_alignment_lines_name_the_most_weighted_source_token():
 
 
 def test_translate_refuses_what_is_not_a_seq2seq_run(dlrun, tmp_path):
-    assert_user_error(dlrun("translate", "missing", "1 2"), "is not a dlrun run dir")
+    assert_user_error(dlrun("translate", "missing", "1 2"), "The run dir 'missing' does not exist")
+    (tmp_path / "plain").mkdir()
+    assert_user_error(dlrun("translate", "plain", "1 2"), "is not a dlrun run dir")
     assert dlrun("train", "debug=fast", "logger=none", "hydra.run.dir=digits_run").returncode == 0
     assert_user_error(dlrun("translate", "digits_run", "1 2"), "needs a sequence-to-sequence run")

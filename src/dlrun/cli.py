@@ -27,6 +27,17 @@ def main(ctx: typer.Context) -> None:
 
 PASS_THROUGH = {"allow_extra_args": True, "ignore_unknown_options": True}
 
+# A run dir is untrusted input (README: Opening run dirs and checkpoints safely).
+TRUST_HELP = (
+    "Build whatever the run dir's config names, as in a run of your own. Needed only for a run dir dlrun did not sign "
+    "for you (someone else's, or edited) that names classes beyond dlrun's own; give it only if you trust its maker. "
+    "DLRUN_TRUST_CONFIG=1 says the same for scripts."
+)
+
+
+def trust_option() -> bool:
+    return typer.Option(False, "--trust-config", help=TRUST_HELP)
+
 TRAIN_HELP = """Train a model; every argument goes to Hydra.
 
 \b
@@ -79,6 +90,7 @@ def translate(
     attention: bool = typer.Option(
         False, "--attention", help="After each output, the source token each output token attends to most (greedy)."
     ),
+    trust_config: bool = trust_option(),
 ) -> None:
     """Decode sources with a trained Seq2Seq run's best weights; prints one output per line."""
     from dlrun.commands.translate import read_lines
@@ -86,7 +98,7 @@ def translate(
     from dlrun.errors import DlrunError
 
     try:
-        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam, attention):
+        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam, attention, trust_config):
             typer.echo(output)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
@@ -150,26 +162,31 @@ def predict(
     output_format: str = typer.Option(None, "--format", help="csv or jsonl; default: by --output's suffix, else csv."),
     column: str = typer.Option(None, "--column", help="Text runs: the column of texts when INPUT is a table."),
     force: bool = typer.Option(False, "--force", help="Overwrite --output if it exists."),
+    trust_config: bool = trust_option(),
 ) -> None:
     """Predict with a trained run's best weights on new data, preprocessed as the run's training data was."""
     from dlrun.commands.predict import predict as run_predict
     from dlrun.errors import DlrunError
 
     try:
-        run_predict(Path(run_dir), input_path, output, output_format, column, force)
+        run_predict(Path(run_dir), input_path, output, output_format, column, force, trust_config)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
 
 
 @app.command(context_settings=PASS_THROUGH)
-def resume(ctx: typer.Context, run_dir: str = typer.Argument(..., help="The run dir to continue.")) -> None:
+def resume(
+    ctx: typer.Context,
+    run_dir: str = typer.Argument(..., help="The run dir to continue."),
+    trust_config: bool = trust_option(),
+) -> None:
     """Continue an interrupted run from its last checkpoint, in its dir, with its config; overrides
     may only lengthen it (trainer.max_epochs=N)."""
     from dlrun.commands.resume import resume as continue_run
     from dlrun.errors import DlrunError
 
     try:
-        code = continue_run(Path(run_dir), list(ctx.args))
+        code = continue_run(Path(run_dir), list(ctx.args), trust_config)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
     raise typer.Exit(code)
@@ -185,6 +202,7 @@ def evaluate(
     config_dir: str = typer.Option(
         None, "--config-dir", "-cd", help="Your own config dir; default: the one the run was trained with, if any."
     ),
+    trust_config: bool = trust_option(),
 ) -> None:
     """Test a run's weights again; prints the metrics and writes a new eval-<time>.json in the run dir.
 
@@ -195,7 +213,7 @@ def evaluate(
     from dlrun.errors import DlrunError
 
     try:
-        result = run_eval(Path(run_dir), list(overrides or []), weights, config_dir)
+        result = run_eval(Path(run_dir), list(overrides or []), weights, config_dir, trust_config)
         write_evaluation(result)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
@@ -208,6 +226,7 @@ def export(
     export_format: str = typer.Option(..., "--format", "-f", help="onnx, torchscript or safetensors."),
     output: str = typer.Option(None, "--output", "-o", help="The dir to write into; default: RUN_DIR/export."),
     weights: str = typer.Option("best", "--weights", help="best or last, as in `dlrun eval`."),
+    trust_config: bool = trust_option(),
 ) -> None:
     """Export a run's network as ONNX, TorchScript or safetensors, with model.json describing it.
 
@@ -219,7 +238,7 @@ def export(
     from dlrun.errors import DlrunError
 
     try:
-        result = run_export(Path(run_dir), export_format, output, weights)
+        result = run_export(Path(run_dir), export_format, output, weights, trust_config)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
     print_export(result)

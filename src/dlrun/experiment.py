@@ -17,7 +17,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.loggers import TensorBoardLogger
+from pytorch_lightning.loggers import Logger, TensorBoardLogger
 
 from dlrun.callbacks import Diagnostics, EarlyStopping, MetricHistory, RandomStates
 from dlrun.checkpoints import load_checkpoint, load_weights
@@ -38,14 +38,22 @@ TRANSFER_SETTINGS = ("pretrained", "pretrained_skip", "freeze", "pretrained_lr_s
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
 
-def build(node: DictConfig, where: str, **kwargs: Any) -> Any:
-    """Instantiate `_target_`, turning a bad config into a one-paragraph ConfigError."""
+def build(node: DictConfig, where: str, expected: type | None = None, **kwargs: Any) -> Any:
+    """Instantiate `_target_`, turning a bad config into a one-paragraph ConfigError; with
+    `expected`, what it builds must be one (a callback slot takes a Callback, not any object)."""
     try:
-        return instantiate(node, **kwargs)
+        built = instantiate(node, **kwargs)
     except InstantiationException as e:
         cause = e.__cause__ or e
         message = " ".join(str(cause).split())
         raise ConfigError(f"Could not build {where} ({node.get('_target_')}): {message}") from None
+    if expected is not None and not isinstance(built, expected):
+        raise ConfigError(
+            f"{where} ({node.get('_target_')}) built a {type(built).__module__}.{type(built).__qualname__}, but {where} "
+            f"takes a {expected.__module__}.{expected.__qualname__}: point its _target_ at a class of that kind "
+            "(or at a function that returns one)."
+        )
+    return built
 
 
 def build_optional(node: DictConfig, where: str) -> Any:
@@ -67,11 +75,11 @@ def build_run(cfg: DictConfig) -> Run:
     datamodule, task = build_task(cfg)
     history = MetricHistory()
     callbacks = [history, RandomStates()] + [
-        build(node, f"callbacks.{name}") for name, node in cfg.callbacks.items() if node is not None
+        build(node, f"callbacks.{name}", pl.Callback) for name, node in cfg.callbacks.items() if node is not None
     ]
-    loggers = [build(node, f"logger.{name}") for name, node in cfg.logger.items() if node is not None]
+    loggers = [build(node, f"logger.{name}", Logger) for name, node in cfg.logger.items() if node is not None]
     trainer_cfg, _ = _split_step_settings(cfg.trainer)
-    trainer: pl.Trainer = build(trainer_cfg, "trainer", callbacks=callbacks, logger=loggers or False)
+    trainer: pl.Trainer = build(trainer_cfg, "trainer", pl.Trainer, callbacks=callbacks, logger=loggers or False)
     return Run(datamodule, task, trainer, history)
 
 
@@ -82,10 +90,10 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule: InMemoryDataModule = build(cfg.data, "data")
+    datamodule: InMemoryDataModule = build(cfg.data, "data", pl.LightningDataModule)
     spec = datamodule.spec
     model_cfg, transfer_settings = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", **model_arguments(model_cfg, spec))
+    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
         try:
@@ -146,19 +154,19 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
     return arguments
 
 
-def load_trained(run_dir: Path) -> tuple[InMemoryDataModule, torch.nn.Module]:
+def load_trained(run_dir: str | Path, trust_config: bool = False) -> tuple[InMemoryDataModule, torch.nn.Module]:
     """A finished run's data module (its vocabularies and preprocessing, rebuilt from the run's own
     config) and its network with the best weights, read through the safe loader, in eval mode."""
-    config = run_dir / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise ConfigError(f"'{run_dir}' is not a dlrun run dir (it has no .hydra/config.yaml); give the dir a `dlrun train` made.")
+    from dlrun.run_files import open_run
+
+    run = open_run(run_dir, trust_config)
     _quiet_lightning()
-    cfg = OmegaConf.load(config)
-    datamodule: InMemoryDataModule = build(cfg.data, "data")
+    cfg = run.recorded_config()  # refuses what an untrusted run may not build
+    datamodule: InMemoryDataModule = build(cfg.data, "data", pl.LightningDataModule)
     model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", **model_arguments(model_cfg, datamodule.spec))
+    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, datamodule.spec))
     try:
-        weights = transfer.checkpoint_path(run_dir)
+        weights = transfer.checkpoint_path(run.path)
     except ValueError as e:
         raise ConfigError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
     model.load_state_dict(load_weights(weights))

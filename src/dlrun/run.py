@@ -93,6 +93,7 @@ def job(cfg: DictConfig) -> float | None:
         print(f"dlrun: parallel job {hydra_cfg.job.num}: {threads} torch threads, " + (f"GPU {gpu}" if gpu else "CPU"), flush=True)
     started = time.perf_counter()
     result.write()
+    _sign(result)
     try:
         run_experiment(cfg, result, choices)
     except DlrunError as e:
@@ -122,3 +123,15 @@ def _finish(result: RunResult, status: str, started: float, error: str | None = 
     result.wall_time_s = time.perf_counter() - started
     result.ended_at = now_iso()
     result.write()
+    _sign(result)  # again: the other processes of a DDP run may have written their .hydra files since
+
+
+def _sign(result: RunResult) -> None:
+    """Mark the run dir as this user's, so the verbs that open it later trust its config."""
+    from pathlib import Path
+
+    from dlrun.distributed import is_rank_zero
+    from dlrun.trust.signature import sign
+
+    if is_rank_zero():
+        sign(Path(result.run_dir))

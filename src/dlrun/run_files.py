@@ -1,17 +1,25 @@
-"""Reading a finished run dir for the verbs that use one (`dlrun eval`, `dlrun export`).
+"""Reading a run dir for the verbs that use one (eval, predict, export, translate, resume).
 
 Everything here only reads: a verb never changes or removes what a run left behind. Weights go
 through the safe loader (dlrun.checkpoints), never through a plain torch.load or Lightning's ckpt_path.
+A run dir is untrusted input (see dlrun.trust): its config reaches a verb only through
+`RunDir.recorded_config` or `compose_run`, which refuse what an untrusted run may not build.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError, unknown_choice
+from dlrun.trust.signature import Trust
+
+if TYPE_CHECKING:
+    from dlrun.config.compose import ConfigSource
+    from dlrun.config.validate import CheckedConfig
 
 CONFIG_FILE = ".hydra/config.yaml"
 OVERRIDES_FILE = ".hydra/overrides.yaml"
@@ -30,16 +38,22 @@ PREPROCESSING_FILES = ("vocab.json", "seq2seq_vocab.json", "series.json", "prepr
 @dataclass
 class RunDir:
     path: Path
+    trust: Trust  # whether its config may build anything, or only what dlrun builds for anyone
 
     @property
     def config_file(self) -> Path:
         return self.path / CONFIG_FILE
 
     def recorded_config(self):
-        """The job config the run trained with, as Hydra saved it (interpolations unresolved)."""
+        """The job config the run trained with, as Hydra saved it (interpolations unresolved),
+        checked to build nothing an untrusted run may not."""
         from omegaconf import OmegaConf
 
-        return OmegaConf.load(self.config_file)
+        from dlrun.trust.gate import check_recorded
+
+        cfg = OmegaConf.load(self.config_file)
+        check_recorded(cfg, self.path, self.trust)
+        return cfg
 
     def overrides(self) -> list[str]:
         """The command-line overrides the run was trained with (.hydra/overrides.yaml)."""
@@ -107,8 +121,9 @@ class RunDir:
             return str(path)
 
 
-def open_run(run_dir: str | Path) -> RunDir:
-    """The run dir, checked to be one that `dlrun train` made."""
+def open_run(run_dir: str | Path, trust_config: bool = False) -> RunDir:
+    """The run dir, checked to be one that `dlrun train` made; `trust_config` is the user's word
+    that its config may build whatever it names (see dlrun.trust)."""
     path = Path(run_dir).expanduser()
     if not path.exists():
         raise DlrunError(f"The run dir '{run_dir}' does not exist.")
@@ -119,7 +134,43 @@ def open_run(run_dir: str | Path) -> RunDir:
             f"'{run_dir}' is not a dlrun run dir (it has no {CONFIG_FILE}); give the dir a `dlrun train` made, "
             "e.g. outputs/train/runs/<timestamp> or one job dir of a sweep."
         )
-    return RunDir(path.resolve())
+    from dlrun.trust.signature import trust_of
+
+    path = path.resolve()
+    return RunDir(path, trust_of(path, trust_config))
+
+
+def compose_run(
+    run: RunDir,
+    source: ConfigSource,
+    overrides: list[str],
+    *,
+    run_overrides: Sequence[str] = (),
+    users_overrides: Sequence[str] = (),
+    users_config_dir: bool = False,
+) -> CheckedConfig:
+    """The run's config composed again from `overrides` and checked as `dlrun train` checks it.
+
+    `run_overrides` are the run's own (from its .hydra files), `users_overrides` those the user
+    gave now, and `users_config_dir` says whether `source`'s config dir is the user's (given now)
+    or the one the run recorded. For an untrusted run the composed config is checked before any
+    value check, since those import the classes the config names.
+    """
+    from dlrun.config.validate import check_values_of, compose_checked
+
+    if not run.trust.trusted:
+        from dlrun.config.validate import compose_plain
+        from dlrun.trust.allowed import targets_in_tree, targets_named_by
+        from dlrun.trust.gate import Provenance, check_config, check_hydra_untouched
+
+        recorded_dir = None if users_config_dir else source.user_config_dir
+        provenance = Provenance(run.path, list(run_overrides), recorded_dir, composed=True)
+        check_hydra_untouched(provenance, run.trust)
+        users = targets_named_by(users_overrides)
+        if users_config_dir and source.user_config_dir:
+            users |= targets_in_tree(Path(source.user_config_dir))
+        check_config(compose_plain(source, overrides), provenance, run.trust, users)
+    return check_values_of(compose_checked(source, overrides))
 
 
 def load_weights_of(run: RunDir, which: str) -> tuple[Path, dict]:

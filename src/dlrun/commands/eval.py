@@ -21,7 +21,7 @@ from typing import Any
 
 from dlrun.errors import ConfigError, DlrunError, unknown_choice
 from dlrun.results import json_ready
-from dlrun.run_files import RunDir, WEIGHTS, _quote, check_state_fits, load_weights_of, open_run, rebase_relative_paths
+from dlrun.run_files import RunDir, WEIGHTS, _quote, check_state_fits, compose_run, load_weights_of, open_run, rebase_relative_paths
 
 EVAL_PREFIX = "eval-"
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -53,11 +53,13 @@ class Evaluation:
     file: str | None = None
 
 
-def evaluate(run_dir: str | Path, overrides: list[str], weights: str = "best", config_dir: str | None = None) -> Evaluation:
+def evaluate(
+    run_dir: str | Path, overrides: list[str], weights: str = "best", config_dir: str | None = None, trust_config: bool = False
+) -> Evaluation:
     """Compose, build, load the weights, test; returns the evaluation (not yet written)."""
     if weights not in WEIGHTS:
         raise unknown_choice("--weights", weights, WEIGHTS)
-    run = open_run(run_dir)
+    run = open_run(run_dir, trust_config)
     weights_path, state = load_weights_of(run, weights)  # refuses a pickle before anything else runs
     started = time.perf_counter()
     evaluated_at = datetime.now().astimezone()
@@ -107,9 +109,9 @@ def compose_for_eval(run: RunDir, overrides: list[str], config_dir: str | None) 
 
     from dlrun.config.compose import ConfigSource, job_config
     from dlrun.config.location import PRIMARY_CONFIG
-    from dlrun.config.validate import check
 
     notes: list[str] = []
+    users_config_dir = config_dir is not None
     if config_dir is None:
         config_dir = run.recorded_config_dir()
         if config_dir is not None and not Path(config_dir).is_dir():
@@ -126,15 +128,13 @@ def compose_for_eval(run: RunDir, overrides: list[str], config_dir: str | None) 
     moved = {a.partition("=")[0].lstrip("+") for a, b in zip(original, recorded_overrides) if a != b}
     merged = merge_overrides(original, overrides, set(source.groups()))
     pin = [f"hydra.run.dir={_quote(run.path)}"]  # ${paths.output_dir} is the run dir (nothing writes there)
+    recorded = run.recorded_config()  # refuses an untrusted run's config before anything is composed
+    own = dict(run_overrides=recorded_overrides, users_config_dir=users_config_dir)
     try:
-        before = job_config(check(source, original + pin).cfg)
+        before = job_config(compose_run(run, source, original + pin, users_overrides=pin, **own).cfg)
     except ConfigError as e:
         raise ConfigError(f"The run's own overrides ({' '.join(original) or 'none'}) no longer compose: {e}") from None
-    try:
-        cfg = job_config(check(source, merged + pin).cfg)
-    except ConfigError as e:
-        raise ConfigError(f"{e}") from None
-    recorded = run.recorded_config()
+    cfg = job_config(compose_run(run, source, merged + pin, users_overrides=[*overrides, *pin], **own).cfg)
     with open_dict(cfg):
         notes += restore_drift(recorded, before, cfg, skip=moved)
     return cfg, config_dir, notes

@@ -32,12 +32,14 @@ from dlrun.run_files import WEIGHTS, RunDir, load_weights_of, open_run
 DEFAULT_DIR = "export"
 
 
-def export(run_dir: str | Path, fmt: str, output: str | Path | None = None, weights: str = "best") -> Export:
+def export(
+    run_dir: str | Path, fmt: str, output: str | Path | None = None, weights: str = "best", trust_config: bool = False
+) -> Export:
     if fmt not in FORMATS:
         raise unknown_choice("--format", fmt, FORMATS)
     if weights not in WEIGHTS:
         raise unknown_choice("--weights", weights, WEIGHTS)
-    run = open_run(run_dir)
+    run = open_run(run_dir, trust_config)
     target = Path(output).expanduser() if output else run.path / DEFAULT_DIR
     names = [FORMATS[fmt], DESCRIPTION_FILE, *(p.name for p in run.preprocessing_files())]
     _refuse_taken(target, names, chosen=output is not None, run=run)
@@ -106,8 +108,9 @@ def _is_seq2seq_model(run: RunDir) -> bool:
 
     from dlrun.models.seq2seq.model import Seq2Seq
 
+    recorded = run.recorded_config()  # refuses what an untrusted run may not build
     try:
-        target = get_object(str(run.recorded_config().model._target_))
+        target = get_object(str(recorded.model._target_))
     except Exception:  # a user's model the build below names properly
         return False
     return isinstance(target, type) and issubclass(target, Seq2Seq)

@@ -27,6 +27,7 @@ def predict(
     fmt: str | None = None,
     column: str | None = None,
     force: bool = False,
+    trust_config: bool = False,
 ) -> None:
     """Predict on `source` (a path, a glob pattern, or - for stdin) and write the rows to `output`
     (stdout when None or -), as CSV or JSON Lines."""
@@ -40,7 +41,7 @@ def predict(
 
     from dlrun.predict.run import open_run
 
-    run = open_run(Path(run_dir))
+    run = open_run(Path(run_dir), trust_config)
     if column is not None and run.kind not in ("text", "seq2seq"):
         raise DlrunError(
             f"--column names the column of texts in a table, for text and sequence-to-sequence runs; '{run_dir}' "

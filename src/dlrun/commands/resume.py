@@ -16,48 +16,45 @@ import socket
 import time
 from pathlib import Path
 
-import yaml
-
 from dlrun.errors import ConfigError
 
 # What a resumed run may change: how long it trains. Anything else would make it another run.
 EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")
 
 
-def resume(run_dir: Path, overrides: list[str]) -> int:
+def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> int:
     from dlrun.checkpoints import load_checkpoint
     from dlrun.config.compose import ConfigSource
-    from dlrun.config.validate import check
     from dlrun.experiment import RESUME_CHECKPOINT
     from dlrun.launch import run_single
+    from dlrun.run_files import _quote, compose_run, open_run
 
-    run_dir = run_dir.resolve()
-    hydra_dir, last = run_dir / ".hydra", run_dir / "checkpoints" / "last.ckpt"
-    if not (hydra_dir / "config.yaml").is_file():
-        raise ConfigError(f"'{run_dir}' is not a dlrun run dir (it has no .hydra/config.yaml); give the dir a `dlrun train` made.")
+    run = open_run(run_dir, trust_config)
+    last = run.path / "checkpoints" / "last.ckpt"
     if not last.is_file():
         raise ConfigError(
-            f"'{run_dir}' has no checkpoints/last.ckpt to resume from: the run stopped before its first "
+            f"'{run.path}' has no checkpoints/last.ckpt to resume from: the run stopped before its first "
             "epoch ended (or ran with callbacks.model_checkpoint=null). Start it again with dlrun train."
         )
-    status = _status(run_dir)
+    status = _status(run.path)
     checkpoint = load_checkpoint(last)  # refuses a pickle that carries code, before anything runs
     extension = _extension(overrides, checkpoint)
     if status == "completed" and not extension:
         raise ConfigError(
-            f"The run in '{run_dir}' completed ({checkpoint.get('epoch', 0) + 1} epochs). To train it further, "
+            f"The run in '{run.path}' completed ({checkpoint.get('epoch', 0) + 1} epochs). To train it further, "
             "give a larger limit, e.g. `dlrun resume RUN_DIR trainer.max_epochs=N`."
         )
-    started_with = yaml.safe_load((hydra_dir / "overrides.yaml").read_text()) or []
+    started_with = run.overrides()
     extended_keys = {o.split("=", 1)[0] for o in extension}
     job_overrides = [o for o in started_with if o.lstrip("+").split("=", 1)[0] not in extended_keys] + extension
-    config_dir = _config_dir(hydra_dir)
-    source = ConfigSource(config_dir)
-    checked = check(source, job_overrides)  # the run's config must still compose here
-    print(f"dlrun: resuming '{run_dir}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True)
+    source = ConfigSource(run.recorded_config_dir())
+    pin = [f"hydra.run.dir={_quote(run.path)}"]  # the run writes into its own dir, as it did
+    # The run's config must still compose here, and build only what its trust allows.
+    checked = compose_run(run, source, job_overrides + pin, run_overrides=started_with, users_overrides=extension + pin)
+    print(f"dlrun: resuming '{run.path}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True)
     os.environ[RESUME_CHECKPOINT] = str(last)
     try:
-        return run_single(checked.cfg, source, run_dir, output_subdir=f".hydra/resumed-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        return run_single(checked.cfg, source, run.path, output_subdir=f".hydra/resumed-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
     finally:
         os.environ.pop(RESUME_CHECKPOINT, None)
 
@@ -106,15 +103,3 @@ def _extension(overrides: list[str], checkpoint: dict) -> list[str]:
                 f"{checkpoint.get('epoch', 0) + 1}; give a whole number above that."
             )
     return list(overrides)
-
-
-def _config_dir(hydra_dir: Path) -> str | None:
-    """The --config-dir the run was started with, from Hydra's record of its config sources."""
-    try:
-        sources = yaml.safe_load((hydra_dir / "hydra.yaml").read_text())["hydra"]["runtime"]["config_sources"]
-    except (OSError, KeyError, TypeError, yaml.YAMLError):
-        return None
-    for source in sources or []:
-        if source.get("provider") == "command-line" and source.get("schema") == "file":
-            return source["path"]
-    return None

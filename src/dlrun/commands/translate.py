@@ -11,7 +11,9 @@ from dlrun.errors import DlrunError
 BATCH = 64
 
 
-def translate(run_dir: Path, lines: Iterable[str], beam_size: int | None = None, attention: bool = False) -> Iterable[str]:
+def translate(
+    run_dir: Path, lines: Iterable[str], beam_size: int | None = None, attention: bool = False, trust_config: bool = False
+) -> Iterable[str]:
     """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
     `attention`, each output is followed by one indented line per output token: the token, and the
     source token its greedy step weighted most, with that weight, so an alignment can be read by eye."""
@@ -22,7 +24,7 @@ def translate(run_dir: Path, lines: Iterable[str], beam_size: int | None = None,
     from dlrun.data.seq2seq.batches import encode_pairs
     from dlrun.experiment import load_trained
 
-    datamodule, model = load_trained(run_dir)
+    datamodule, model = load_trained(run_dir, trust_config)
     if not callable(getattr(datamodule, "tokenize_source", None)):
         raise DlrunError(f"'{run_dir}' is a {datamodule.spec.task} run; dlrun translate needs a sequence-to-sequence run.")
     datamodule.setup()

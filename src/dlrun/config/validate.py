@@ -177,6 +177,12 @@ def _check_type_kept(base: DictConfig, cfg: DictConfig, key: str) -> None:
     raise ConfigError(f"{key} must be {expected} (the default is {show(before)}), got {show(after)}.")
 
 
+def compose_plain(source: ConfigSource, overrides: list[str]) -> DictConfig:
+    """The composed config and nothing more: no check that imports what it names."""
+    check_config_dir(source)
+    return _compose(source, overrides, multirun=False)
+
+
 def _compose(source: ConfigSource, overrides: list[str], multirun: bool) -> DictConfig:
     try:
         return source.compose(overrides, multirun=multirun)

@@ -14,19 +14,21 @@ from dlrun.run_files import RunDir, check_state_fits, restore_recorded_paths
 
 def rebuild(run: RunDir, state: dict, weights_path: Path):
     from omegaconf import open_dict
+    from pytorch_lightning import LightningDataModule
 
     from dlrun.experiment import _quiet_lightning, _split_transfer_settings, build, model_arguments
 
     _quiet_lightning()
-    cfg = run.recorded_config()
+    recorded = run.recorded_config()  # refuses what an untrusted run may not build
+    cfg = recorded.copy()
     with open_dict(cfg):
-        restore_recorded_paths(run, cfg, run.recorded_config())
+        restore_recorded_paths(run, cfg, recorded)
         # ${paths.output_dir} is ${hydra:runtime.output_dir}, which only a Hydra run knows: the run dir.
         if "paths" in cfg:
             cfg.paths.output_dir = str(run.path)
-    datamodule = build(cfg.data, "data")
+    datamodule = build(cfg.data, "data", LightningDataModule)
     model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", **model_arguments(model_cfg, datamodule.spec))
+    model = build(model_cfg, "model", nn.Module, **model_arguments(model_cfg, datamodule.spec))
     check_state_fits(model, state, weights_path)
     return datamodule, model.eval(), cfg
 

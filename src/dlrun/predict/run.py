@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, DlrunError
@@ -31,6 +31,7 @@ class TrainedRun:
     spec: DataSpec | None = None
     saved: dict[str, Any] = field(default_factory=dict)
     model: torch.nn.Module | None = None
+    trust_config: bool = False  # the user vouched for the run dir's config (see dlrun.trust)
 
     @property
     def data_name(self) -> str:
@@ -38,17 +39,15 @@ class TrainedRun:
         return self.data_class.__name__
 
 
-def open_run(run_dir: Path) -> TrainedRun:
+def open_run(run_dir: Path, trust_config: bool = False) -> TrainedRun:
     """The run at `run_dir`, with its network loaded (best weights, eval mode, CPU)."""
-    config = run_dir / ".hydra" / "config.yaml"
-    if not config.is_file():
-        raise ConfigError(
-            f"'{run_dir}' is not a dlrun run dir (it has no .hydra/config.yaml); give the dir a `dlrun train` made."
-        )
-    cfg = OmegaConf.load(config)
+    from dlrun import run_files
+
+    opened = run_files.open_run(run_dir, trust_config)
+    run_dir, cfg = opened.path, opened.recorded_config()  # refuses what an untrusted run may not build
     data_class = _data_class(cfg)
     kind, saved = _kind_and_saved(run_dir, data_class)
-    run = TrainedRun(run_dir, cfg, data_class, kind, saved=saved)
+    run = TrainedRun(run_dir, cfg, data_class, kind, saved=saved, trust_config=trust_config)
     if kind == "seq2seq":
         return run
     run.spec = _spec_of(kind, saved, cfg)
@@ -154,7 +153,7 @@ def _load_model(run_dir: Path, cfg: DictConfig, spec: DataSpec) -> torch.nn.Modu
     from dlrun.training import transfer
 
     model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", **model_arguments(model_cfg, spec))
+    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
     try:
         weights = transfer.checkpoint_path(run_dir)
     except ValueError as e:

@@ -17,7 +17,7 @@ def predict_sequences(run: TrainedRun, source: str, column: str | None = None) -
         lines = _column_of_sources(source, column or "source")
     else:
         lines = read.read_lines(source, "sources")
-    outputs = list(translate(run.run_dir, lines))
+    outputs = list(translate(run.run_dir, lines, trust_config=run.trust_config))
     return Predictions(pd.DataFrame({"source": lines, "prediction": outputs}))
 
 

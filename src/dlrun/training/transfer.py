@@ -8,9 +8,11 @@ from pathlib import Path
 from torch import nn
 
 from dlrun.checkpoints import load_weights
+from dlrun.run_files import WEIGHT_FILES
 
-# The safetensors file first: it holds the same best weights as best.ckpt and cannot carry code.
-CHECKPOINT_PREFERENCE = ("checkpoints/weights.safetensors", "checkpoints/best.ckpt", "checkpoints/last.ckpt")
+# Best, else last, as the verbs read a run dir's weights (only the weights: a run dir's config is
+# never read here, so nothing it names is built).
+CHECKPOINT_PREFERENCE = (*WEIGHT_FILES["best"], *WEIGHT_FILES["last"])
 
 
 @dataclass
