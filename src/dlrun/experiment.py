@@ -161,7 +161,7 @@ def load_trained(run_dir: str | Path, trust_config: bool = False) -> tuple[InMem
 
     run = open_run(run_dir, trust_config)
     _quiet_lightning()
-    cfg = run.recorded_config()  # refuses what an untrusted run may not build
+    cfg = run.recorded_config()  # checked by open_run
     datamodule: InMemoryDataModule = build(cfg.data, "data", pl.LightningDataModule)
     model_cfg, _ = _split_transfer_settings(cfg.model)
     model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, datamodule.spec))

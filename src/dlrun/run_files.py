@@ -45,15 +45,11 @@ class RunDir:
         return self.path / CONFIG_FILE
 
     def recorded_config(self):
-        """The job config the run trained with, as Hydra saved it (interpolations unresolved),
-        checked to build nothing an untrusted run may not."""
+        """The job config the run trained with, as Hydra saved it (interpolations unresolved);
+        `open_run` has checked it."""
         from omegaconf import OmegaConf
 
-        from dlrun.trust.gate import check_recorded
-
-        cfg = OmegaConf.load(self.config_file)
-        check_recorded(cfg, self.path, self.trust)
-        return cfg
+        return OmegaConf.load(self.config_file)
 
     def overrides(self) -> list[str]:
         """The command-line overrides the run was trained with (.hydra/overrides.yaml)."""
@@ -121,9 +117,10 @@ class RunDir:
             return str(path)
 
 
-def open_run(run_dir: str | Path, trust_config: bool = False) -> RunDir:
-    """The run dir, checked to be one that `dlrun train` made; `trust_config` is the user's word
-    that its config may build whatever it names (see dlrun.trust)."""
+def open_run(run_dir: str | Path, trust_config: bool = False, accept: str | None = None) -> RunDir:
+    """The run dir, checked to be one that `dlrun train` made, and, unless this user's dlrun signed
+    it or `trust_config` is the user's word for it, to ask for nothing that dlrun does only for
+    trusted runs (see dlrun.trust); `accept` tells how to vouch for it where it is being opened."""
     path = Path(run_dir).expanduser()
     if not path.exists():
         raise DlrunError(f"The run dir '{run_dir}' does not exist.")
@@ -134,10 +131,21 @@ def open_run(run_dir: str | Path, trust_config: bool = False) -> RunDir:
             f"'{run_dir}' is not a dlrun run dir (it has no {CONFIG_FILE}); give the dir a `dlrun train` made, "
             "e.g. outputs/train/runs/<timestamp> or one job dir of a sweep."
         )
+    from omegaconf.errors import OmegaConfBaseException
+    from yaml import YAMLError
+
+    from dlrun.trust.gate import check_record
     from dlrun.trust.signature import trust_of
 
-    path = path.resolve()
-    return RunDir(path, trust_of(path, trust_config))
+    run = RunDir(path.resolve(), trust_of(path.resolve(), trust_config, accept))
+    if not run.trust.trusted:
+        try:
+            config = run.recorded_config()
+        except (YAMLError, OmegaConfBaseException, OSError) as e:
+            raise DlrunError(f"Could not read '{run.config_file}': {' '.join(str(e).split())}.") from None
+        overrides = run.overrides() if (run.path / OVERRIDES_FILE).is_file() else []
+        check_record(run.path, run.trust, config, overrides, run.recorded_config_name())
+    return run
 
 
 def compose_run(
@@ -161,15 +169,15 @@ def compose_run(
     if not run.trust.trusted:
         from dlrun.config.validate import compose_plain
         from dlrun.trust.allowed import targets_in_tree, targets_named_by
-        from dlrun.trust.gate import Provenance, check_config, check_hydra_untouched
+        from dlrun.trust.gate import Provenance, check_composed, check_sources
 
         recorded_dir = None if users_config_dir else source.user_config_dir
-        provenance = Provenance(run.path, list(run_overrides), recorded_dir, composed=True)
-        check_hydra_untouched(provenance, run.trust)
         users = targets_named_by(users_overrides)
         if users_config_dir and source.user_config_dir:
             users |= targets_in_tree(Path(source.user_config_dir))
-        check_config(compose_plain(source, overrides), provenance, run.trust, users)
+        provenance = Provenance(run.path, list(run_overrides), recorded_dir)
+        check_sources(provenance, run.trust)
+        check_composed(compose_plain(source, overrides), provenance, run.trust, users)
     return check_values_of(compose_checked(source, overrides))
 
 

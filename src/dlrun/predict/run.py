@@ -44,7 +44,7 @@ def open_run(run_dir: Path, trust_config: bool = False) -> TrainedRun:
     from dlrun import run_files
 
     opened = run_files.open_run(run_dir, trust_config)
-    run_dir, cfg = opened.path, opened.recorded_config()  # refuses what an untrusted run may not build
+    run_dir, cfg = opened.path, opened.recorded_config()  # checked by open_run
     data_class = _data_class(cfg)
     kind, saved = _kind_and_saved(run_dir, data_class)
     run = TrainedRun(run_dir, cfg, data_class, kind, saved=saved, trust_config=trust_config)

@@ -8,10 +8,10 @@ from pathlib import Path
 from torch import nn
 
 from dlrun.checkpoints import load_weights
-from dlrun.run_files import WEIGHT_FILES
+from dlrun.run_files import CONFIG_FILE, WEIGHT_FILES, open_run
+from dlrun.trust.signature import TRUST_ENV
 
-# Best, else last, as the verbs read a run dir's weights (only the weights: a run dir's config is
-# never read here, so nothing it names is built).
+# Best, else last, as the verbs read a run dir's weights.
 CHECKPOINT_PREFERENCE = (*WEIGHT_FILES["best"], *WEIGHT_FILES["last"])
 
 
@@ -37,6 +37,10 @@ class LoadReport:
 def checkpoint_path(source: str | Path) -> Path:
     """A checkpoint or safetensors file, or the best (else last) weights of a dlrun run directory."""
     path = Path(source).expanduser()
+    if (path / CONFIG_FILE).is_file():
+        # Only the weights are read, but a run dir is opened one way, so a tampered or foreign one
+        # that asks for more than dlrun builds for anyone is refused here too.
+        open_run(path, accept=f"set {TRUST_ENV}=1, or give model.pretrained the checkpoint file itself")
     if path.is_dir():
         for candidate in CHECKPOINT_PREFERENCE:
             if (path / candidate).is_file():

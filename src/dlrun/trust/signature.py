@@ -26,23 +26,30 @@ TRUST_ENV = "DLRUN_TRUST_CONFIG"
 TRUST_FLAG = "--trust-config"
 
 
+ACCEPT = f"give {TRUST_FLAG} (or set {TRUST_ENV}=1) to open it as it is"
+
+
 @dataclass(frozen=True)
 class Trust:
     trusted: bool
     why: str
+    accept: str = ACCEPT  # how the user says that they trust it, where this run dir is being opened
 
 
-def trust_of(run_dir: Path, trust_config: bool = False) -> Trust:
+def trust_of(run_dir: Path, trust_config: bool = False, accept: str | None = None) -> Trust:
     """Trusted: the user vouched for it, or this user's dlrun signed it and nothing changed since."""
+    accept = accept or ACCEPT
     if trust_config:
-        return Trust(True, f"{TRUST_FLAG} was given")
+        return Trust(True, f"{TRUST_FLAG} was given", accept)
     if os.environ.get(TRUST_ENV, "").strip().lower() in ("1", "true", "yes"):
-        return Trust(True, f"{TRUST_ENV} is set")
+        return Trust(True, f"{TRUST_ENV} is set", accept)
     if is_signed_here(run_dir):
-        return Trust(True, "your dlrun signed it on this machine")
+        return Trust(True, "your dlrun signed it on this machine", accept)
     if (run_dir / SIGNATURE_FILE).is_file():
-        return Trust(False, "its .hydra files changed since it was signed, or another user or machine signed them")
-    return Trust(False, "it carries no signature of yours: it was made elsewhere, by another user, or by an older dlrun")
+        why = "its .hydra files changed since it was signed, or another user or machine signed them"
+    else:
+        why = "it carries no signature of yours: it was made elsewhere, by another user, or by an older dlrun"
+    return Trust(False, why, accept)
 
 
 def data_dir() -> Path:
