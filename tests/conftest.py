@@ -88,3 +88,10 @@ def build_from_overrides(tmp_path, *overrides: str):
 
     cfg = ConfigSource().compose(["debug=fast", "logger=none", f"hydra.run.dir={tmp_path}/run", *overrides])
     return build_run(cfg)
+
+
+@pytest.fixture
+def marker(tmp_path):
+    path = tmp_path / "payload-ran"
+    yield path
+    assert not path.exists(), "the checkpoint's payload ran"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 import torch
 from conftest import build_from_overrides, make_trainer
+from helpers import malicious_checkpoint
 from safetensors.torch import load_file
 
 from dlrun.callbacks import ModelCheckpoint
@@ -14,31 +13,6 @@ from dlrun.checkpoints import UnsafeCheckpointError, load_checkpoint, load_weigh
 from dlrun.experiment import use_best_weights
 from dlrun.models import MLP
 from dlrun.training import transfer
-
-
-class Payload:
-    """Unpickling this runs a shell command that creates `marker`."""
-
-    def __init__(self, marker) -> None:
-        self.marker = str(marker)
-
-    def __reduce__(self):
-        return os.system, (f"touch '{self.marker}'",)
-
-
-def malicious_checkpoint(path, marker):
-    """A checkpoint a dlrun run could have written, with a payload riding along."""
-    model = MLP((4,), 3, hidden_sizes=[5])
-    state = {f"model.{k}": v for k, v in model.state_dict().items()}
-    torch.save({"state_dict": state, "epoch": 3, "extra": Payload(marker)}, path)
-    return path
-
-
-@pytest.fixture
-def marker(tmp_path):
-    path = tmp_path / "payload-ran"
-    yield path
-    assert not path.exists(), "the checkpoint's payload ran"
 
 
 def test_the_payload_is_real(tmp_path):

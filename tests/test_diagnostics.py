@@ -17,11 +17,11 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from conftest import build_from_overrides, make_trainer
 from dlrun.callbacks import Diagnostics
-from dlrun.callbacks.diagnostics_activations import activation_fractions, activation_layers
-from dlrun.callbacks.diagnostics_bptt import bptt_gradient_norms
-from dlrun.callbacks.diagnostics_layers import LayerSampler
-from dlrun.callbacks.diagnostics_findings import Thresholds, bptt_findings, gradient_findings, unit_findings
-from dlrun.callbacks.diagnostics_histograms import BUCKETS, histogram_parts
+from dlrun.callbacks.diagnostics.activations import activation_fractions, activation_layers
+from dlrun.callbacks.diagnostics.bptt import bptt_gradient_norms
+from dlrun.callbacks.diagnostics.layers import LayerSampler
+from dlrun.callbacks.diagnostics.findings import Thresholds, bptt_findings, gradient_findings, unit_findings
+from dlrun.callbacks.diagnostics.histograms import BUCKETS, histogram_parts
 from dlrun.errors import ConfigError
 from dlrun.models.hidden_states import stepwise_states
 from dlrun.models.recurrent import RecurrentNet
@@ -217,7 +217,7 @@ def test_the_fixed_batch_and_the_saturation_threshold_reach_the_epoch_figures(tm
 
 
 def test_layer_norms_take_missing_and_sparse_gradients_and_match_one_norm_per_tensor():
-    from dlrun.callbacks.diagnostics_layers import _norms
+    from dlrun.callbacks.diagnostics.layers import _norms
 
     dense = [torch.tensor([3.0, 4.0]), torch.tensor([[1.0, 2.0], [2.0, 4.0]])]
     assert _norms(dense).tolist() == pytest.approx([5.0, 5.0])  # the one-call path
@@ -228,7 +228,7 @@ def test_layer_norms_take_missing_and_sparse_gradients_and_match_one_norm_per_te
 @pytest.mark.parametrize("dtype", [torch.float64, torch.bfloat16])
 def test_a_model_in_another_precision_is_sampled_and_its_norms_come_as_float32(dtype):
     """trainer.precision=64-true or bf16-true: the norms are taken without narrowing the tensors."""
-    from dlrun.callbacks.diagnostics_layers import LayerSampler, _norms
+    from dlrun.callbacks.diagnostics.layers import LayerSampler, _norms
 
     norms = _norms([torch.tensor([3.0, 4.0], dtype=dtype)])
     assert norms.dtype == torch.float32 and norms.tolist() == [5.0]
@@ -248,7 +248,7 @@ def test_a_model_in_another_precision_is_sampled_and_its_norms_come_as_float32(d
 def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch_gets_them(
     tmp_path, monkeypatch, time_budget, measured, idle_between_epochs
 ):
-    import dlrun.callbacks.diagnostics as module
+    import dlrun.callbacks.diagnostics.callback as module
 
     # A clock that moves one second per reading: the figures of an epoch take one second, and
     # with a budget of half the training time the epoch after them ends too soon for more. Time
@@ -426,7 +426,7 @@ def test_layers_on_a_side_path_are_logged_but_not_judged_against_the_output_laye
 
 
 def test_attention_layers_of_a_seq2seq_model_are_its_side_path(tmp_path):
-    from dlrun.callbacks.diagnostics_layers import side_path_layers, weighted_layers
+    from dlrun.callbacks.diagnostics.layers import side_path_layers, weighted_layers
 
     run = build_from_overrides(tmp_path, "data=reverse", "model=seq2seq", "model.attention=bahdanau")
     layers = weighted_layers(run.task)

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
 from dlrun.data.audio import synthesis
 from dlrun.data.audio.digit_strings import LABELS, SpokenDigitStringsDataModule, generation_plan, spell

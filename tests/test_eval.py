@@ -3,79 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
 import pytest
 import torch
-from conftest import dlrun_env
-from test_checkpoints import malicious_checkpoint
-from test_cli import assert_user_error
-
-# Runs trained once per test session and shared by test_eval.py and test_export.py (which imports
-# `trained`): a test that changes a run works on its own copy.
-_TRAINED: dict[str, Path] = {}
-
-RUNS = {
-    "iris": ("data=iris", "debug=fast", "logger=none"),
-    "cnn": ("model=cnn", "debug=fast", "logger=none", "model.channels=[4,8]", "model.head_sizes=[16]"),
-    "text": ("data=text_csv", "data.path=texts.csv", "data.min_freq=1", "model=bilstm", "model.hidden_size=8",
-             "model.embedding_size=8", "debug=fast", "logger=none"),
-    "reverse": ("data=reverse", "model=seq2seq", "data.train_size=200", "data.val_size=20", "data.test_size=20",
-                "model.hidden_size=8", "model.embedding_size=8", "debug=fast", "logger=none"),
-    "csv": ("data=csv", "data.path=a.csv", "data.target=y", "debug=fast", "logger=none", "model.hidden_sizes=[16]"),
-}
-
-
-def run_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "dlrun", *args], cwd=cwd, env=dlrun_env(), capture_output=True, text=True, timeout=timeout
-    )
-
-
-def write_table(path: Path, seed: int, rows: int = 300) -> Path:
-    """Three classes from three numeric features, with some noise."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(size=(rows, 3))
-    y = (x[:, 0] + 0.5 * x[:, 1] > 0).astype(int) + (x[:, 2] > 1)
-    pd.DataFrame({"f0": x[:, 0], "f1": x[:, 1], "f2": x[:, 2], "y": y}).to_csv(path, index=False)
-    return path
-
-
-def write_texts(path: Path, rows: int = 300) -> Path:
-    """Texts of 2 to 14 words; the label says whether "good" outnumbers "bad"."""
-    rng = np.random.default_rng(0)
-    words = ["good", "bad", "film", "plot", "actor", "long", "short", "music", "scene", "story"]
-    texts, labels = [], []
-    for _ in range(rows):
-        chosen = rng.choice(words, size=int(rng.integers(2, 15)))
-        texts.append(" ".join(chosen))
-        labels.append("pos" if (chosen == "good").sum() > (chosen == "bad").sum() else "neg")
-    pd.DataFrame({"text": texts, "label": labels}).to_csv(path, index=False)
-    return path
-
-
-def trained(tmp_path_factory, name: str) -> Path:
-    """The run dir of RUNS[name], trained on first use."""
-    if name not in _TRAINED:
-        root = tmp_path_factory.mktemp(f"trained-{name}")
-        if name == "csv":
-            write_table(root / "a.csv", seed=0)
-        if name == "text":
-            write_texts(root / "texts.csv")
-        done = run_cli(root, "train", *RUNS[name], f"hydra.run.dir={name}_run")
-        assert done.returncode == 0, done.stdout + done.stderr
-        _TRAINED[name] = root / f"{name}_run"
-    return _TRAINED[name]
-
-
-def copy_run(run: Path, to: Path) -> Path:
-    shutil.copytree(run, to, ignore=shutil.ignore_patterns("eval-*.json", "export*"))
-    return to
+from helpers import RUNS, assert_user_error, copy_run, malicious_checkpoint, rebuilt, run_cli, trained, write_table
 
 
 def eval_files(run: Path) -> list[Path]:
@@ -90,26 +22,6 @@ def only_new_eval(run: Path, before: list[Path]) -> dict:
 
 def results(run: Path) -> dict:
     return json.loads((run / "results.json").read_text())
-
-
-def rebuilt(run: Path, checkpoint: str):
-    """The run's test split and its network with the weights of `checkpoint`, built here from the run's
-    recorded config, through the safe loader: what the test computes its own numbers from."""
-    from hydra.utils import instantiate
-    from omegaconf import OmegaConf
-
-    from dlrun.checkpoints import load_weights
-    from dlrun.experiment import _split_transfer_settings, model_arguments
-
-    cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
-    cfg.paths.output_dir = str(run)
-    if cfg.data.get("path") and not Path(cfg.data.path).is_absolute():
-        cfg.data.path = str(run.parent / cfg.data.path)  # the fixtures train in the run's parent dir
-    datamodule = instantiate(cfg.data)
-    model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = instantiate(model_cfg, **model_arguments(model_cfg, datamodule.spec))
-    model.load_state_dict(load_weights(run / "checkpoints" / checkpoint))
-    return datamodule.split("test"), model.eval()
 
 
 def classification_metrics(logits: torch.Tensor, targets: torch.Tensor) -> dict[str, float]:

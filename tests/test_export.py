@@ -10,9 +10,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from test_checkpoints import malicious_checkpoint
-from test_cli import assert_user_error
-from test_eval import copy_run, rebuilt, run_cli, trained
+from helpers import assert_user_error, copy_run, malicious_checkpoint, rebuilt, run_cli, trained
 
 
 def exported(run: Path, *args: str, cwd: Path | None = None) -> Path:

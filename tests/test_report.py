@@ -12,6 +12,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import assert_user_error
 
 from dlrun.report.collect import collect, varied_keys
 from dlrun.report.plots import use_log_scale
@@ -46,13 +47,6 @@ def row_with(report, **settings):
     wanted = {key.replace("__", "."): value for key, value in settings.items()}
     [row] = [r for r in report.rows if r.status == "completed" and all(r.settings.get(k) == v for k, v in wanted.items())]
     return row
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *needles: str) -> None:
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    for needle in needles:
-        assert needle in done.stderr
 
 
 @pytest.fixture

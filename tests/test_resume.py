@@ -12,8 +12,7 @@ import time
 
 import pytest
 from conftest import dlrun_env
-from test_checkpoints import malicious_checkpoint, marker  # noqa: F401 (a fixture)
-from test_cli import assert_user_error
+from helpers import assert_user_error, malicious_checkpoint
 
 from dlrun.checkpoints import load_checkpoint
 

@@ -8,7 +8,7 @@ import pytest
 import sacrebleu
 import torch
 from conftest import build_from_overrides
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
 from dlrun.tasks.seq2seq import compare, corpus_bleu, strip
 from dlrun.training.losses import TokenCrossEntropy

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import pytest
 from conftest import build_from_overrides
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
 from dlrun.errors import DlrunError
 

@@ -8,7 +8,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
 from dlrun.sweeps.parallel_jobs import concurrent_jobs, gpu_for_job, threads_per_job
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
 pytestmark = pytest.mark.slow
 

@@ -3,11 +3,11 @@
 - Vanishing gradients: a layer's gradient norm is below `vanishing_ratio` (1e-3) times the output
   layer's (the last weighted layer, where back-propagation starts); exploding: above
   `exploding_ratio` (1e3) times it, or not finite. Layers on a side path (attention's scores) are not
-  judged this way (diagnostics_layers.side_path_layers).
+  judged this way (layers.side_path_layers).
 - Vanishing back through time (recurrent layers): the loss's gradient reaching the first step's
-  hidden state is below `vanishing_ratio` times the one reaching the last step's (see diagnostics_bptt).
+  hidden state is below `vanishing_ratio` times the one reaching the last step's (see bptt.py).
 - Dead or saturated: more than `warn_fraction` (0.5) of a ReLU layer's units are dead, or of a
-  sigmoid/tanh layer's units saturated (see diagnostics_activations).
+  sigmoid/tanh layer's units saturated (see activations.py).
 """
 
 from __future__ import annotations

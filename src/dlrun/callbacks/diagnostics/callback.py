@@ -5,19 +5,19 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
   e.g. `model.1`): `grad_norm/<layer>`, `weight_norm/<layer>` and `update_ratio/<layer>` (the norm of
   what one optimizer step changed over the weight norm before it; around 1e-3 is the usual healthy
   figure), each the mean over the epoch's sampled steps (every `every_n_steps`-th optimizer step, see
-  diagnostics_layers.py);
+  layers.py);
 - every epoch too, on a fixed batch (the first `num_examples` examples of the first validation batch,
   the same each epoch): `dead_fraction/<layer>` for ReLU layers and `saturated_fraction/<layer>` for
-  sigmoid/tanh layers (see diagnostics_activations.py for the definitions);
+  sigmoid/tanh layers (see activations.py for the definitions);
 - every `every_n_epochs` epochs (with the next figures, see `time_budget`), TensorBoard only:
   histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest sampled step);
 - for a one-directional RecurrentNet, at the end of training (and every `bptt_every_n_epochs`): the
   figure `bptt_gradient` (the gradient of the loss reaching each step's hidden state, on the fixed
-  batch; see diagnostics_bptt.py) and the scalar `bptt_first_over_last`.
+  batch; see bptt.py) and the scalar `bptt_first_over_last`.
 "Every epoch" unless epochs are so short that the figures would take more than `time_budget` of the
 training time: then some epochs skip them, and the next figures average every step sampled since.
 A layer whose gradients vanish or explode against the output layer's (or back through time), or that is
-mostly dead or saturated, is logged as a warning the first epoch it is found (see diagnostics_findings.py
+mostly dead or saturated, is logged as a warning the first epoch it is found (see findings.py
 for the thresholds; layers off the path from the output back to the input, such as an attention
 module's scoring layers, are not judged against the output layer: see side_path_layers);
 `findings()` gives one line per problem for the run's summary, and `last_epoch_figures()` the last
@@ -35,9 +35,9 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
-from dlrun.callbacks.diagnostics_activations import activation_fractions, activation_layers
-from dlrun.callbacks.diagnostics_bptt import bptt_gradient_norms, draw_bptt, first_over_last, measurable
-from dlrun.callbacks.diagnostics_findings import (
+from dlrun.callbacks.diagnostics.activations import activation_fractions, activation_layers
+from dlrun.callbacks.diagnostics.bptt import bptt_gradient_norms, draw_bptt, first_over_last, measurable
+from dlrun.callbacks.diagnostics.findings import (
     FindingLog,
     Thresholds,
     bptt_findings,
@@ -45,13 +45,15 @@ from dlrun.callbacks.diagnostics_findings import (
     gradient_findings,
     unit_findings,
 )
-from dlrun.callbacks.diagnostics_histograms import log_histogram
-from dlrun.callbacks.diagnostics_layers import LayerSampler, side_path_layers, weighted_layers
+from dlrun.callbacks.diagnostics.histograms import log_histogram
+from dlrun.callbacks.diagnostics.layers import LayerSampler, side_path_layers, weighted_layers
 from dlrun.data.loader import Batch
 from dlrun.data.padding import LENGTH_KEYS, trim_to_longest
 from dlrun.errors import ConfigError
 
-log = logging.getLogger(__name__)
+# Named after the package, as it was when this module was dlrun.callbacks.diagnostics: the warnings
+# keep the logger name that run logs show and that log filters select.
+log = logging.getLogger(__package__)
 
 
 def _check(key: str, value: object, valid: bool, expected: str) -> None:
