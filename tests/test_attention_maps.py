@@ -16,7 +16,7 @@ from dlrun.callbacks.attention_maps import (
     samples_markdown,
     token_names,
 )
-from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
+from dlrun.data.seq2seq.vocabulary import symbol_vocabulary
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")
 
@@ -65,7 +65,7 @@ def test_attention_table_trims_to_the_real_source_and_the_output_up_to_eos():
 
 
 def test_token_names_and_the_samples_table():
-    vocab = SymbolVocabulary(["x", "y", "z"])  # ids 4, 5, 6
+    vocab = symbol_vocabulary(["x", "y", "z"])  # ids 4, 5, 6
     assert token_names(vocab, [4, 5, 3, 6]) == ["x", "y"]
     assert token_names(vocab, [4, 5, 3, 6], keep_eos=True) == ["x", "y", "</s>"]
     assert token_names(vocab, [6, 0, 0]) == ["z"]

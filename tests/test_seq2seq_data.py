@@ -16,11 +16,11 @@ from dlrun.data.seq2seq import (
     DATE_FORMATS,
     EOS_ID,
     PAD_ID,
+    SEQ2SEQ_SPECIALS,
     UNK_ID,
     ProceduralSeq2SeqDataModule,
     Seq2SeqSplits,
     Seq2SeqVocab,
-    SymbolVocabulary,
     addition,
     assign_buckets,
     copy,
@@ -30,9 +30,11 @@ from dlrun.data.seq2seq import (
     parse_length_buckets,
     reverse,
     sort,
+    symbol_vocabulary,
 )
 from dlrun.data.padding import trim_to_longest
 from dlrun.data.seq2seq.module import source_overlap
+from dlrun.data.text_vocabulary import Vocabulary
 from dlrun.errors import ConfigError
 
 SMALL = dict(train_size=200, val_size=50, test_size=50)
@@ -168,19 +170,19 @@ def test_generators_are_deterministic_per_seed(generator):
 
 def test_special_ids_distinct_and_symbols_after_them():
     assert len({PAD_ID, UNK_ID, BOS_ID, EOS_ID}) == 4 and PAD_ID == 0 and UNK_ID == 1
-    vocab = SymbolVocabulary(["a", "b"])
+    vocab = symbol_vocabulary(["a", "b"])
     assert len(vocab) == 6 and vocab.encode(["a", "b", "zz"]) == [4, 5, UNK_ID]
     assert vocab.decode([BOS_ID, 4, 5, EOS_ID, 4, PAD_ID]) == ["a", "b"]
-    assert SymbolVocabulary.from_json(vocab.to_json()) == vocab
+    assert Vocabulary.from_json(vocab.to_json(), SEQ2SEQ_SPECIALS) == vocab
     with pytest.raises(ValueError):
-        SymbolVocabulary(["a", "<s>"])
+        symbol_vocabulary(["a", "<s>"])
     with pytest.raises(ValueError):
         Seq2SeqVocab(5, 5, pad_id=0, bos_id=0)
 
 
 def test_encode_pairs_layout_and_shift():
     pairs = reverse(rng(9), 64, vocab_size=6, min_length=1, max_length=9)
-    vocab = SymbolVocabulary([str(i) for i in range(6)])
+    vocab = symbol_vocabulary([str(i) for i in range(6)])
     batch = encode_pairs(pairs, vocab, vocab)
     assert set(batch) == KEYS
     assert all(t.dtype == torch.int64 and t.device.type == "cpu" for t in batch.values())
@@ -202,7 +204,7 @@ def test_encode_pairs_layout_and_shift():
 
 def test_trimming_cuts_each_side_by_its_own_lengths():
     pairs = [(list("1234567"), list("12")), (list("12"), list("1234")), (list("123"), list("1"))]
-    vocab = SymbolVocabulary(list("1234567"))
+    vocab = symbol_vocabulary(list("1234567"))
     full = encode_pairs(pairs, vocab, vocab)
     batch = {k: v[1:] for k, v in full.items()}  # sources of 2 and 3 tokens, targets of 4 and 1 (+ EOS)
     trimmed = trim_to_longest(batch)

@@ -15,6 +15,7 @@ import torch
 
 from dlrun.data import RottenTomatoesDataModule, TextCSVDataModule, Vocabulary
 from dlrun.data import text as text_module
+from dlrun.data.seq2seq.vocabulary import SEQ2SEQ_SPECIALS
 from dlrun.data.splits import split_indices
 from dlrun.data.text_vocabulary import char_tokens, word_tokens
 from dlrun.errors import ConfigError, DlrunError
@@ -82,6 +83,39 @@ def test_vocabulary_round_trips_through_json(tmp_path):
     loaded = Vocabulary.load(tmp_path / "vocab.json")
     assert loaded == vocab and loaded.tokens == vocab.tokens
     assert loaded.encode_text("Hold") == vocab.encode(["H", "o", "l", "d"]) != loaded.encode_text("hold")
+
+
+def test_text_and_seq2seq_specials_give_the_ids_and_json_of_each_kind_of_run():
+    # By hand from TEXTS: a 3 times, b twice, then c, d, e (once each, alphabetical) after the specials:
+    # PAD, UNK for text; PAD, UNK, BOS, EOS for seq2seq, so the real tokens start at 2 and 4.
+    text = Vocabulary.build(TEXTS)
+    seq2seq = Vocabulary.build(TEXTS, tokenizer=None, specials=SEQ2SEQ_SPECIALS)
+    assert text.tokens == ["<pad>", "<unk>", "a", "b", "c", "d", "e"]
+    assert seq2seq.tokens == ["<pad>", "<unk>", "<s>", "</s>", "a", "b", "c", "d", "e"]
+    assert (text.pad_id, text.unk_id, text.bos_id, text.eos_id) == (0, 1, None, None)
+    assert (seq2seq.pad_id, seq2seq.unk_id, seq2seq.bos_id, seq2seq.eos_id) == (0, 1, 2, 3)
+    assert text.encode(["e", "zebra", "a", "<s>"]) == [6, 1, 2, 1]
+    assert seq2seq.encode(["e", "zebra", "a", "<s>"]) == [8, 1, 4, 2]
+    assert seq2seq.symbols == text.tokens[2:] == ["a", "b", "c", "d", "e"]
+    # Text leaves out PAD only; seq2seq also BOS, and stops at the first EOS.
+    assert text.decode([2, 0, 3, 0]) == ["a", "b"]
+    assert seq2seq.decode([2, 4, 0, 5, 3, 6]) == ["a", "b"]
+    # The JSON of vocab.json and of each side in seq2seq_vocab.json: these keys in this order.
+    assert list(text.to_json().items()) == [
+        ("format", "dlrun.vocabulary"), ("version", 1), ("tokenizer", "word"), ("lowercase", True),
+        ("pad_id", 0), ("unk_id", 1), ("tokens", text.tokens),
+    ]
+    assert list(seq2seq.to_json().items()) == [
+        ("format", "dlrun.symbol_vocabulary"), ("version", 1),
+        ("pad_id", 0), ("unk_id", 1), ("bos_id", 2), ("eos_id", 3), ("tokens", seq2seq.tokens),
+    ]
+    assert Vocabulary.from_json(seq2seq.to_json(), SEQ2SEQ_SPECIALS) == seq2seq
+    assert Vocabulary.from_json(text.to_json()) == text
+    # Read with the other kind's specials every id would shift: refused.
+    with pytest.raises(DlrunError, match="dlrun.vocabulary with <pad> at id 0, <unk> at id 1"):
+        Vocabulary.from_json(seq2seq.to_json())
+    with pytest.raises(DlrunError, match="<s> at id 2, </s> at id 3"):
+        Vocabulary.from_json(text.to_json(), SEQ2SEQ_SPECIALS)
 
 
 # -- data=text_csv --------------------------------------------------------------------------

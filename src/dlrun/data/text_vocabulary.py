@@ -1,4 +1,8 @@
-"""Tokenizers and the vocabulary of text runs (saved with the run as vocab.json).
+"""Tokenizers, and the vocabulary of text and sequence-to-sequence runs.
+
+The one `Vocabulary` class serves both; what differs is its `SpecialTokens`: text runs use
+TEXT_SPECIALS (PAD, UNK; saved with the run as vocab.json), sequence-to-sequence runs add BOS and EOS
+(dlrun.data.seq2seq.vocabulary.SEQ2SEQ_SPECIALS, saved inside seq2seq_vocab.json).
 
 Tokenizers:
 - `word`: words and punctuation marks. A word is a run of letters, digits or underscores; an
@@ -18,6 +22,7 @@ import json
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from dlrun.errors import DlrunError, unknown_choice
@@ -55,24 +60,68 @@ def tokenizer_named(name: str) -> Callable[[str, bool], list[str]]:
     return TOKENIZERS[name]
 
 
+@dataclass(frozen=True)
+class SpecialTokens:
+    """The tokens a vocabulary puts before its real ones: PAD, UNK, then BOS and EOS where given, at ids
+    0, 1, 2, ... in that order. `format` names the JSON a vocabulary with these specials is written as;
+    it travels with them because a file written with other specials must be refused, not read with
+    every id shifted."""
+
+    format: str
+    pad: str = PAD_TOKEN
+    unk: str = UNK_TOKEN
+    bos: str | None = None
+    eos: str | None = None
+
+    def by_role(self) -> dict[str, str]:
+        """{"pad": "<pad>", "unk": "<unk>", ...}: the specials given, in id order."""
+        given = {"pad": self.pad, "unk": self.unk, "bos": self.bos, "eos": self.eos}
+        return {role: token for role, token in given.items() if token is not None}
+
+    @property
+    def tokens(self) -> tuple[str, ...]:
+        return tuple(self.by_role().values())
+
+    @property
+    def ids(self) -> dict[str, int]:
+        """{"pad_id": 0, "unk_id": 1, ...}: each special's id under the key a vocabulary's JSON gives it."""
+        return {f"{role}_id": i for i, role in enumerate(self.by_role())}
+
+
+TEXT_SPECIALS = SpecialTokens(VOCABULARY_FORMAT)
+
+
 class Vocabulary:
-    """Token <-> id, with PAD = 0 and UNK = 1 first, then the tokens by descending training frequency
-    (ties in alphabetical order, so the same texts always give the same ids). It also remembers how
-    its texts were tokenized, so a saved vocabulary encodes new text exactly as in training."""
+    """Token <-> id: the special tokens first (`specials`; PAD = 0 and UNK = 1 for text), then the tokens
+    by descending training frequency (ties in alphabetical order, so the same texts always give the
+    same ids). It also remembers how its texts were tokenized (`tokenizer` None: it records none), so
+    a saved vocabulary encodes new text exactly as in training."""
 
-    pad_id = PAD_ID
-    unk_id = UNK_ID
-
-    def __init__(self, tokens: Sequence[str], tokenizer: str = "word", lowercase: bool = True) -> None:
-        """`tokens`: the real tokens in id order, from id 2 on (PAD and UNK are added here)."""
-        tokenizer_named(tokenizer)
+    def __init__(
+        self,
+        tokens: Sequence[str],
+        tokenizer: str | None = "word",
+        lowercase: bool = True,
+        specials: SpecialTokens = TEXT_SPECIALS,
+    ) -> None:
+        """`tokens`: the real tokens in id order, after the special ones (which are added here)."""
+        if tokenizer is not None:
+            tokenizer_named(tokenizer)
         self.tokenizer = tokenizer
         self.lowercase = bool(lowercase)
-        self.tokens: list[str] = [PAD_TOKEN, UNK_TOKEN, *tokens]
+        self.specials = specials
+        self.tokens: list[str] = [*specials.tokens, *tokens]
         self.ids: dict[str, int] = {token: i for i, token in enumerate(self.tokens)}
         if len(self.ids) != len(self.tokens):
             repeated = sorted(t for t, n in Counter(self.tokens).items() if n > 1)
-            raise ValueError(f"a vocabulary lists each token once; repeated: {', '.join(repeated[:5])}")
+            raise ValueError(
+                f"a vocabulary lists each token once (special tokens included); repeated: {', '.join(repeated[:5])}"
+            )
+        special_ids = specials.ids
+        self.pad_id: int = special_ids["pad_id"]
+        self.unk_id: int = special_ids["unk_id"]
+        self.bos_id: int | None = special_ids.get("bos_id")
+        self.eos_id: int | None = special_ids.get("eos_id")
 
     @classmethod
     def build(
@@ -80,18 +129,19 @@ class Vocabulary:
         texts: Iterable[Sequence[str]],
         min_freq: int = 1,
         max_size: int | None = None,
-        tokenizer: str = "word",
+        tokenizer: str | None = "word",
         lowercase: bool = True,
+        specials: SpecialTokens = TEXT_SPECIALS,
     ) -> Vocabulary:
         """From tokenized texts: the tokens seen at least `min_freq` times, at most `max_size` of them
-        (the most frequent; PAD and UNK not counted), None = all."""
+        (the most frequent; the special tokens not counted), None = all."""
         counts: Counter[str] = Counter()
         for tokens in texts:
             counts.update(tokens)
         kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
         if max_size is not None:
             kept = kept[:max_size]
-        return cls(kept, tokenizer, lowercase)
+        return cls(kept, tokenizer, lowercase, specials)
 
     def __len__(self) -> int:
         return len(self.tokens)
@@ -100,44 +150,66 @@ class Vocabulary:
         return isinstance(other, Vocabulary) and self.to_json() == other.to_json()
 
     def __repr__(self) -> str:
-        return f"Vocabulary({len(self)} tokens, tokenizer={self.tokenizer}, lowercase={self.lowercase})"
+        specials = len(self.specials.tokens)
+        how = "" if self.tokenizer is None else f", tokenizer={self.tokenizer}, lowercase={self.lowercase}"
+        return f"Vocabulary({len(self)} tokens: {len(self) - specials} + {specials} special{how})"
+
+    @property
+    def symbols(self) -> list[str]:
+        """The real tokens, in id order: all but the special ones."""
+        return self.tokens[len(self.specials.tokens) :]
 
     def tokenize(self, text: str) -> list[str]:
+        if self.tokenizer is None:
+            raise ValueError("this vocabulary records no tokenizer; tokenize its text where it was built")
         return TOKENIZERS[self.tokenizer](text, self.lowercase)
 
     def encode(self, tokens: Iterable[str]) -> list[int]:
-        """Ids of tokens; UNK (1) for a token not in the vocabulary."""
-        ids = self.ids
-        return [ids.get(token, UNK_ID) for token in tokens]
+        """Ids of tokens; UNK for a token not in the vocabulary. No BOS or EOS is added here."""
+        ids, unk_id = self.ids, self.unk_id
+        return [ids.get(token, unk_id) for token in tokens]
 
     def encode_text(self, text: str) -> list[int]:
         return self.encode(self.tokenize(text))
 
     def decode(self, ids: Iterable[int]) -> list[str]:
-        """Tokens of ids, padding left out."""
-        return [self.tokens[i] for i in ids if i != PAD_ID]
+        """Tokens of ids, PAD and BOS left out, up to the first EOS (excluded) where the specials have
+        one: a decoder's output as text."""
+        left_out = {self.pad_id, self.bos_id}
+        tokens = []
+        for i in ids:
+            i = int(i)
+            if i == self.eos_id:
+                break
+            if i not in left_out:
+                tokens.append(self.tokens[i])
+        return tokens
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "format": VOCABULARY_FORMAT,
-            "version": VOCABULARY_VERSION,
-            "tokenizer": self.tokenizer,
-            "lowercase": self.lowercase,
-            "pad_id": PAD_ID,
-            "unk_id": UNK_ID,
-            "tokens": list(self.tokens),
-        }
+        recorded: dict[str, object] = {"format": self.specials.format, "version": VOCABULARY_VERSION}
+        if self.tokenizer is not None:
+            recorded |= {"tokenizer": self.tokenizer, "lowercase": self.lowercase}
+        return recorded | self.specials.ids | {"tokens": list(self.tokens)}
 
     @classmethod
-    def from_json(cls, data: dict[str, object]) -> Vocabulary:
-        tokens = list(data["tokens"])  # type: ignore[arg-type]
-        if data.get("pad_id") != PAD_ID or data.get("unk_id") != UNK_ID or tokens[:2] != [PAD_TOKEN, UNK_TOKEN]:
+    def from_json(cls, data: dict[str, object], specials: SpecialTokens = TEXT_SPECIALS) -> Vocabulary:
+        """The vocabulary `to_json` gave, refused (DlrunError) unless it was written with `specials`."""
+        tokens = list(data.get("tokens", []))  # type: ignore[call-overload]
+        written_ids = {key: data.get(key) for key in specials.ids}
+        first = tuple(tokens[: len(specials.tokens)])
+        if data.get("format") != specials.format or written_ids != specials.ids or first != specials.tokens:
+            expected = ", ".join(f"{token} at id {i}" for i, token in enumerate(specials.tokens))
             raise DlrunError(
-                f"This vocabulary puts PAD and UNK at ids {data.get('pad_id')} and {data.get('unk_id')}, but dlrun "
-                f"reads only vocabularies with {PAD_TOKEN} at id {PAD_ID} and {UNK_TOKEN} at id {UNK_ID} (as "
-                f"it writes them)."
+                f"This vocabulary (format {data.get('format')!r}) puts its special tokens at {written_ids}, but "
+                f"dlrun reads it only as a {specials.format} with {expected} (as it writes them)."
             )
-        return cls(tokens[2:], str(data["tokenizer"]), bool(data["lowercase"]))
+        tokenizer = data.get("tokenizer")
+        return cls(
+            tokens[len(specials.tokens) :],
+            None if tokenizer is None else str(tokenizer),
+            bool(data.get("lowercase", True)),
+            specials,
+        )
 
     def save(self, path: Path, **extra: object) -> None:
         """Write the vocabulary as JSON; `extra` keys (class names, say) are stored beside it."""

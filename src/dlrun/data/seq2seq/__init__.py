@@ -37,9 +37,10 @@ from dlrun.data.seq2seq.vocabulary import (
     BOS_ID,
     EOS_ID,
     PAD_ID,
+    SEQ2SEQ_SPECIALS,
     UNK_ID,
     Seq2SeqVocab,
-    SymbolVocabulary,
+    symbol_vocabulary,
 )
 
 __all__ = [
@@ -49,6 +50,7 @@ __all__ = [
     "PAD_ID",
     "SEQ2SEQ_KEYS",
     "SEQ2SEQ_LENGTH_KEYS",
+    "SEQ2SEQ_SPECIALS",
     "TASKS",
     "UNK_ID",
     "BibleEnEsDataModule",
@@ -57,7 +59,6 @@ __all__ = [
     "ProceduralSeq2SeqDataModule",
     "Seq2SeqSplits",
     "Seq2SeqVocab",
-    "SymbolVocabulary",
     "addition",
     "assign_buckets",
     "bucket_name",
@@ -70,6 +71,7 @@ __all__ = [
     "read_parallel_tsv",
     "reverse",
     "sort",
+    "symbol_vocabulary",
     "Seq2SeqDataModule",
     "source_overlap",
     "task_symbols",

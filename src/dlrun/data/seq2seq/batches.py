@@ -19,7 +19,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from dlrun.data.seq2seq.vocabulary import BOS_ID, EOS_ID, PAD_ID, SymbolVocabulary
+from dlrun.data.seq2seq.vocabulary import BOS_ID, EOS_ID, PAD_ID
+from dlrun.data.text_vocabulary import Vocabulary
 from dlrun.errors import ConfigError
 
 SOURCE, SOURCE_LENGTHS = "source", "source_lengths"
@@ -32,7 +33,7 @@ Pair = tuple[Sequence[str], Sequence[str]]
 
 
 def encode_pairs(
-    pairs: Sequence[Pair], source_vocab: SymbolVocabulary, target_vocab: SymbolVocabulary
+    pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary
 ) -> dict[str, Tensor]:
     """(source tokens, target tokens) pairs -> the five tensors of the layout above (CPU int64)."""
     if not pairs:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import datetime
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import numpy as np
 
@@ -176,7 +177,8 @@ class TaskInfo:
     uses_lengths: bool
 
 
-TASKS: dict[str, TaskInfo] = {
+Seq2SeqTask = Literal["reverse", "copy", "sort", "addition", "dates"]
+TASKS: dict[Seq2SeqTask, TaskInfo] = {
     "reverse": TaskInfo(True, True),
     "copy": TaskInfo(True, True),
     "sort": TaskInfo(True, True),

@@ -15,8 +15,9 @@ from dlrun.data.seq2seq.batches import (
     encode_pairs,
     parse_length_buckets,
 )
-from dlrun.data.seq2seq.vocabulary import Seq2SeqVocab, SymbolVocabulary
+from dlrun.data.seq2seq.vocabulary import Seq2SeqVocab
 from dlrun.data.spec import DataSpec
+from dlrun.data.text_vocabulary import Vocabulary
 
 Pairs = list[Pair]
 
@@ -47,7 +48,7 @@ class Seq2SeqDataModule(InMemoryDataModule):
         self._vocab: Seq2SeqVocab | None = None
 
     def serve(
-        self, pairs: dict[str, Pairs], source_vocab: SymbolVocabulary, target_vocab: SymbolVocabulary
+        self, pairs: dict[str, Pairs], source_vocab: Vocabulary, target_vocab: Vocabulary
     ) -> tuple[dict[str, Batch], DataSpec]:
         """Encode each split's pairs; the spec's vocab_size / max_length describe the source side."""
         self._pairs = pairs

@@ -20,7 +20,7 @@ then, in this order:
    source, source_lengths, target_in, target_out, target_lengths.
 
 The attributes are those of ProceduralSeq2SeqDataModule, so one task serves both: `vocab`
-(Seq2SeqVocab), `source_vocab`, `target_vocab` (SymbolVocabulary), `pairs[split]` (token pairs, the
+(Seq2SeqVocab), `source_vocab`, `target_vocab` (symbol vocabularies), `pairs[split]` (token pairs, the
 references for BLEU), `overlap`, `length_buckets` (by source length; default width 10 over the
 validation and test source lengths), `bucket_names()`, `buckets_of(split)`, `task`, and
 `save_preprocessing(directory)`, which writes seq2seq_vocab.json with the vocabularies and how each
@@ -33,20 +33,22 @@ import gzip
 import json
 import logging
 from abc import abstractmethod
-from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 import numpy as np
 
+from dlrun.checks import check_exists, check_number
+from dlrun.choices import check_config_choice
 from dlrun.data.loader import Batch
 from dlrun.data.seq2seq.module import Seq2SeqDataModule
 from dlrun.data.seq2seq.procedural import SEQ2SEQ_VOCAB_FILE
-from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
+from dlrun.data.seq2seq.vocabulary import SEQ2SEQ_SPECIALS
 from dlrun.data.spec import DataSpec
 from dlrun.data.splits import split_indices
-from dlrun.data.text_vocabulary import TOKENIZERS
-from dlrun.errors import ConfigError, unknown_choice
+from dlrun.data.text import Tokenizer
+from dlrun.data.text_vocabulary import TOKENIZERS, Vocabulary
+from dlrun.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -62,11 +64,12 @@ def read_parallel_tsv(path: Path, fields: int = 2) -> list[tuple[str, ...]]:
     tab-separated fields, none of them blank. No header line. A blank line, a line with another
     number of fields or a blank field is a ConfigError naming the file and the line number."""
     path = Path(path)
-    if not path.exists():
-        raise ConfigError(
-            f"data.path '{path}' does not exist (relative paths start from {Path.cwd()}). Point data.path at a "
-            f"UTF-8 file of source<TAB>target lines, one pair per line and no header, e.g. {EXAMPLE_COMMAND}."
-        )
+    check_exists(
+        path,
+        "data.path",
+        f"Point data.path at a UTF-8 file of source<TAB>target lines, one pair per line and no header, e.g. "
+        f"{EXAMPLE_COMMAND}.",
+    )
     if not path.is_file():
         raise ConfigError(f"data.path '{path}' is a folder; point it at a file of source<TAB>target lines.")
     layout = "source<TAB>target" if fields == 2 else "<TAB>".join(f"field{i + 1}" for i in range(fields))
@@ -107,16 +110,11 @@ def read_parallel_tsv(path: Path, fields: int = 2) -> list[tuple[str, ...]]:
 
 def build_vocabulary(
     token_lists: Iterable[Sequence[str]], min_freq: int = 1, max_size: int | None = None
-) -> SymbolVocabulary:
+) -> Vocabulary:
     """The tokens seen at least `min_freq` times, at most `max_size` of them (the most frequent), ids by
-    descending frequency with ties in alphabetical order; the four special tokens first."""
-    counts: Counter[str] = Counter()
-    for tokens in token_lists:
-        counts.update(tokens)
-    kept = sorted((t for t, n in counts.items() if n >= min_freq), key=lambda t: (-counts[t], t))
-    if max_size is not None:
-        kept = kept[:max_size]
-    return SymbolVocabulary(kept)
+    descending frequency with ties in alphabetical order; the four special tokens first. No tokenizer
+    is recorded in it: seq2seq_vocab.json keeps each side's beside the vocabularies."""
+    return Vocabulary.build(token_lists, min_freq, max_size, tokenizer=None, specials=SEQ2SEQ_SPECIALS)
 
 
 class ParallelTextDataModule(Seq2SeqDataModule):
@@ -128,8 +126,8 @@ class ParallelTextDataModule(Seq2SeqDataModule):
 
     def __init__(
         self,
-        source_tokenizer: str = "word",
-        target_tokenizer: str = "word",
+        source_tokenizer: Tokenizer = "word",
+        target_tokenizer: Tokenizer = "word",
         lowercase: bool = True,
         min_freq: int = 1,
         max_size: int | None = None,
@@ -144,25 +142,19 @@ class ParallelTextDataModule(Seq2SeqDataModule):
         **options,
     ) -> None:
         super().__init__(length_buckets=length_buckets, **options)
-        for key, name in (("source_tokenizer", source_tokenizer), ("target_tokenizer", target_tokenizer)):
-            if name not in TOKENIZERS:
-                raise unknown_choice(f"data.{key}", name, TOKENIZERS)
-        if not _is_whole(min_freq) or min_freq < 1:
-            raise ConfigError(
-                f"data.min_freq must be a whole number of at least 1 (keep tokens seen at least that many times in "
-                f"the training pairs), got {min_freq}."
-            )
+        check_config_choice("data.source_tokenizer", source_tokenizer, Tokenizer)
+        check_config_choice("data.target_tokenizer", target_tokenizer, Tokenizer)
+        check_number(
+            "data.min_freq", min_freq, at_least=1, whole=True,
+            meaning="keep tokens seen at least that many times in the training pairs"
+        )
         for key, value in (
             ("max_size", max_size),
             ("max_source_length", max_source_length),
             ("max_target_length", max_target_length),
         ):
-            if value is not None and (not _is_whole(value) or value < 1):
-                raise ConfigError(
-                    f"data.{key} must be a whole number of at least 1, or null for no limit; got {value}."
-                )
-        if not _is_whole(split_seed) or split_seed < 0:
-            raise ConfigError(f"data.split_seed must be a whole number >= 0; got {split_seed}.")
+            check_number(f"data.{key}", value, at_least=1, whole=True, null_means="for no limit")
+        check_number("data.split_seed", split_seed, at_least=0, whole=True)
         self.source_tokenizer = source_tokenizer
         self.target_tokenizer = target_tokenizer
         self.lowercase = bool(lowercase)
@@ -175,8 +167,8 @@ class ParallelTextDataModule(Seq2SeqDataModule):
         self.val_fraction = val_fraction
         self.test_fraction = test_fraction
         self.split_seed = int(split_seed)
-        self._source_vocab: SymbolVocabulary | None = None
-        self._target_vocab: SymbolVocabulary | None = None
+        self._source_vocab: Vocabulary | None = None
+        self._target_vocab: Vocabulary | None = None
         self.duplicates = 0
         self.dropped: dict[str, int] = {}
 
@@ -203,13 +195,13 @@ class ParallelTextDataModule(Seq2SeqDataModule):
     # -- attributes shared with ProceduralSeq2SeqDataModule ------------------------------------
 
     @property
-    def source_vocab(self) -> SymbolVocabulary:
+    def source_vocab(self) -> Vocabulary:
         self.setup()
         assert self._source_vocab is not None
         return self._source_vocab
 
     @property
-    def target_vocab(self) -> SymbolVocabulary:
+    def target_vocab(self) -> Vocabulary:
         self.setup()
         assert self._target_vocab is not None
         return self._target_vocab
@@ -282,7 +274,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
             )
         return kept, dropped
 
-    def _build_vocabularies(self, train: Pairs) -> tuple[SymbolVocabulary, SymbolVocabulary]:
+    def _build_vocabularies(self, train: Pairs) -> tuple[Vocabulary, Vocabulary]:
         if self.shared_vocabulary:
             shared = build_vocabulary(
                 [tokens for pair in train for tokens in pair], self.min_freq, self.max_size
@@ -378,7 +370,3 @@ class ParallelTSVDataModule(ParallelTextDataModule):
 
     def read(self) -> list[tuple[str, str]]:
         return [(row[0], row[1]) for row in read_parallel_tsv(self.path, fields=2)]
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

@@ -31,13 +31,15 @@ from pathlib import Path
 
 import numpy as np
 
+from dlrun.checks import check_number
+from dlrun.choices import check_config_choice
 from dlrun.data.in_memory import SPLITS
 from dlrun.data.loader import Batch
-from dlrun.data.seq2seq.generators import TASKS, Pairs, generate, operand_count, task_symbols
+from dlrun.data.seq2seq.generators import TASKS, Pairs, Seq2SeqTask, generate, operand_count, task_symbols
 from dlrun.data.seq2seq.module import Seq2SeqDataModule
-from dlrun.data.seq2seq.vocabulary import SymbolVocabulary
+from dlrun.data.seq2seq.vocabulary import symbol_vocabulary
 from dlrun.data.spec import DataSpec
-from dlrun.errors import ConfigError, unknown_choice
+from dlrun.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +141,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
 
     def __init__(
         self,
-        task: str = "reverse",
+        task: Seq2SeqTask = "reverse",
         vocab_size: int = 10,
         min_length: int = 5,
         max_length: int = 10,
@@ -153,12 +155,11 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
         **options,
     ) -> None:
         super().__init__(length_buckets=length_buckets, **options)
-        if task not in TASKS:
-            raise unknown_choice("data.task", task, TASKS)
+        check_config_choice("data.task", task, Seq2SeqTask)
         info = TASKS[task]
-        if info.uses_vocab_size and (not _is_whole(vocab_size) or vocab_size < 2):
-            raise ConfigError(
-                f"data.vocab_size must be a whole number of symbols, at least 2, for the {task} task; got {vocab_size}."
+        if info.uses_vocab_size:
+            check_number(
+                "data.vocab_size", vocab_size, at_least=2, whole=True, unit="symbols", meaning=f"for the {task} task"
             )
         eval_min_length = min_length if eval_min_length is None else eval_min_length
         eval_max_length = max_length if eval_max_length is None else eval_max_length
@@ -170,8 +171,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
                 ("eval_min_length", eval_min_length),
                 ("eval_max_length", eval_max_length),
             ):
-                if not _is_whole(value) or value < 1:
-                    raise ConfigError(f"data.{key} must be a whole number of {unit}, at least 1; got {value}.")
+                check_number(f"data.{key}", value, at_least=1, whole=True, unit=unit)
             for prefix, low, high in (("", min_length, max_length), ("eval_", eval_min_length, eval_max_length)):
                 if low > high:
                     raise ConfigError(
@@ -179,16 +179,13 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
                         f"drawn uniformly from [{prefix}min_length, {prefix}max_length]."
                     )
         for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-            if not _is_whole(value) or value < 1:
-                raise ConfigError(
-                    f"data.{key} must be a whole number of examples, at least 1; got {value}. (The examples are "
-                    f"generated, so any size works: e.g. data.train_size=10000, data.val_size=1000.)"
-                )
-        if not _is_whole(generator_seed) or generator_seed < 0:
-            raise ConfigError(
-                f"data.generator_seed must be a whole number >= 0 that seeds the generated examples; "
-                f"got {generator_seed}."
+            check_number(
+                f"data.{key}", value, at_least=1, whole=True, unit="examples",
+                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, data.val_size=1000.)"
             )
+        check_number(
+            "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"
+        )
         self.task = task
         self.splits = Seq2SeqSplits(
             task,
@@ -203,8 +200,8 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
             int(generator_seed),
         )
         source_symbols, target_symbols = task_symbols(task, self.splits.vocab_size)
-        self.source_vocab = SymbolVocabulary(source_symbols)
-        self.target_vocab = SymbolVocabulary(target_symbols)
+        self.source_vocab = symbol_vocabulary(source_symbols)
+        self.target_vocab = symbol_vocabulary(target_symbols)
 
     def eval_length_range(self) -> tuple[int, int]:
         s = self.splits
@@ -241,7 +238,3 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
             "target": self.target_vocab.to_json(),
         }
         Path(directory, SEQ2SEQ_VOCAB_FILE).write_text(json.dumps(data, indent=1) + "\n")
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
