@@ -187,9 +187,9 @@ def test_unknown_scheme_lists_the_choices():
 @pytest.mark.parametrize(
     "scheme, settings, message",
     [
-        ("normal", {}, "init=normal needs a positive std"),
-        ("normal", {"std": -0.1}, "init=normal needs a positive std"),
-        ("uniform", {"bound": 0}, "init=uniform needs a positive bound"),
+        ("normal", {}, r"init.std must be a positive number \(init=normal needs it"),
+        ("normal", {"std": -0.1}, r"init.std must be a positive number \(init=normal needs it"),
+        ("uniform", {"bound": 0}, r"init.bound must be a positive number \(init=uniform needs it"),
         ("he_normal", {"std": 0.1}, "std only applies to init=normal"),
         ("normal", {"std": 0.1, "bound": 0.1}, "bound only applies to init=uniform"),
     ],
@@ -311,9 +311,9 @@ def test_embeddings_keep_their_padding_row_at_zero():
 def test_recurrent_settings_are_checked():
     with pytest.raises(ValueError, match="hidden_scheme 'orthogonl'.*Did you mean orthogonal"):
         Initializer("he_normal", hidden_scheme="orthogonl")
-    with pytest.raises(ValueError, match="embedding_std must be positive"):
+    with pytest.raises(ValueError, match="embedding_std must be a positive number"):
         Initializer("he_normal", embedding_std=-1.0)
-    with pytest.raises(ValueError, match="normal needs a positive std .for scheme or hidden_scheme"):
+    with pytest.raises(ValueError, match="init.std must be a positive number .init=normal needs it, for scheme or hidden"):
         Initializer("he_normal", hidden_scheme="normal")  # no std for it
 
 

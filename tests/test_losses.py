@@ -142,8 +142,8 @@ def test_hinge_multiclass_by_hand():
     [
         (lambda: Huber(delta=0.0), "huber delta must be a positive number"),
         (lambda: PseudoHuber(delta=-1.0), "pseudo_huber delta must be a positive number"),
-        (lambda: CrossEntropy(label_smoothing=-0.1), "label_smoothing must be between 0 and 1"),
-        (lambda: CrossEntropy(label_smoothing=1.5), "label_smoothing must be between 0 and 1"),
+        (lambda: CrossEntropy(label_smoothing=-0.1), "label_smoothing must be a number between 0 and 1"),
+        (lambda: CrossEntropy(label_smoothing=1.5), "label_smoothing must be a number between 0 and 1"),
         (lambda: CrossEntropy(weight=[1.0, -2.0]), "non-negative numbers, one per class"),
         (lambda: CrossEntropy(weight=[0, 0]), "not all 0"),
         (lambda: CrossEntropy(weight=2.0), "weight must be a list"),

@@ -122,7 +122,7 @@ def test_a_model_with_nothing_to_penalize_is_an_error():
     ],
 )
 def test_negative_strengths_are_value_errors(make, named):
-    with pytest.raises(ValueError, match=f"the regularizer's {named} must be a number >= 0"):
+    with pytest.raises(ValueError, match=f"the regularizer's {named} must be a number, at least 0"):
         make()
 
 
@@ -158,7 +158,7 @@ def test_none_means_no_penalty(tmp_path):
 
 
 def test_a_negative_strength_in_the_config_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="strength must be a number >= 0"):
+    with pytest.raises(ConfigError, match="strength must be a number, at least 0"):
         build_from_overrides(tmp_path, "regularizer=l1", "regularizer.strength=-0.1")
 
 

@@ -10,6 +10,7 @@ import torch
 from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks.stage_figure import StageFigure
+from dlrun.checks import check_number
 from dlrun.data.seq2seq.vocabulary import EOS_ID, EOS_TOKEN, PAD_ID
 
 SampleRow = tuple[str, str, str]
@@ -87,8 +88,7 @@ class AttentionMaps(StageFigure):
     source | reference | output). Other runs: nothing."""
 
     def __init__(self, num_examples: int = 4, every_n_epochs: int = 1) -> None:
-        if isinstance(num_examples, bool) or not isinstance(num_examples, int) or num_examples < 1:
-            raise ValueError(f"num_examples must be a whole number of examples, at least 1; got {num_examples}")
+        check_number("num_examples", num_examples, at_least=1, whole=True, unit="examples", error=ValueError)
         super().__init__(every_n_epochs)
         self.num_examples = num_examples
 

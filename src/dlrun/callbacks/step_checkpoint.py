@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 
-from dlrun.errors import ConfigError
+from dlrun.checks import check_number
 
 
 class StepCheckpoint(pl.Callback):
@@ -21,11 +21,10 @@ class StepCheckpoint(pl.Callback):
     """
 
     def __init__(self, dirpath: str, every_n_train_steps: int = 0, filename: str = "last.ckpt") -> None:
-        if isinstance(every_n_train_steps, bool) or not isinstance(every_n_train_steps, int) or every_n_train_steps < 0:
-            raise ConfigError(
-                f"callbacks.step_checkpoint.every_n_train_steps must be a whole number of optimizer steps, "
-                f"0 for none; got {every_n_train_steps!r}."
-            )
+        check_number(
+            "callbacks.step_checkpoint.every_n_train_steps", every_n_train_steps, at_least=0, whole=True,
+            unit="optimizer steps", meaning="0 for none"
+        )
         self.path = Path(dirpath) / filename
         self.every_n_train_steps = every_n_train_steps
         self._saved_at_step = 0

@@ -35,10 +35,10 @@ import math
 import numpy as np
 import torch
 
+from dlrun.checks import check_number
 from dlrun.data.in_memory import SPLITS, InMemoryDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
-from dlrun.errors import ConfigError
 
 # The target is the sum of two independent U(0, 1) values.
 TARGET_MEAN = 1.0
@@ -82,25 +82,21 @@ class AddingDataModule(InMemoryDataModule):
         **options,
     ) -> None:
         super().__init__(**options)
-        if not _is_whole(sequence_length) or sequence_length < 2:
-            raise ConfigError(
-                f"data.sequence_length must be a whole number of steps, at least 2; got {sequence_length}. "
-                f"One marker is placed in each half of the sequence, so it needs two steps at least "
-                f"(the classic settings are 50 to 1000)."
-            )
+        check_number(
+            "data.sequence_length", sequence_length, at_least=2, whole=True, unit="steps",
+            hint="One marker is placed in each half of the sequence, so it needs two steps at least "
+            "(the classic settings are 50 to 1000)."
+        )
         sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
         for key, value in sizes.items():
-            if not _is_whole(value) or value < 1:
-                raise ConfigError(
-                    f"data.{key} must be a whole number of examples, at least 1; got {value}. "
-                    f"(The examples are generated, so any size works: e.g. data.train_size=10000, "
-                    f"data.val_size=1000, data.test_size=1000.)"
-                )
-        if not _is_whole(generator_seed) or generator_seed < 0:
-            raise ConfigError(
-                f"data.generator_seed must be a whole number >= 0 that seeds the generated examples; "
-                f"got {generator_seed}."
+            check_number(
+                f"data.{key}", value, at_least=1, whole=True, unit="examples",
+                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, "
+                "data.val_size=1000, data.test_size=1000.)"
             )
+        check_number(
+            "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"
+        )
         self.sequence_length = int(sequence_length)
         self.train_size = int(train_size)
         self.val_size = int(val_size)
@@ -139,7 +135,3 @@ class AddingDataModule(InMemoryDataModule):
         if spread > 0:
             scores["test/r2"] = 1.0 - float(np.sum(errors**2)) / spread
         return {"constant_1": scores}
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

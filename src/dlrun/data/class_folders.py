@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlrun.checks import check_exists
 from dlrun.errors import ConfigError
 
 
@@ -16,11 +17,7 @@ def find_class_files(
     and each file's class index. `what` names the files in errors ("images", "WAV files"), `example`
     two file paths under two classes (e.g. ("cat/1.jpg", "dog/1.jpg")), `empty_hint` what to do with a
     class folder that has none."""
-    if not root.exists():
-        raise ConfigError(
-            f"data.path '{root}' does not exist (relative paths start from {Path.cwd()}). Point it at a "
-            f"folder with one subfolder of {what} per class."
-        )
+    check_exists(root, "data.path", f"Point it at a folder with one subfolder of {what} per class.")
     if not root.is_dir():
         raise ConfigError(f"data.path '{root}' is a file; point it at a folder with one subfolder of {what} per class.")
     folders = sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith("."))

@@ -19,7 +19,7 @@ from dlrun.data.image_ops import ImageAugmentation, ImagePreprocessing
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
-from dlrun.data.splits import split_train_val
+from dlrun.data.splits import Scaling, split_train_val
 from dlrun.errors import ConfigError
 
 CLASS_NAMES = (
@@ -66,7 +66,7 @@ class FashionMNISTSmallDataModule(InMemoryDataModule):
         folds: int | None = None,
         fold: int = 0,
         classes: Sequence[int] | None = None,
-        scaling: str | None = "standard",
+        scaling: Scaling | None = "standard",
         grayscale: bool = False,
         resize: Sequence[int] | None = None,
         blur: float | None = None,

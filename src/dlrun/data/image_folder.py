@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
@@ -16,7 +17,8 @@ from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError
 
 IMAGE_EXTENSIONS = (".png", ".jpg", ".jpeg")
-PIL_MODES = {1: "L", 3: "RGB"}
+Channels = Literal[1, 3]
+PIL_MODES: dict[Channels, str] = {1: "L", 3: "RGB"}
 
 
 class ImageFolderDataModule(SplittingDataModule):
@@ -26,7 +28,7 @@ class ImageFolderDataModule(SplittingDataModule):
         self,
         path: str | None = None,
         image_size: Sequence[int] = (32, 32),
-        channels: int = 3,
+        channels: Channels = 3,
         **options,
     ) -> None:
         super().__init__(**options)
@@ -38,7 +40,7 @@ class ImageFolderDataModule(SplittingDataModule):
         size = list(image_size) if isinstance(image_size, Sequence) and not isinstance(image_size, str) else []
         if len(size) != 2 or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size):
             raise ConfigError(f"data.image_size must be [height, width] in pixels, e.g. [32, 32]; got {image_size}.")
-        if channels not in PIL_MODES:
+        if channels not in get_args(Channels):
             raise ConfigError(f"data.channels must be 1 (grayscale) or 3 (RGB), got {channels}.")
         self.path = Path(str(path)).expanduser()
         self.image_size = (size[0], size[1])

@@ -18,10 +18,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from dlrun.choices import check_config_choice
 from dlrun.data.loader import Batch
-from dlrun.errors import ConfigError, check_known_options, unknown_choice
-
-SCALINGS = ("standard", "minmax")
+from dlrun.data.splits import Scaling
+from dlrun.errors import ConfigError, check_known_options
 # Filtering a large split at once would need k*k copies of it (median) or several float copies.
 CHUNK = 4096
 
@@ -142,14 +142,13 @@ class ImagePreprocessing:
 
     def __init__(
         self,
-        scaling: str | None = "standard",
+        scaling: Scaling | None = "standard",
         grayscale: bool = False,
         resize: Sequence[int] | None = None,
         blur: float | None = None,
         median: int | None = None,
     ) -> None:
-        if scaling is not None and scaling not in SCALINGS:
-            raise unknown_choice("data.scaling", scaling, [*SCALINGS, "null"])
+        check_config_choice("data.scaling", scaling, Scaling | None)
         if resize is not None:
             resize = tuple(resize)
             if len(resize) != 2 or not all(isinstance(s, int) and s > 0 for s in resize):

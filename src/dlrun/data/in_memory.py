@@ -14,7 +14,7 @@ import torch
 from dlrun.data.loader import Batch, TensorBatches
 from dlrun.data.padding import LENGTH_KEYS
 from dlrun.data.spec import DataSpec
-from dlrun.data.splits import fit_scaler, split_indices
+from dlrun.data.splits import Scaling, fit_scaler, split_indices
 from dlrun.training.mid_epoch import batches_done_in_epoch
 
 SPLITS = ("train", "val", "test")
@@ -165,7 +165,7 @@ class SplittingDataModule(InMemoryDataModule):
         steps_per_execution: int = 32,
         val_fraction: float = 0.15,
         test_fraction: float = 0.15,
-        scaling: str | None = "standard",
+        scaling: Scaling | None = "standard",
         split_seed: int = 0,
         folds: int | None = None,
         fold: int = 0,

@@ -13,6 +13,7 @@ from collections.abc import Iterator
 import torch
 from torch import Tensor
 
+from dlrun.checks import check_number
 from dlrun.errors import ConfigError
 from dlrun.data.padding import LENGTH_KEYS, bucketed_batches, sequence_lengths, trim_to_longest
 
@@ -60,16 +61,16 @@ class TensorBatches:
         self.num_samples = sizes.pop()
         # None means the whole set in one batch (full-batch gradient descent).
         self.batch_size = self.num_samples if batch_size is None else batch_size
-        if self.batch_size < 1:
-            raise ValueError(f"batch_size must be at least 1 (or null for one full batch), got {batch_size}")
-        if group_size is not None and group_size < 1:
-            raise ValueError(f"steps_per_execution must be at least 1, got {group_size}")
+        for name, value, null_means in (
+            ("batch_size", self.batch_size, "for one full batch"),
+            ("steps_per_execution", group_size, "for single steps"),
+            ("bucket_pool_batches", bucket_pool_batches, "for no bucketing"),
+        ):
+            check_number(name, value, at_least=1, whole=True, null_means=null_means, error=ValueError)
         self.shuffle = shuffle
         self.drop_last = drop_last
         self.group_size = group_size
         self.lengths = sequence_lengths(tensors)
-        if bucket_pool_batches is not None and bucket_pool_batches < 1:
-            raise ValueError(f"bucket_pool_batches must be at least 1 (or null for no bucketing), got {bucket_pool_batches}")
         self.bucket_pool_batches = bucket_pool_batches
         self.rank, self.world_size = shard
         self.generator = torch.Generator()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import torch
@@ -11,11 +12,12 @@ from sklearn import datasets
 from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
-from dlrun.errors import unknown_choice
+from dlrun.choices import check_config_choice
 
 # name -> (loader, task, shape of one example); digits are served as 1x8x8 images, which an MLP
 # flattens to its 64 features, so the same data set feeds both families.
-SKLEARN_SETS: dict[str, tuple[str, TaskKind, tuple[int, ...] | None]] = {
+SklearnSet = Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
+SKLEARN_SETS: dict[SklearnSet, tuple[str, TaskKind, tuple[int, ...] | None]] = {
     "digits": ("load_digits", "multiclass", (1, 8, 8)),
     "iris": ("load_iris", "multiclass", None),
     "wine": ("load_wine", "multiclass", None),
@@ -29,12 +31,11 @@ class SklearnDataModule(SplittingDataModule):
 
     def __init__(
         self,
-        name: str = "digits",
+        name: SklearnSet = "digits",
         **options,
     ) -> None:
         super().__init__(**options)
-        if name not in SKLEARN_SETS:
-            raise unknown_choice("data.name", name, SKLEARN_SETS)
+        check_config_choice("data.name", name, SklearnSet)
         self.name = name
 
     def load(self) -> tuple[dict[str, Batch], DataSpec]:

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import numpy as np
 from sklearn.model_selection import KFold, StratifiedKFold, train_test_split
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from dlrun.errors import ConfigError, unknown_choice
+from dlrun.checks import check_number
+from dlrun.choices import check_config_choice
+from dlrun.errors import ConfigError
 
-SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
+# data.scaling: per feature for tables, per channel or pixel for images (see data/image_ops.py).
+Scaling = Literal["standard", "minmax"]
+SCALERS: dict[Scaling, type[StandardScaler | MinMaxScaler]] = {"standard": StandardScaler, "minmax": MinMaxScaler}
 
 
 def split_indices(
@@ -26,9 +32,9 @@ def split_indices(
     `val_fraction` is unused). The test split is the one a run without folds gets, so every fold
     and every plain run of a sweep is tested on the same examples.
     """
-    _check_fraction("test_fraction", test_fraction)
+    check_number("data.test_fraction", test_fraction, above=0, below=1)
     if folds is None:
-        _check_fraction("val_fraction", val_fraction)
+        check_number("data.val_fraction", val_fraction, above=0, below=1)
         if val_fraction + test_fraction >= 1.0:
             raise ConfigError(
                 f"data.val_fraction + data.test_fraction must leave examples for training; "
@@ -63,7 +69,7 @@ def split_train_val(
     everything = np.arange(len(targets))
     try:
         if folds is None:
-            _check_fraction("val_fraction", val_fraction)
+            check_number("data.val_fraction", val_fraction, above=0, below=1)
             train, val = train_test_split(
                 everything, test_size=val_fraction, random_state=seed, stratify=targets if stratify else None
             )
@@ -75,11 +81,6 @@ def split_train_val(
     return {"train": np.sort(train), "val": np.sort(val)}
 
 
-def _check_fraction(name: str, fraction: float) -> None:
-    if not 0.0 < fraction < 1.0:
-        raise ConfigError(f"data.{name} must be between 0 and 1 (exclusive), got {fraction}.")
-
-
 def _check_folds(folds: int | None, fold: int) -> None:
     if folds is None:
         if fold != 0:
@@ -89,11 +90,7 @@ def _check_folds(folds: int | None, fold: int) -> None:
                 f"Set both, e.g. data.folds=5 data.fold={fold}, or leave data.fold at 0."
             )
         return
-    if isinstance(folds, bool) or not isinstance(folds, int | np.integer) or folds < 2:
-        raise ConfigError(
-            f"data.folds must be a whole number of at least 2 (or null for a plain validation split), "
-            f"got {folds}."
-        )
+    check_number("data.folds", folds, at_least=2, whole=True, null_means="for a plain validation split")
     if isinstance(fold, bool) or not isinstance(fold, int | np.integer) or not 0 <= fold < folds:
         raise ConfigError(
             f"data.fold must be one of 0..{folds - 1} with data.folds={folds}, got {fold}. "
@@ -101,10 +98,9 @@ def _check_folds(folds: int | None, fold: int) -> None:
         )
 
 
-def fit_scaler(kind: str | None, train_features: np.ndarray):
+def fit_scaler(kind: Scaling | None, train_features: np.ndarray):
     """A scaler fitted on the training features, or None for no scaling."""
     if kind is None:
         return None
-    if kind not in SCALERS:
-        raise unknown_choice("data.scaling", kind, [*SCALERS, "null"])
+    check_config_choice("data.scaling", kind, Scaling | None)
     return SCALERS[kind]().fit(train_features)

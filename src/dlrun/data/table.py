@@ -6,23 +6,25 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 from pandas.api.types import is_bool_dtype, is_numeric_dtype
 
+from dlrun.choices import check_config_choice
 from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
-from dlrun.data.table_files import read_table, table_format
-from dlrun.errors import ConfigError, did_you_mean, unknown_choice
+from dlrun.data.table_files import NotANumber, numeric_column, numeric_matrix, read_table, table_format
+from dlrun.errors import ConfigError, did_you_mean
 
 log = logging.getLogger(__name__)
 
-TASKS = ("auto", "multiclass", "binary", "regression")
-ENCODINGS = ("one_hot", "embedded")
-MISSING = ("drop", "mean", "error")
+TableTask = Literal["auto", "multiclass", "binary", "regression"]
+Encoding = Literal["one_hot", "embedded"]
+MissingPolicy = Literal["drop", "mean", "error"]
 # An integer target with at most this many distinct values is read as class labels by task=auto;
 # more distinct integers (counts, years, prices in cents) are more likely a quantity to regress.
 MAX_AUTO_CLASSES = 20
@@ -53,19 +55,15 @@ class TableDataModule(SplittingDataModule):
         target: str | None = None,
         features: Sequence[str] | None = None,
         categorical: str | Sequence[str] | None = "auto",
-        categorical_encoding: str = "one_hot",
-        missing: str = "error",
-        task: str = "auto",
+        categorical_encoding: Encoding = "one_hot",
+        missing: MissingPolicy = "error",
+        task: TableTask = "auto",
         **options,
     ) -> None:
         super().__init__(**options)
-        for key, value, choices in (
-            ("data.categorical_encoding", categorical_encoding, ENCODINGS),
-            ("data.missing", missing, MISSING),
-            ("data.task", task, TASKS),
-        ):
-            if value not in choices:
-                raise unknown_choice(key, value, choices)
+        check_config_choice("data.categorical_encoding", categorical_encoding, Encoding)
+        check_config_choice("data.missing", missing, MissingPolicy)
+        check_config_choice("data.task", task, TableTask)
         if path is None:
             raise ConfigError(
                 "data.path is not set: point it at your CSV or Parquet file, e.g. "
@@ -156,7 +154,7 @@ class TableDataModule(SplittingDataModule):
         table = self._handle_missing(table[[*features, self.target]], features)
         train = self._fitted_train_rows
         numeric = [c for c in features if c not in categorical]
-        values = table[numeric].to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(table), len(numeric))
+        values = numeric_matrix(table, numeric)
         seen = (~np.isnan(values[train])).sum(axis=0)
         # The same formula as _numeric_matrix, so a gap filled at prediction gets the training value.
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -229,14 +227,17 @@ class TableDataModule(SplittingDataModule):
                     )
             categorical = [c for c in features if c in self.categorical]
         for column in features:
-            if column not in categorical and not is_numeric_dtype(table[column]):
-                row, value = _first_non_numeric(table[column])
+            if column in categorical:
+                continue
+            try:
+                numeric_column(table, column)
+            except NotANumber as problem:
                 raise ConfigError(
                     f"Column '{column}' of '{self.path}' is a numeric feature but holds non-numeric values "
-                    f"such as '{value}' ({self._row(row)}). Add it to data.categorical (e.g. "
+                    f"such as '{problem.value}' ({self._row(problem.position)}). Add it to data.categorical (e.g. "
                     f"data.categorical=[{column}]) to encode its values as categories, set "
                     f"data.categorical=auto, or leave it out of data.features."
-                )
+                ) from None
         if categorical:
             log.info("Categorical features (%s): %s", self.categorical_encoding, ", ".join(categorical))
         return features, categorical
@@ -307,7 +308,7 @@ class TableDataModule(SplittingDataModule):
         return task
 
     def _numeric_matrix(self, table: pd.DataFrame, numeric: list[str], train: np.ndarray) -> np.ndarray:
-        values = table[numeric].to_numpy(dtype=np.float64, na_value=np.nan).reshape(len(table), len(numeric))
+        values = numeric_matrix(table, numeric)
         gaps = np.isnan(values)
         if not gaps.any():
             return values
@@ -360,10 +361,3 @@ def _sorted_values(column: pd.Series) -> list:
         return sorted(values)
     except TypeError:  # mixed types, e.g. numbers and strings in one column
         return sorted(values, key=str)
-
-
-def _first_non_numeric(column: pd.Series) -> tuple[int, object]:
-    """The row position and value of the first entry that is not a number."""
-    bad = column.notna() & pd.to_numeric(column, errors="coerce").isna()
-    label = bad.idxmax()
-    return label, column.loc[label]

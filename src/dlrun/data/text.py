@@ -14,11 +14,13 @@ import logging
 from abc import abstractmethod
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import pandas as pd
 import torch
 
+from dlrun.checks import check_number
 from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
@@ -28,13 +30,17 @@ from dlrun.errors import ConfigError, DlrunError, did_you_mean
 
 log = logging.getLogger(__name__)
 
+# The names of text_vocabulary.TOKENIZERS, for the signatures that take one (the config checker reads them).
+Tokenizer = Literal["word", "char"]
+
+
 class TextDataModule(SplittingDataModule):
     """Texts with a class label each: tokenized, split (seeded, stratified), encoded with a vocabulary
     of the training split only, truncated and right-padded. Subclasses implement `read()`."""
 
     def __init__(
         self,
-        tokenizer: str = "word",
+        tokenizer: Tokenizer = "word",
         min_freq: int = 1,
         max_size: int | None = None,
         max_length: int | None = None,
@@ -45,16 +51,12 @@ class TextDataModule(SplittingDataModule):
         options.pop("scaling", None)
         super().__init__(scaling=None, **options)
         tokenizer_named(tokenizer)
-        if isinstance(min_freq, bool) or not isinstance(min_freq, int) or min_freq < 1:
-            raise ConfigError(
-                f"data.min_freq must be a whole number of at least 1 (keep tokens seen at least that many "
-                f"times in the training texts), got {min_freq}."
-            )
-        for key, value, least in (("max_size", max_size, 1), ("max_length", max_length, 1)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int) or value < least):
-                raise ConfigError(
-                    f"data.{key} must be a whole number of at least {least}, or null for no limit; got {value}."
-                )
+        check_number(
+            "data.min_freq", min_freq, at_least=1, whole=True,
+            meaning="keep tokens seen at least that many times in the training texts"
+        )
+        for key, value in (("max_size", max_size), ("max_length", max_length)):
+            check_number(f"data.{key}", value, at_least=1, whole=True, null_means="for no limit")
         self.tokenizer = tokenizer
         self.min_freq = min_freq
         self.max_size = max_size
@@ -233,7 +235,7 @@ class RottenTomatoesDataModule(TextDataModule):
 
     def __init__(
         self,
-        tokenizer: str = "word",
+        tokenizer: Tokenizer = "word",
         min_freq: int = 2,
         max_size: int | None = None,
         max_length: int | None = 64,
@@ -269,7 +271,7 @@ class TextCSVDataModule(TextDataModule):
         path: str | None = None,
         text_column: str = "text",
         label_column: str = "label",
-        tokenizer: str = "word",
+        tokenizer: Tokenizer = "word",
         min_freq: int = 1,
         max_size: int | None = None,
         max_length: int | None = None,

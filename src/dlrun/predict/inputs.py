@@ -10,9 +10,10 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
+from dlrun import checks
 from dlrun.data import table_files
+from dlrun.data.table_files import NotANumber, UnreadableTable
 from dlrun.errors import DlrunError
 
 STDIN = "-"
@@ -45,9 +46,8 @@ def row_name(position: int, source: str) -> str:
 
 def check_exists(source: str) -> None:
     """INPUT must be stdin, an existing path, or a glob pattern (checked by the image reader)."""
-    if source == STDIN or _is_pattern(source) or Path(source).exists():
-        return
-    raise _missing(source)
+    if source != STDIN and not _is_pattern(source):
+        checks.check_exists(source, "INPUT", error=DlrunError)
 
 
 def read_table(source: str, expected: str) -> pd.DataFrame:
@@ -61,25 +61,14 @@ def read_table(source: str, expected: str) -> pd.DataFrame:
     if source != STDIN and not Path(source).is_file() and kind != "Parquet":
         raise DlrunError(f"INPUT '{source}' is a folder; this run predicts from {expected}, in one CSV or Parquet file.")
     try:
-        if source == STDIN:
-            table = pd.read_csv(io.StringIO(sys.stdin.read()))
-        elif kind == "Parquet":
-            table = pd.read_parquet(source)
-        else:
-            table = pd.read_csv(source, sep="\t" if kind == "TSV" else ",")
-    except pd.errors.EmptyDataError:
-        table = pd.DataFrame()
-    except ImportError as e:
-        raise DlrunError(f"Reading '{source}' as Parquet needs pyarrow: pip install pyarrow ({e}).") from None
-    except (ValueError, OSError, UnicodeDecodeError) as e:
+        table = table_files.parse_table(sys.stdin if source == STDIN else source, kind, DlrunError)
+    except UnreadableTable as e:
         raise DlrunError(
-            f"Could not read {describe(source)} as {kind}: {' '.join(str(e).split())}. This run predicts from "
-            f"{expected}."
+            f"Could not read {describe(source)} as {kind}: {e}. This run predicts from {expected}."
         ) from None
     if table.empty:
         raise DlrunError(f"The table {describe(source)} is empty: it needs a header line and at least one row of {expected}.")
-    table.columns = [str(c) for c in table.columns]
-    return table.reset_index(drop=True)
+    return table
 
 
 def require_columns(table: pd.DataFrame, columns: list[str], source: str, what: str) -> None:
@@ -95,20 +84,16 @@ def require_columns(table: pd.DataFrame, columns: list[str], source: str, what: 
             )
 
 
-def numeric_column(table: pd.DataFrame, column: str, source: str) -> np.ndarray:
-    """A column as float64, missing values as NaN; a value that is not a number is an error."""
-    values = table[column]
-    if not is_numeric_dtype(values) or values.dtype == bool:
-        parsed = pd.to_numeric(values, errors="coerce")
-        bad = values.notna() & parsed.isna()
-        if bad.any():
-            position = int(np.flatnonzero(bad.to_numpy())[0])
-            raise DlrunError(
-                f"Column '{column}' of {describe(source)} holds '{values.iloc[position]}' in "
-                f"{row_name(position, source)}, which is not a number; the run read this column as numbers."
-            )
-        values = parsed
-    return values.to_numpy(dtype=np.float64, na_value=np.nan)
+def numeric_matrix(table: pd.DataFrame, columns: list[str], source: str) -> np.ndarray:
+    """The columns as a (rows, columns) float64 array, missing values as NaN, read as training read
+    them; a value that is not a number is an error."""
+    try:
+        return table_files.numeric_matrix(table, columns)
+    except NotANumber as problem:
+        raise DlrunError(
+            f"Column '{problem.column}' of {describe(source)} holds '{problem.value}' in "
+            f"{row_name(problem.position, source)}, which is not a number; the run read this column as numbers."
+        ) from None
 
 
 def read_lines(source: str, what: str) -> list[str]:
@@ -174,15 +159,10 @@ def input_files(source: str, suffixes: tuple[str, ...], noun: str) -> list[tuple
         if not files:
             raise DlrunError(f"The pattern '{source}' matches no files.")
     else:
-        raise _missing(source)
+        raise checks.missing_path("INPUT", source, error=DlrunError)
     return [(str(p), p) for p in files]
 
 
 def _is_pattern(source: str) -> bool:
     """Whether INPUT is a glob pattern rather than one path."""
     return any(c in source for c in GLOB_CHARACTERS)
-
-
-def _missing(source: str) -> DlrunError:
-    """The error for an INPUT path that is not there."""
-    return DlrunError(f"INPUT '{source}' does not exist (relative paths start from {Path.cwd()}).")

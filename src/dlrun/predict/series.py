@@ -18,17 +18,17 @@ from dlrun.data.series.times import TimeColumnProblem, read_times
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions
-from dlrun.predict.run import TrainedRun, network_outputs
+from dlrun.predict.run import PredictingRun, network_outputs
 
 
-def predict_series(run: TrainedRun, source: str) -> Predictions:
+def predict_series(run: PredictingRun, source: str) -> Predictions:
     from dlrun.data.series.values import interpolate_gaps, observed_span
 
     saved = run.saved
     columns, lookback, horizon = list(saved["columns"]), int(saved["lookback"]), int(saved["horizon"])
     table = read.read_table(source, f"a series with the columns {', '.join(columns)}, one row per step")
     read.require_columns(table, columns, source, "series columns")
-    values = np.stack([read.numeric_column(table, c, source) for c in columns], axis=1)
+    values = read.numeric_matrix(table, columns, source)
     time_column = saved.get("time_column")
     time = None
     if time_column is not None and time_column in table.columns:

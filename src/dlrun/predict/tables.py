@@ -17,10 +17,10 @@ from dlrun.data.preprocessing_file import apply_scaler
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions, with_inputs
-from dlrun.predict.run import TrainedRun, classes_or_values, in_batches
+from dlrun.predict.run import PredictingRun, classes_or_values, in_batches
 
 
-def predict_table(run: TrainedRun, source: str) -> Predictions:
+def predict_table(run: PredictingRun, source: str) -> Predictions:
     saved = run.saved
     features = list(saved["features"])
     table = read.read_table(source, f"rows with the columns {', '.join(features)}")
@@ -28,7 +28,7 @@ def predict_table(run: TrainedRun, source: str) -> Predictions:
     if "numeric" in saved:  # data=csv (a TableDataModule)
         matrix = encode_table(saved, table, source)
     else:  # a scikit-learn set: every feature numeric, no gaps in the data set
-        values = np.stack([read.numeric_column(table, c, source) for c in features], axis=1)
+        values = read.numeric_matrix(table, features, source)
         _refuse_gaps(values, features, source, "the scikit-learn data set has none")
         matrix = apply_scaler(saved.get("scaler"), values)
     assert run.spec is not None and run.model is not None
@@ -43,7 +43,7 @@ def encode_table(saved: dict, table: pd.DataFrame, source: str) -> np.ndarray:
     missing = saved["missing"]
     blocks = []
     if numeric:
-        values = np.stack([read.numeric_column(table, c, source) for c in numeric], axis=1)
+        values = read.numeric_matrix(table, numeric, source)
         if missing == "mean":
             for j, column in enumerate(numeric):
                 gaps = np.isnan(values[:, j])

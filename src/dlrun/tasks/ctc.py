@@ -12,6 +12,7 @@ from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
 from torchmetrics.text import CharErrorRate, WordErrorRate
 
+from dlrun.checks import check_number
 from dlrun.data.loader import Batch
 from dlrun.models.ctc_decoding import decode
 from dlrun.tasks.base import SupervisedTask
@@ -56,8 +57,9 @@ class CTCTask(SupervisedTask):
     headline_metrics = ("wer",)
 
     def __init__(self, *args, beam_width: int = 1, **kwargs) -> None:
-        if isinstance(beam_width, bool) or not isinstance(beam_width, int) or beam_width < 1:
-            raise ValueError(f"task.beam_width must be a whole number >= 1 (1 decodes greedily), got {beam_width!r}")
+        check_number(
+            "task.beam_width", beam_width, at_least=1, whole=True, meaning="1 decodes greedily", error=ValueError
+        )
         self.beam_width = beam_width
         super().__init__(*args, **kwargs)
         check_outputs_per_frame(self)

@@ -18,14 +18,17 @@ their padding row stays 0.
 from __future__ import annotations
 
 import math
+from typing import Literal, get_args
 
 import torch
 from torch import Tensor, nn
 
+from dlrun.checks import check_number
+from dlrun.choices import check_choice
 from dlrun.errors import did_you_mean
 from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS, RECURRENT_LAYERS
 
-SCHEMES = (
+Scheme = Literal[
     "zeros",
     "normal",
     "uniform",
@@ -36,7 +39,8 @@ SCHEMES = (
     "lecun_uniform",
     "lecun_normal",
     "orthogonal",
-)
+]
+SCHEMES = get_args(Scheme)
 
 # Norm layers are left out on purpose: their weight 1 and bias 0 make them start as the identity.
 INITIALIZED_LAYERS = DENSE_AND_CONV_LAYERS
@@ -44,8 +48,10 @@ INITIALIZED_LAYERS = DENSE_AND_CONV_LAYERS
 # calculate_gain knows none of these. ELU, GELU and SiLU behave like ReLU where it matters for the
 # variance (identity for large inputs, about zero for very negative ones); PReLU is a leaky ReLU
 # whose slope starts at its `init` (He et al., 2015 derive its gain from that slope).
-GAIN_STAND_INS = {"elu": "relu", "gelu": "relu", "silu": "relu", "prelu": "leaky_relu"}
-GAIN_NONLINEARITIES = ("linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu")
+GainNonlinearity = Literal["linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
+GainStandIn = Literal["elu", "gelu", "silu", "prelu"]
+GAIN_STAND_INS: dict[GainStandIn, GainNonlinearity] = {"elu": "relu", "gelu": "relu", "silu": "relu", "prelu": "leaky_relu"}
+GAIN_NONLINEARITIES = get_args(GainNonlinearity)
 DEFAULT_LEAKY_SLOPE = 0.01  # calculate_gain's and nn.LeakyReLU's default
 GAIN_SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal")
 FROM_MODEL = "model"  # init.nonlinearity: the activation the model declares
@@ -63,30 +69,23 @@ class Initializer:
 
     def __init__(
         self,
-        scheme: str,
+        scheme: Scheme,
         std: float | None = None,
         bound: float | None = None,
-        hidden_scheme: str | None = "orthogonal",
+        hidden_scheme: Scheme | None = "orthogonal",
         forget_bias: float | None = None,
         embedding_std: float | None = None,
-        nonlinearity: str = FROM_MODEL,
+        # Checked where the gain is taken (_gain_arguments), which checks a model's own activation too.
+        nonlinearity: Literal["model"] | GainNonlinearity | GainStandIn = FROM_MODEL,
     ) -> None:
-        if scheme not in SCHEMES:
-            raise ValueError(
-                f"unknown init scheme '{scheme}'; choose one of: {', '.join(SCHEMES)}.{did_you_mean(str(scheme), SCHEMES)}"
-            )
-        if hidden_scheme is not None and hidden_scheme not in SCHEMES:
-            raise ValueError(
-                f"unknown init.hidden_scheme '{hidden_scheme}'; choose one of: {', '.join(SCHEMES)}, or null for "
-                f"the same as init.scheme.{did_you_mean(str(hidden_scheme), SCHEMES)}"
-            )
+        check_choice("init scheme", scheme, Scheme)
+        check_choice("init.hidden_scheme", hidden_scheme, Scheme, null_means="the same as init.scheme")
         _check_spread("std", std, scheme, needed_by="normal", also=hidden_scheme)
         _check_spread("bound", bound, scheme, needed_by="uniform", also=hidden_scheme)
-        for key, value in (("forget_bias", forget_bias), ("embedding_std", embedding_std)):
-            if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value)):
-                raise ValueError(f"init.{key} must be a number or null, got {value!r}")
-        if embedding_std is not None and not embedding_std > 0:
-            raise ValueError(f"init.embedding_std must be positive (or null to keep N(0, 1)), got {embedding_std}")
+        check_number(
+            "init.forget_bias", forget_bias, null_means="to leave the forget gate's bias at 0", error=ValueError
+        )
+        check_number("init.embedding_std", embedding_std, above=0, null_means="to keep N(0, 1)", error=ValueError)
         self.scheme = scheme
         self.std = std
         self.bound = bound
@@ -211,5 +210,7 @@ def _check_spread(key: str, value: float | None, scheme: str, needed_by: str, al
         if value is not None:
             raise ValueError(f"init {key} only applies to init={needed_by} (or hidden_scheme={needed_by}); init={scheme} sets its own spread")
         return
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value > 0:
-        raise ValueError(f"init={needed_by} needs a positive {key} (for scheme or hidden_scheme), got {value!r}")
+    check_number(
+        f"init.{key}", value, above=0, meaning=f"init={needed_by} needs it, for scheme or hidden_scheme",
+        error=ValueError,
+    )

@@ -14,6 +14,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from dlrun.checks import check_number
+
+DELTA_MEANING = "where the loss turns linear"
+
 
 class CrossEntropy(nn.CrossEntropyLoss):
     """Softmax cross-entropy over one logit per class, with optional class weights and label smoothing.
@@ -24,8 +28,7 @@ class CrossEntropy(nn.CrossEntropyLoss):
     supports = ("multiclass",)
 
     def __init__(self, weight: Sequence[float] | Tensor | None = None, label_smoothing: float = 0.0) -> None:
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be between 0 and 1 (0 = none), got {label_smoothing}")
+        check_number("label_smoothing", label_smoothing, at_least=0, at_most=1, meaning="0 = none", error=ValueError)
         super().__init__(weight=_class_weights(weight), label_smoothing=label_smoothing)
 
     def check_num_classes(self, num_classes: int) -> None:
@@ -58,8 +61,7 @@ class TokenCrossEntropy(nn.CrossEntropyLoss):
     supports = ("seq2seq",)
 
     def __init__(self, ignore_index: int, label_smoothing: float = 0.0) -> None:
-        if not 0.0 <= label_smoothing <= 1.0:
-            raise ValueError(f"label_smoothing must be between 0 and 1 (0 = none), got {label_smoothing}")
+        check_number("label_smoothing", label_smoothing, at_least=0, at_most=1, meaning="0 = none", error=ValueError)
         super().__init__(ignore_index=ignore_index, label_smoothing=label_smoothing)
 
 
@@ -84,8 +86,7 @@ class Hinge(nn.Module):
 
     def __init__(self, margin: float = 1.0) -> None:
         super().__init__()
-        if not margin > 0:
-            raise ValueError(f"hinge margin must be a positive number (usually 1), got {margin}")
+        check_number("hinge margin", margin, above=0, meaning="usually 1", error=ValueError)
         self.margin = margin
 
     def forward(self, logits: Tensor, targets: Tensor) -> Tensor:
@@ -113,7 +114,7 @@ class Huber(nn.HuberLoss):
     supports = ("regression", "forecasting")
 
     def __init__(self, delta: float = 1.0) -> None:
-        _check_delta("huber", delta)
+        check_number("huber delta", delta, above=0, meaning=DELTA_MEANING, error=ValueError)
         super().__init__(delta=delta)
 
 
@@ -127,18 +128,13 @@ class PseudoHuber(nn.Module):
 
     def __init__(self, delta: float = 1.0) -> None:
         super().__init__()
-        _check_delta("pseudo_huber", delta)
+        check_number("pseudo_huber delta", delta, above=0, meaning=DELTA_MEANING, error=ValueError)
         self.delta = delta
 
     def forward(self, predictions: Tensor, targets: Tensor) -> Tensor:
         r = predictions - targets
         # The same value written without sqrt(...) - 1, which cancels to 0 in float32 for small r.
         return (r.square() / (1 + torch.sqrt(1 + (r / self.delta).square()))).mean()
-
-
-def _check_delta(name: str, delta: float) -> None:
-    if not delta > 0:
-        raise ValueError(f"{name} delta must be a positive number (where the loss turns linear), got {delta}")
 
 
 DEFAULT_LOSSES = {

@@ -20,6 +20,7 @@ import weakref
 
 from torch import Tensor, nn
 
+from dlrun.checks import check_number
 from dlrun.training.layer_kinds import DENSE_AND_CONV_LAYERS
 
 WEIGHT_LAYERS: tuple[type[nn.Module], ...] = (
@@ -140,6 +141,5 @@ class ElasticNet(WeightPenalty):
 
 
 def _strength(name: str, value: float) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0:
-        raise ValueError(f"the regularizer's {name} must be a number >= 0 (0 turns it off), got {value}")
+    check_number(f"the regularizer's {name}", value, at_least=0, meaning="0 turns it off", error=ValueError)
     return float(value)

@@ -25,6 +25,8 @@ from torch.optim.lr_scheduler import (
     StepLR,
 )
 
+from dlrun.checks import check_number
+
 SchedulerConfig = dict[str, object]
 
 
@@ -45,8 +47,8 @@ def step(
     warmup_steps: int = 0,
 ) -> list[SchedulerConfig]:
     """Multiply the learning rate by `gamma` every `step_size` epochs."""
-    _check_whole("step_size", step_size, minimum=1)
-    _check_positive("gamma", gamma)
+    check_number("scheduler.step_size", step_size, at_least=1, whole=True, error=ValueError)
+    check_number("scheduler.gamma", gamma, above=0, error=ValueError)
     return _with_warmup(optimizer, [_per_epoch(StepLR(optimizer, step_size=step_size, gamma=gamma))], warmup_steps)
 
 
@@ -59,7 +61,7 @@ def exponential(
     warmup_steps: int = 0,
 ) -> list[SchedulerConfig]:
     """Multiply the learning rate by `gamma` after every epoch."""
-    _check_positive("gamma", gamma)
+    check_number("scheduler.gamma", gamma, above=0, error=ValueError)
     return _with_warmup(optimizer, [_per_epoch(ExponentialLR(optimizer, gamma=gamma))], warmup_steps)
 
 
@@ -94,9 +96,11 @@ def plateau(
     `patience` epochs (the task steps it with the run's monitor)."""
     if mode not in ("min", "max"):
         raise ValueError(f"scheduler.mode must be min or max (as monitor_mode), got '{mode}'")
-    _check_whole("patience", patience, minimum=0)
-    if not 0 < factor < 1:
-        raise ValueError(f"scheduler.factor must be between 0 and 1 (exclusive) to reduce the learning rate, got {factor}")
+    check_number("scheduler.patience", patience, at_least=0, whole=True, error=ValueError)
+    check_number(
+        "scheduler.factor", factor, above=0, below=1, meaning="it multiplies the learning rate to reduce it",
+        error=ValueError,
+    )
     scheduler = ReduceLROnPlateau(
         optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=min_lr
     )
@@ -123,7 +127,7 @@ def onecycle(
     to max_lr/(div_factor*final_div_factor), per optimizer step. `max_lr` null takes the optimizer's
     learning rate; `warmup_steps` > 0 sets the rising phase in steps in place of `pct_start`."""
     _check_finite_epochs("onecycle", max_epochs)
-    _check_whole("warmup_steps", warmup_steps, minimum=0)
+    check_number("scheduler.warmup_steps", warmup_steps, at_least=0, whole=True, error=ValueError)
     total_steps = steps_per_epoch * max_epochs
     if warmup_steps:
         if warmup_steps >= total_steps:
@@ -155,7 +159,7 @@ def _with_warmup(optimizer: Optimizer, schedules: list[SchedulerConfig], warmup_
 
     The schedule comes first, so that it keeps the learning-rate monitor's plain name (lr-Adam).
     """
-    _check_whole("warmup_steps", warmup_steps, minimum=0)
+    check_number("scheduler.warmup_steps", warmup_steps, at_least=0, whole=True, error=ValueError)
     if warmup_steps <= 1:  # one step of warm-up already runs at the full rate
         return schedules
     warmup = LinearLR(optimizer, start_factor=1 / warmup_steps, end_factor=1.0, total_iters=warmup_steps - 1)
@@ -166,18 +170,8 @@ def _per_epoch(scheduler: LRScheduler | ReduceLROnPlateau) -> SchedulerConfig:
     return {"scheduler": scheduler, "interval": "epoch"}
 
 
-def _check_whole(name: str, value: object, minimum: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"scheduler.{name} must be a whole number of at least {minimum}, got {value}")
-
-
-def _check_positive(name: str, value: float) -> None:
-    if not value > 0:
-        raise ValueError(f"scheduler.{name} must be a positive number, got {value}")
-
-
 def _check_finite_epochs(name: str, max_epochs: int | None) -> None:
-    if max_epochs is None or max_epochs < 1:
-        raise ValueError(
-            f"scheduler={name} spreads over trainer.max_epochs, which must be a positive number, got {max_epochs}"
-        )
+    check_number(
+        "trainer.max_epochs", max_epochs, at_least=1, whole=True, meaning=f"scheduler={name} spreads over it",
+        error=ValueError,
+    )

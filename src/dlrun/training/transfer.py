@@ -8,7 +8,7 @@ from pathlib import Path
 from torch import nn
 
 from dlrun.checkpoints import load_weights
-from dlrun.run_files import CONFIG_FILE, WEIGHT_FILES, open_run
+from dlrun.run_dir.reading import CONFIG_FILE, WEIGHT_FILES, open_run
 from dlrun.trust.signature import TRUST_ENV
 
 # Best, else last, as the verbs read a run dir's weights.

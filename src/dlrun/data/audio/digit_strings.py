@@ -26,10 +26,11 @@ from collections.abc import Sequence
 import numpy as np
 import torch
 
+from dlrun.checks import check_number
 from dlrun.data.audio.features import FeatureScaler
-from dlrun.data.audio.speech_module import clip_features, prepare_clips
+from dlrun.data.audio.speech_module import Layout, clip_features, prepare_clips
 from dlrun.data.audio.spoken_digits import DIGIT_WORDS
-from dlrun.data.audio.synthesized import SynthesizedSpeechModule, is_whole, synthesize_all, waveforms
+from dlrun.data.audio.synthesized import SynthesizedSpeechModule, synthesize_all, waveforms
 from dlrun.data.in_memory import SPLITS
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
@@ -117,7 +118,7 @@ class SpokenDigitStringsDataModule(SynthesizedSpeechModule):
         max_digits: int = 5,
         speed_range: Sequence[int] = (140, 220),
         pitch_range: Sequence[int] = (30, 70),
-        layout: str = "frames",
+        layout: Layout = "frames",
         **options,
     ) -> None:
         if layout not in ("frames", "auto"):
@@ -129,11 +130,9 @@ class SpokenDigitStringsDataModule(SynthesizedSpeechModule):
         super().__init__(speed_range=speed_range, pitch_range=pitch_range, layout="frames", **options)
         sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
         for key, value in sizes.items():
-            if not is_whole(value) or value < 1:
-                raise ConfigError(f"data.{key} must be a whole number of utterances, at least 1; got {value!r}.")
+            check_number(f"data.{key}", value, at_least=1, whole=True, unit="utterances")
         for key, value in (("min_digits", min_digits), ("max_digits", max_digits)):
-            if not is_whole(value) or value < 1:
-                raise ConfigError(f"data.{key} must be a whole number of digits per utterance, at least 1; got {value!r}.")
+            check_number(f"data.{key}", value, at_least=1, whole=True, unit="digits per utterance")
         if min_digits > max_digits:
             raise ConfigError(
                 f"data.min_digits ({min_digits}) is above data.max_digits ({max_digits}); each utterance draws its "
@@ -217,4 +216,3 @@ class SpokenDigitStringsDataModule(SynthesizedSpeechModule):
             f"targets name. Raise data.max_duration to at least {np.ceil(longest / self.sample_rate * 10) / 10:g}, "
             "or lower data.max_digits or raise data.speed_range."
         )
-

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
+from dlrun.checks import check_number, is_number
 from dlrun.errors import ConfigError, check_known_options
 
 FEATURE_KINDS = ("log_mel", "mfcc")
@@ -151,25 +152,21 @@ class FeatureSettings:
     top_db: float | None = 80.0
 
     def __post_init__(self) -> None:
-        def whole(v: object) -> bool:
-            return isinstance(v, int | np.integer) and not isinstance(v, bool)
-
-        checks = [
-            ("kind", self.kind in FEATURE_KINDS, f"one of {', '.join(FEATURE_KINDS)}"),
-            ("sample_rate", whole(self.sample_rate) and self.sample_rate >= 1000, "a whole number of Hz, at least 1000 (e.g. 16000)"),
-            ("window_ms", _number(self.window_ms) and self.window_ms > 0, "a window length in milliseconds above 0 (e.g. 25)"),
-            ("hop_ms", _number(self.hop_ms) and self.hop_ms > 0, "a hop between frames in milliseconds above 0 (e.g. 10)"),
-            ("n_mels", whole(self.n_mels) and self.n_mels >= 1, "a whole number of mel bands, at least 1 (e.g. 40)"),
-            ("n_mfcc", whole(self.n_mfcc) and 1 <= self.n_mfcc <= self.n_mels, f"a whole number from 1 to n_mels ({self.n_mels}), e.g. 13"),
-            ("f_min", _number(self.f_min) and self.f_min >= 0, "a frequency in Hz, at least 0"),
-            ("top_db", self.top_db is None or (_number(self.top_db) and self.top_db >= 0), "null or a number of dB >= 0 (e.g. 80)"),
-        ]
-        for name, ok, expected in checks:
-            if not ok:
-                raise ConfigError(f"data.features.{name} must be {expected}; got {getattr(self, name)!r}.")
+        if self.kind not in FEATURE_KINDS:
+            raise ConfigError(f"data.features.kind must be one of {', '.join(FEATURE_KINDS)}; got {self.kind!r}.")
+        key = "data.features."
+        check_number(key + "sample_rate", self.sample_rate, at_least=1000, whole=True, unit="Hz", meaning="e.g. 16000")
+        check_number(key + "window_ms", self.window_ms, above=0, unit="milliseconds", meaning="the window, e.g. 25")
+        check_number(key + "hop_ms", self.hop_ms, above=0, unit="milliseconds", meaning="between frames, e.g. 10")
+        check_number(key + "n_mels", self.n_mels, at_least=1, whole=True, unit="mel bands", meaning="e.g. 40")
+        check_number(
+            key + "n_mfcc", self.n_mfcc, at_least=1, at_most=self.n_mels, whole=True, meaning="at most n_mels, e.g. 13"
+        )
+        check_number(key + "f_min", self.f_min, at_least=0, unit="Hz")
+        check_number(key + "top_db", self.top_db, at_least=0, unit="dB", meaning="e.g. 80", null_means="")
         nyquist = self.sample_rate / 2
         f_max = nyquist if self.f_max is None else self.f_max
-        if not (_number(f_max) and self.f_min < f_max <= nyquist):
+        if not (is_number(f_max) and self.f_min < f_max <= nyquist):
             raise ConfigError(
                 f"data.features.f_max must be null (half the sample rate, {nyquist:g} Hz) or a frequency in Hz "
                 f"above f_min ({self.f_min}) and at most {nyquist:g}; got {self.f_max!r}."
@@ -179,11 +176,10 @@ class FeatureSettings:
                 f"data.features.window_ms={self.window_ms} and hop_ms={self.hop_ms} are under two samples and one "
                 f"sample at {self.sample_rate} Hz; make them longer (e.g. 25 and 10)."
             )
-        if self.n_fft is not None and not (whole(self.n_fft) and self.n_fft >= self.win_length):
-            raise ConfigError(
-                f"data.features.n_fft must be null (the window's {self.win_length} samples rounded up to a power "
-                f"of two) or a whole number of samples at least the window's {self.win_length}; got {self.n_fft!r}."
-            )
+        check_number(
+            key + "n_fft", self.n_fft, at_least=self.win_length, whole=True, unit="samples",
+            meaning="the window's length", null_means="for the window's samples rounded up to a power of two"
+        )
 
     @classmethod
     def from_options(cls, options: dict | None, sample_rate: int) -> FeatureSettings:
@@ -227,10 +223,6 @@ class FeatureSettings:
 
     def to_json(self) -> dict:
         return asdict(self)
-
-
-def _number(value: object) -> bool:
-    return isinstance(value, int | float | np.integer | np.floating) and not isinstance(value, bool) and math.isfinite(value)
 
 
 def compute_features(
@@ -324,8 +316,7 @@ class SpecAugment:
     def __post_init__(self) -> None:
         for name in ("time_masks", "time_mask_width", "freq_masks", "freq_mask_width"):
             value = getattr(self, name)
-            if not isinstance(value, int | np.integer) or isinstance(value, bool) or value < 0:
-                raise ConfigError(f"data.augment.{name} must be a whole number >= 0 (0 = off); got {value!r}.")
+            check_number(f"data.augment.{name}", value, at_least=0, whole=True, meaning="0 = off")
 
     @classmethod
     def from_options(cls, options: dict | None) -> SpecAugment:

@@ -18,14 +18,16 @@ from __future__ import annotations
 
 import importlib
 from abc import abstractmethod
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Literal, get_args
 
 import numpy as np
 import torch
 
+from dlrun.checks import check_number
+from dlrun.choices import check_config_choice
 from dlrun.data.audio.features import FeatureScaler, FeatureSettings, SpecAugment, compute_features
 from dlrun.data.audio.synthesis import trim_silence
 from dlrun.data.in_memory import SPLITS, InMemoryDataModule
@@ -33,8 +35,8 @@ from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError
 
-LAYOUTS = ("auto", "image", "frames")
-SCALINGS = ("standard",)
+Layout = Literal["auto", "image", "frames"]
+SpeechScaling = Literal["standard"]
 RECURRENT_MODEL = "dlrun.models.recurrent:RecurrentNet"
 
 
@@ -46,7 +48,7 @@ class LabelledClips:
     labels: np.ndarray
 
 
-def resolve_layout(layout: str, model_target: str | None) -> str:
+def resolve_layout(layout: Layout, model_target: str | None) -> str:
     """`image` or `frames`; `auto` asks whether the model's class is (a subclass of) RecurrentNet."""
     if layout != "auto":
         return layout
@@ -94,10 +96,10 @@ class SpeechDataModule(InMemoryDataModule):
         sample_rate: int = 16000,
         max_duration: float = 1.0,
         trim_db: float | None = 40.0,
-        layout: str = "auto",
+        layout: Layout = "auto",
         model_target: str | None = None,
         features: Mapping[str, object] | None = None,
-        scaling: str | None = "standard",
+        scaling: SpeechScaling | None = "standard",
         augment: Mapping[str, int] | None = None,
         batch_size: int | None = 64,
         eval_batch_size: int | None = 1024,
@@ -105,23 +107,17 @@ class SpeechDataModule(InMemoryDataModule):
         bucket_pool_batches: int | None = None,
     ) -> None:
         super().__init__(batch_size, eval_batch_size, steps_per_execution, bucket_pool_batches)
-        if not isinstance(sample_rate, int) or isinstance(sample_rate, bool) or sample_rate < 1000:
-            raise ConfigError(f"data.sample_rate must be a whole number of Hz, at least 1000 (e.g. 16000); got {sample_rate!r}.")
-        if not _positive(max_duration):
-            raise ConfigError(
-                f"data.max_duration must be a length in seconds above 0 (clips are cut to it; image layout pads "
-                f"to it), e.g. 1.0; got {max_duration!r}."
-            )
-        if trim_db is not None and not (_positive(trim_db)):
-            raise ConfigError(
-                f"data.trim_db must be a number of dB above 0 (ends quieter than this below a clip's peak are cut, "
-                f"e.g. 40) or null to keep them; got {trim_db!r}."
-            )
-        if layout not in LAYOUTS:
-            from dlrun.errors import unknown_choice
-
-            raise unknown_choice("data.layout", layout, LAYOUTS)
-        if scaling is not None and scaling not in SCALINGS:
+        check_number("data.sample_rate", sample_rate, at_least=1000, whole=True, unit="Hz", meaning="e.g. 16000")
+        check_number(
+            "data.max_duration", max_duration, above=0, unit="seconds",
+            meaning="clips are cut to it; image layout pads to it; e.g. 1.0"
+        )
+        check_number(
+            "data.trim_db", trim_db, above=0, unit="dB",
+            meaning="ends quieter than this below a clip's peak are cut, e.g. 40", null_means="to keep them"
+        )
+        check_config_choice("data.layout", layout, Layout)
+        if scaling is not None and scaling not in get_args(SpeechScaling):
             raise ConfigError(
                 f"data.scaling must be standard (each feature standardized with the training split's mean and "
                 f"std) or null (the log-mel dB or MFCC values as they are); got {scaling!r}."
@@ -190,7 +186,3 @@ class SpeechDataModule(InMemoryDataModule):
             task=spec.task,
             class_names=list(spec.class_names),
         )
-
-
-def _positive(value: object) -> bool:
-    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value) and value > 0

@@ -19,8 +19,9 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from dlrun.checks import check_number
 from dlrun.data.audio.speech_module import LabelledClips
-from dlrun.data.audio.synthesized import SynthesizedSpeechModule, is_whole, synthesize_all, waveforms
+from dlrun.data.audio.synthesized import SynthesizedSpeechModule, synthesize_all, waveforms
 from dlrun.data.in_memory import SPLITS
 from dlrun.errors import ConfigError
 
@@ -93,8 +94,7 @@ class SpokenDigitsDataModule(SynthesizedSpeechModule):
                 f"data.words must list at least two different words (the classes, each spoken by every voice), "
                 f"e.g. [yes, no]; got {words}."
             )
-        if not is_whole(examples_per_word) or examples_per_word < 1:
-            raise ConfigError(f"data.examples_per_word must be a whole number of utterances per word, at least 1; got {examples_per_word!r}.")
+        check_number("data.examples_per_word", examples_per_word, at_least=1, whole=True, unit="utterances per word")
         sizes = split_sizes(int(examples_per_word), self.val_fraction, self.test_fraction)
         if min(sizes.values()) < 1:
             raise ConfigError(

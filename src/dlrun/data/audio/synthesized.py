@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 
+from dlrun.checks import check_number, is_whole
 from dlrun.data.audio import synthesis
 from dlrun.data.audio.cache import cache_dir, cached_arrays, settings_key
 from dlrun.data.audio.speech_module import SpeechDataModule
@@ -34,11 +35,6 @@ INT16_SCALE = 32768.0
 
 # One utterance to synthesize: its text, voice, speed and pitch.
 Spoken = tuple[str, str, int, int]
-
-
-def is_whole(value: object) -> bool:
-    """A whole number (numpy's too), but not a bool."""
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)
 
 
 def checked_range(name: str, value: Sequence[int], limits: tuple[int, int], unit: str) -> tuple[int, int]:
@@ -108,15 +104,15 @@ class SynthesizedSpeechModule(SpeechDataModule):
     ) -> None:
         super().__init__(**options)
         for name, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if not isinstance(fraction, float | int) or isinstance(fraction, bool) or not 0 < fraction < 1:
-                raise ConfigError(f"data.{name} must be a fraction between 0 and 1 (of {self.fractions_of}); got {fraction!r}.")
+            check_number(f"data.{name}", fraction, above=0, below=1, meaning=f"a fraction of {self.fractions_of}")
         if val_fraction + test_fraction >= 1:
             raise ConfigError(
                 f"data.val_fraction + data.test_fraction must leave speakers for training (sum below 1); got "
                 f"{val_fraction} + {test_fraction}."
             )
-        if not is_whole(generator_seed) or generator_seed < 0:
-            raise ConfigError(f"data.generator_seed must be a whole number >= 0 that seeds the generated utterances; got {generator_seed!r}.")
+        check_number(
+            "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated utterances"
+        )
         self.languages = (languages,) if isinstance(languages, str) else tuple(languages)
         self.variants = None if variants is None else ((variants,) if isinstance(variants, str) else tuple(variants))
         self.speed_range = checked_range("speed_range", speed_range, synthesis.SPEED_RANGE, "words per minute")

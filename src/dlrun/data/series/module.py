@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from dlrun.checks import check_number
 from dlrun.data.in_memory import SPLITS, InMemoryDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.series.baselines import forecast_errors, naive_forecast, naive_scale, seasonal_naive_forecast
@@ -56,19 +57,16 @@ class SeriesDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__(**options)
         for key, value in (("lookback", lookback), ("horizon", horizon)):
-            if not _is_whole(value) or value < 1:
-                raise ConfigError(
-                    f"data.{key} must be a whole number of steps, at least 1; got {value}. "
-                    f"(data.lookback steps of the past predict the next data.horizon steps.)"
-                )
-        if season is not None and (not _is_whole(season) or season < 1):
-            raise ConfigError(
-                f"data.season must be the length of the seasonal cycle in steps (at least 1), or null for "
-                f"a series without one; got {season}."
+            check_number(
+                f"data.{key}", value, at_least=1, whole=True, unit="steps",
+                hint="(data.lookback steps of the past predict the next data.horizon steps.)"
             )
+        check_number(
+            "data.season", season, at_least=1, whole=True, unit="steps",
+            meaning="the length of the seasonal cycle", null_means="for a series without one"
+        )
         for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            if isinstance(value, bool) or not isinstance(value, int | float) or not 0.0 < value < 1.0:
-                raise ConfigError(f"data.{key} must be between 0 and 1 (exclusive), got {value}.")
+            check_number(f"data.{key}", value, above=0, below=1)
         if val_fraction + test_fraction >= 1.0:
             raise ConfigError(
                 f"data.val_fraction + data.test_fraction must leave steps for training; "
@@ -325,7 +323,3 @@ class _Prepared:
     bounds: dict[str, tuple[int, int]]
     origins: dict[str, np.ndarray]
     naive_scale: float
-
-
-def _is_whole(value: object) -> bool:
-    return isinstance(value, int | np.integer) and not isinstance(value, bool)

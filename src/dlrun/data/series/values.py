@@ -12,31 +12,23 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from pandas.api.types import is_numeric_dtype
 
+from dlrun.data.table_files import NotANumber, numeric_matrix
 from dlrun.errors import ConfigError
 
 
 def numeric_values(frame: pd.DataFrame, columns: Sequence[str], source: str) -> np.ndarray:
     """The columns as a (rows, columns) float64 array, missing values as NaN; a value that is
     neither a number nor missing is an error naming its column and row."""
-    blocks = []
-    for column in columns:
-        values = frame[column]
-        if not is_numeric_dtype(values):
-            parsed = pd.to_numeric(values, errors="coerce")
-            bad = values.notna() & parsed.isna()
-            if bad.any():
-                position = int(np.flatnonzero(bad.to_numpy())[0])
-                raise ConfigError(
-                    f"Column '{column}' of {source} holds a value that is not a number: "
-                    f"'{values.iloc[position]}' in data row {position + 1} (not counting the header line). "
-                    f"A series column needs numbers; leave a missing value empty (it is interpolated), or "
-                    f"leave the column out of data.features."
-                )
-            values = parsed
-        blocks.append(values.to_numpy(dtype=np.float64, na_value=np.nan))
-    return np.stack(blocks, axis=1) if blocks else np.zeros((len(frame), 0))
+    try:
+        return numeric_matrix(frame, columns)
+    except NotANumber as problem:
+        raise ConfigError(
+            f"Column '{problem.column}' of {source} holds a value that is not a number: "
+            f"'{problem.value}' in data row {problem.position + 1} (not counting the header line). "
+            f"A series column needs numbers; leave a missing value empty (it is interpolated), or "
+            f"leave the column out of data.features."
+        ) from None
 
 
 def observed_span(values: np.ndarray) -> tuple[int, int]:
