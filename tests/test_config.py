@@ -7,6 +7,7 @@ from omegaconf import OmegaConf
 
 from dlrun.config.compose import ConfigSource
 from dlrun.config.validate import check
+from dlrun.errors import ConfigError
 
 SOURCE = ConfigSource()
 
@@ -21,3 +22,14 @@ def test_every_experiment_preset_composes_and_names_its_runs(preset):
 def test_debug_presets_override_the_trainer():
     cfg = check(SOURCE, ["debug=fast"]).cfg
     assert cfg.trainer.max_epochs == 1 and cfg.trainer.limit_train_batches == 5
+
+
+@pytest.mark.parametrize("override", ["=adam", "+=0.1", "~", "@pkg=x"])
+def test_an_override_without_a_key_is_named_with_the_grammar(override):
+    # Hydra reads '=adam' as the primary config's key '', and its options ('train') would be offered.
+    with pytest.raises(ConfigError) as info:
+        check(SOURCE, [override])
+    message = str(info.value)
+    assert message.startswith(f"'{override}' is not an override: it names no key.")
+    assert all(form in message for form in ("key=value", "group=option", "+key=value", "~key"))
+    assert "train" not in message

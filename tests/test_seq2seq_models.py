@@ -4,6 +4,7 @@ teacher forcing, greedy and beam decoding, a tiny training run, errors."""
 from __future__ import annotations
 
 import time
+import typing
 
 import pytest
 import torch
@@ -511,13 +512,16 @@ def test_a_bahdanau_gru_learns_to_reverse_short_sequences(trained):
 # ---------------------------------------------------------------- errors
 
 
-def test_unknown_attention_bridge_and_cell_suggest_the_closest():
-    with pytest.raises(ValueError, match="unknown attention 'bahdanu'.*Did you mean bahdanau"):
-        seq2seq("bahdanu")
-    with pytest.raises(ValueError, match="unknown bridge 'linear'.*Did you mean linear_tanh"):
-        seq2seq(bridge="linear")
-    with pytest.raises(ValueError, match="unknown cell 'lstn'.*Did you mean lstm"):
-        seq2seq(cell="lstn")
+@pytest.mark.parametrize(
+    ("name", "bad", "closest"),
+    [("attention", "bahdanu", "bahdanau"), ("bridge", "linear", "linear_tanh"), ("cell", "lstn", "lstm")],
+)
+def test_an_unknown_choice_names_the_choices_the_signature_declares_and_the_closest(name, bad, closest):
+    # The Literal the config checker reads is the one the model checks against: one list of choices.
+    declared = typing.get_args(typing.get_type_hints(Seq2Seq.__init__)[name])
+    with pytest.raises(ValueError) as info:
+        seq2seq(**{name: bad})
+    assert str(info.value) == f"unknown {name} '{bad}'; choose one of: {', '.join(declared)}. Did you mean {closest}?"
 
 
 def test_luong_dot_size_mismatch_names_the_fixes():

@@ -12,8 +12,9 @@ import textwrap
 from pathlib import Path
 
 import pytest
-from test_cli import assert_user_error
+from helpers import assert_user_error
 
+from dlrun.choices import choices_of
 from dlrun.config.compose import ConfigSource
 from dlrun.config.hints import conforms, describe
 from dlrun.config.signatures import import_reference
@@ -55,7 +56,7 @@ BAD = [
     # callbacks
     (("callbacks.early_stopping.patience=-2",), ("callbacks.early_stopping.patience", "-2", ">= 0")),
     (("callbacks.early_stopping.patience=2.5",), ("callbacks.early_stopping.patience", "2.5", "a whole number")),
-    (("callbacks.lr_monitor.logging_interval=batch",), ("callbacks.lr_monitor.logging_interval", "'batch'", "step, epoch")),
+    (("callbacks.lr_monitor.logging_interval=batch",), ("callbacks.lr_monitor.logging_interval", "'batch'", "epoch, null, step")),
     (("callbacks.attention_maps.num_examples=0",), ("callbacks.attention_maps.num_examples", "got 0", ">= 1")),
     (("+callbacks.early_stopping.patiance=3",), ("callbacks.early_stopping.patiance", "Did you mean callbacks.early_stopping.patience?")),
     # top level
@@ -68,13 +69,13 @@ BAD = [
     (("model.activation=nonsense",), ("model.activation", "'nonsense'", "leaky_relu", "gelu")),
     (("model.activation={name:leaky_relu,slope:0.2}",), ("model.activation", "slope", "Did you mean negative_slope?")),
     (("model.dropout=1.5",), ("model.dropout", "1.5", "[0, 1)")),
-    (("model.dropout_kind=alfa",), ("model.dropout_kind", "'alfa'", "standard, alpha")),
+    (("model.dropout_kind=alfa",), ("model.dropout_kind", "'alfa'", "alpha, standard", "Did you mean alpha?")),
     (("model.norm=batchnorm",), ("model.norm", "'batchnorm'", "batch, layer")),
     (("+model.hiden_sizes=[4]",), ("model.hiden_sizes", "dlrun.models.MLP", "Did you mean model.hidden_sizes?")),
     (("model.pretrained=nowhere/run",), ("model.pretrained", "'nowhere/run'", "does not exist")),
     (("model.pretrained_lr_scale=-1",), ("model.pretrained_lr_scale", "-1", "a positive number")),
     (("model.freeze=3",), ("model.freeze", "got 3", "a list")),
-    (("model=cnn", "model.pool=maxx"), ("model.pool", "'maxx'", "max, avg, min")),
+    (("model=cnn", "model.pool=maxx"), ("model.pool", "'maxx'", "avg, max, min", "Did you mean max?")),
     (("model=cnn", "model.padding=1.5"), ("model.padding", "1.5", "a whole number or a string")),
     (("model=cnn", "model.channels=[32,a]"), ("model.channels", "[32, 'a']", "a list of whole numbers")),
     (("model=lstm", "model.cell=lstmm"), ("model.cell", "'lstmm'", "gru, lstm, rnn")),
@@ -140,7 +141,7 @@ def test_a_key_the_target_takes_but_the_config_lacks_says_to_add_it():
 
 
 def test_a_config_dir_that_is_not_there_is_refused(tmp_path):
-    with pytest.raises(ConfigError, match="--config-dir '.*nowhere' is not there"):
+    with pytest.raises(ConfigError, match="--config-dir '.*nowhere' does not exist"):
         check(ConfigSource(str(tmp_path / "nowhere")), [])
 
 
@@ -233,6 +234,27 @@ def test_a_users_class_that_uses_dlruns_activations_gets_them_checked(tmp_path, 
         sys.modules.pop("user_act_values", None)
 
 
+def test_a_users_literal_is_a_choice_with_a_suggestion(tmp_path, monkeypatch):
+    # No rule names `mode`: the annotation alone makes it a choice, checked as dlrun's own are.
+    monkeypatch.syspath_prepend(str(tmp_path))
+    source = user_config(tmp_path, "user_choice_values", """
+        from typing import Literal
+
+        class Net:
+            def __init__(self, input_shape, num_outputs, mode: Literal["fast", "exact"] | None = "fast"):
+                self.mode = mode
+    """, "_target_: user_choice_values.Net\nmode: fast\n")
+    try:
+        check(source, ["model=mine", "model.mode=exact"])
+        with pytest.raises(ConfigError) as info:
+            check(source, ["model=mine", "model.mode=exakt"])
+        assert str(info.value) == "Unknown model.mode 'exakt'. Valid choices: exact, fast, null. Did you mean exact?"
+        with pytest.raises(ConfigError, match=r"model.mode must be one of fast, exact or null, got \[1\]"):
+            check(source, ["model=mine", "model.mode=[1]"])
+    finally:
+        sys.modules.pop("user_choice_values", None)
+
+
 def test_a_target_that_cannot_be_imported_is_named(tmp_path):
     with pytest.raises(ConfigError, match=r"model._target_ 'no_such_module.Net' cannot be imported"):
         check(SOURCE, ["model._target_=no_such_module.Net"])
@@ -288,6 +310,8 @@ def test_types_in_words_and_bool_is_no_number():
     assert conforms("abc", float | torch.Tensor) is None  # a class of its own: the rules say more
     assert conforms(5, float | torch.Tensor) is True and conforms([1], float | torch.Tensor) is None
     assert conforms(16, Literal[16, 32]) is True and conforms("16", Literal[16, 32]) is False
+    assert choices_of(Literal["a", "b"] | None) == ("a", "b", None) and choices_of(Literal["a"] | int) is None
+    assert choices_of(str) is None and choices_of(type(None)) is None
     assert describe(Optional[int]) == "a whole number or null"
     assert describe(Sequence[int]) == "a list of whole numbers"
     assert describe(float | torch.Tensor) == "a number"
@@ -304,6 +328,8 @@ def test_types_in_words_and_bool_is_no_number():
         (("train", "optimizer.lr=0"), ("optimizer.lr", "positive number")),
         (("train", "--config-dir", "nowhere", "model=mlp"), ("--config-dir 'nowhere'",)),
         (("show", "model.activation=nonsense"), ("model.activation", "'nonsense'", "leaky_relu")),
+        (("train", "model=lstm", "model.cell=lstn"), ("Unknown model.cell 'lstn'. Valid choices: gru, lstm, rnn.", "Did you mean lstm?")),
+        (("show", "model=cnn", "model.pool=mean"), ("Unknown model.pool 'mean'. Valid choices: avg, max, min, null.",)),
     ],
 )
 def test_the_cli_refuses_a_bad_value_before_anything_starts(dlrun, tmp_path, args, needles):

@@ -11,6 +11,7 @@ from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from dlrun.checks import missing_path
 from dlrun.config.compose import ConfigSource, job_config
 from dlrun.config.show import show
 from dlrun.config.values import check_values, takes_argument
@@ -79,19 +80,33 @@ def check_values_of(composed: ComposedConfig) -> CheckedConfig:
 def check_config_dir(source: ConfigSource) -> None:
     """A ConfigError when --config-dir names no directory (Hydra would silently search nothing there)."""
     directory = source.user_config_dir
-    if directory and not Path(directory).expanduser().is_dir():
-        what = "a file, not a directory" if Path(directory).expanduser().exists() else "not there"
-        raise ConfigError(
-            f"--config-dir '{directory}' is {what} (relative paths start from {Path.cwd()}). Give the dir that "
-            "holds your config groups, e.g. my_conf with my_conf/model/mine.yaml, or leave --config-dir out."
-        )
+    if not directory or Path(directory).expanduser().is_dir():
+        return
+    hint = (
+        "Give the dir that holds your config groups, e.g. my_conf with my_conf/model/mine.yaml, or leave "
+        "--config-dir out."
+    )
+    if not Path(directory).expanduser().exists():
+        raise missing_path("--config-dir", directory, hint)
+    raise ConfigError(f"--config-dir '{directory}' is a file, not a directory. {hint}")
+
+
+OVERRIDE_GRAMMAR = (
+    "An override is key=value to change a value (optimizer.lr=0.01), group=option to pick an option "
+    "(optimizer=adam), +key=value to add a key, or ~key to remove one."
+)
 
 
 def _parse(overrides: list[str]) -> list[Override]:
+    for line in overrides:
+        # Hydra reads '=adam' as an override of the key '' (the primary config), whose options would
+        # then be listed as if the user had asked for them.
+        if not line.lstrip("+~").split("=", 1)[0].split("@", 1)[0].strip():
+            raise ConfigError(f"'{line}' is not an override: it names no key. {OVERRIDE_GRAMMAR}")
     try:
         return OverridesParser.create().parse_overrides(overrides)
     except HydraException as e:
-        raise ConfigError(f"Could not parse the overrides: {_one_line(e)}") from None
+        raise ConfigError(f"Could not parse the overrides: {_one_line(e).rstrip('.')}. {OVERRIDE_GRAMMAR}") from None
 
 
 def _sweep_values(override: Override) -> list[str]:

@@ -1,4 +1,6 @@
-"""RULES: what a parameter of a given name must be, beyond what its type says, and the rules it is made of."""
+"""RULES: what a parameter of a given name must be, beyond what its type says, and the rules it is made of.
+
+A fixed choice is no rule: it is a `Literal[...]` in the signature that takes it (see dlrun.choices)."""
 
 from __future__ import annotations
 
@@ -90,12 +92,11 @@ class FractionOrCount:
 
 @dataclass(frozen=True)
 class OneOf:
-    """One of the choices that constants of these names hold where the parameter is declared (its
-    class's attributes, then its module's globals): a tuple's items, a dict's keys, a str itself.
-    `source` ("package.module:NAME") instead names them outright, for that package's own targets."""
+    """One of the names a registry of another package holds when the run starts (Lightning's
+    accelerators, say), for that package's own targets: `source` ("package.module:NAME") is the
+    registry (a tuple, a dict's keys, or a function that returns one), `extra` adds names it lacks."""
 
-    names: tuple[str, ...] = ()
-    source: str | None = None
+    source: str
     extra: tuple[str, ...] = ()
 
     def check(self, where: str, value: Any, param: Param | None, typed: bool | None) -> None:
@@ -106,20 +107,11 @@ class OneOf:
             raise unknown_choice(where, show_plain(value), [show_plain(c) for c in choices])
 
     def choices(self, param: Param) -> list[Any] | None:
-        if self.source is not None:
-            module, _, name = self.source.partition(":")
-            if not param.module.startswith(module.split(".")[0]):
-                return None
-            found = [import_reference(self.source)]
-        else:
-            found = [c for c in (param.lookup(n) for n in self.names) if c is not ABSENT]
-        if not found:
+        if not param.module.startswith(self.source.partition(":")[0].split(".")[0]):
             return None
-        choices: list[Any] = list(self.extra)
-        for constant in found:
-            items = [constant] if isinstance(constant, str) else list(constant() if callable(constant) else constant)
-            choices += [c for c in items if c not in choices]
-        return choices
+        registry = import_reference(self.source)
+        names = list(registry() if callable(registry) else registry)
+        return [*self.extra, *(n for n in names if n not in self.extra)]
 
 
 @dataclass(frozen=True)
@@ -220,7 +212,6 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "log_every_n_steps": (AT_LEAST_1,),
     "accumulate_grad_batches": (AT_LEAST_1,),
     "gradient_clip_val": (Range(0, note="null or 0 turns clipping off"),),
-    "gradient_clip_algorithm": (OneOf(("CLIP_ALGORITHMS",)),),
     "limit_train_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
     "limit_val_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
     "limit_test_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
@@ -266,18 +257,6 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "resize": (AT_LEAST_1,),
     "blur": (POSITIVE,),
     "median": (AT_LEAST_1,),
-    "task": (OneOf(("TASKS",)),),
-    "name": (OneOf(("SKLEARN_SETS",)),),
-    "scaling": (
-        OneOf(("SCALINGS", "SCALERS")),
-        Resolve(("fit_scaler",), lambda fit, kind: fit(kind, [[0.0], [1.0]])),
-        Resolve(("ImagePreprocessing",), lambda cls, kind: cls(scaling=kind)),
-    ),
-    "tokenizer": (OneOf(("TOKENIZERS",)),),
-    "source_tokenizer": (OneOf(("TOKENIZERS",)),),
-    "target_tokenizer": (OneOf(("TOKENIZERS",)),),
-    "categorical_encoding": (OneOf(("ENCODINGS",)),),
-    "missing": (OneOf(("MISSING",)),),
     "augment": (Resolve(("ImageAugmentation", "SpecAugment"), lambda cls, value: cls.from_options(value)),),
     # speech
     "examples_per_word": (AT_LEAST_1,),
@@ -286,7 +265,6 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "sample_rate": (Range(1000),),
     "max_duration": (POSITIVE,),
     "trim_db": (POSITIVE,),
-    "layout": (OneOf(("LAYOUTS",)),),
     # The sample rate is only needed to turn milliseconds into samples; any valid one checks the rest.
     "features": (Resolve(("FeatureSettings",), lambda cls, value: cls.from_options(value, 16000)),),
     # models
@@ -296,7 +274,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "embedding_size": (AT_LEAST_1,),
     "decoder_hidden_size": (AT_LEAST_1,),
     "num_layers": (AT_LEAST_1,),
-    "channels": (AT_LEAST_1, OneOf(("PIL_MODES",))),
+    "channels": (AT_LEAST_1,),
     "blocks": (AT_LEAST_1,),
     "blocks_per_stage": (AT_LEAST_1,),
     "kernel_size": (AT_LEAST_1,),
@@ -307,25 +285,13 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "head_dropout": (DROPOUT,),
     "activation": (ACTIVATION,),
     "head_activation": (ACTIVATION,),
-    "dropout_kind": (Resolve(("dropout_class",)),),
-    "head_dropout_kind": (Resolve(("dropout_class",)),),
-    "norm": (Resolve(("norm_1d", "norm_2d"), lambda norm, name: norm(name, 1)),),
-    "pool": (Resolve(("make_pool",), lambda pool, name: pool(name, 2)),),
-    "cell": (OneOf(("CELLS",)),),
-    "read_out": (OneOf(("READ_OUTS",)),),
-    "nonlinearity": (OneOf(("NONLINEARITIES", "FROM_MODEL", "GAIN_NONLINEARITIES", "GAIN_STAND_INS")),),
-    "bridge": (OneOf(("BRIDGES",)),),
-    "attention": (OneOf(("ATTENTION_CHOICES",)),),
     "teacher_forcing_ratio": (PROBABILITY,),
-    "teacher_forcing_schedule": (Resolve(("TeacherForcingSchedule",), lambda cls, value: cls(schedule=value)),),
     "teacher_forcing_decay_steps": (AT_LEAST_1,),
     "beam_size": (AT_LEAST_1,),
     "length_penalty": (NON_NEGATIVE,),
     "max_decode_factor": (POSITIVE,),
     "max_decode_extra": (NON_NEGATIVE,),
     # init, loss, regularizer
-    "scheme": (OneOf(("SCHEMES",)),),
-    "hidden_scheme": (OneOf(("SCHEMES",)),),
     "std": (POSITIVE,),
     "bound": (POSITIVE,),
     "embedding_std": (POSITIVE,),

@@ -5,10 +5,13 @@ right: its signature names the arguments it takes (any other key is a did-you-me
 **kwargs that go somewhere we cannot see), and its annotations say each one's type (1.5 is no `int`,
 [a, b] no `Sequence[int]`, 64 no list at all, `true` no number). What a type cannot say, RULES adds,
 keyed by the parameter's NAME: ranges (`lr` > 0, `dropout` in [0, 1), sizes >= 1, ...), paths that
-must exist, and choices taken from the code where the parameter is declared: a `cell` is one of the
-CELLS of the module that declares it, an `activation` is whatever `make_activation` there accepts.
-A user's own class is checked the same way, with no new rule: its annotations, and the rules of any
-parameter name it shares (its `activation` too, if its module uses dlrun's `make_activation`).
+must exist, and values passed through the function that reads them where the parameter is declared:
+an `activation` is whatever `make_activation` there accepts. A fixed choice needs no rule: it is a
+`Literal[...]` in the signature (`cell: Literal["rnn", "lstm", "gru"]`), and a value outside it is an
+unknown choice, with the valid ones and a did-you-mean. A user's own class is checked the same way,
+with no new rule: its annotations (dlrun's Literals too, such as dlrun.models.pooling.PoolKind), and
+the rules of any parameter name it shares (its `activation` too, if its module uses dlrun's
+`make_activation`).
 
 This module walks the config and checks each value; what a target takes is read by
 dlrun.config.signatures, a value is matched to its annotation by dlrun.config.hints, and RULES lives in
@@ -26,12 +29,13 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
+from dlrun.choices import choices_of
 from dlrun.config.compose import job_config
 from dlrun.config.hints import is_number, wants_number, conforms, describe
-from dlrun.config.show import show
+from dlrun.config.show import show, show_plain
 from dlrun.config.signatures import EMPTY, Accepts, Param, import_reference, accepts
 from dlrun.config.value_rules import RULES, OneOf, Resolve
-from dlrun.errors import ConfigError, did_you_mean
+from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
 # Hydra's own keys in a node, never arguments of its target.
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
@@ -108,6 +112,9 @@ def check_value(where: str, value: Any, param: Param | None, label: str) -> None
         if typed is False and param.default is not EMPTY and conforms(param.default, param.hint) is False:
             typed = None if type(value) is type(param.default) else False  # the annotation leaves out its own default
         if typed is False:
+            choices = choices_of(param.hint)
+            if choices is not None and not isinstance(value, dict | list):
+                raise unknown_choice(where, show_plain(value), [show_plain(c) for c in choices])
             written = f" ({label} takes {param.name}: {param.shown})" if 0 < len(param.shown) <= 80 else ""
             quote = ""
             if is_number(value) and conforms(str(value), param.hint) and not wants_number(param.hint):

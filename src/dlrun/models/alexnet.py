@@ -8,8 +8,8 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
-from dlrun.models.pooling import make_pool
+from dlrun.models.layers import NormKind, describe_activation, make_activation, norm_2d, require_image_shape
+from dlrun.models.pooling import PoolKind, make_pool
 
 # The paper's widths: five convs, then two dense layers; `width` scales all of them.
 CONV_CHANNELS = (96, 256, 384, 384, 256)
@@ -35,8 +35,8 @@ class AlexNet(nn.Module):
         width: float = 0.25,
         dropout: float = 0.5,
         activation: str | Mapping[str, Any] = "relu",
-        pool: str = "max",
-        norm: str | None = None,
+        pool: PoolKind = "max",
+        norm: NormKind | None = None,
     ) -> None:
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).

@@ -8,8 +8,17 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_2d, require_image_shape
-from dlrun.models.pooling import POOLS, make_pool
+from dlrun.choices import check_choice
+from dlrun.models.layers import (
+    DropoutKind,
+    NormKind,
+    describe_activation,
+    dropout_class,
+    make_activation,
+    norm_2d,
+    require_image_shape,
+)
+from dlrun.models.pooling import PoolKind, make_pool
 
 
 class CNN(nn.Module):
@@ -27,13 +36,13 @@ class CNN(nn.Module):
         kernel_size: int = 3,
         stride: int = 1,
         padding: int | str = "same",
-        pool: str | None = "max",
+        pool: PoolKind | None = "max",
         pool_size: int = 2,
-        norm: str | None = "batch",
+        norm: NormKind | None = "batch",
         dropout: float = 0.0,
         head_sizes: Sequence[int] = (128,),
         head_dropout: float = 0.0,
-        head_dropout_kind: str = "standard",
+        head_dropout_kind: DropoutKind = "standard",
         activation: str | Mapping[str, Any] = "relu",
     ) -> None:
         super().__init__()
@@ -41,8 +50,7 @@ class CNN(nn.Module):
         self.nonlinearity, self.nonlinearity_param = describe_activation(activation)
         head_dropout_layer = dropout_class(head_dropout_kind)
         require_image_shape(input_shape, "a CNN")
-        if pool is not None and pool not in POOLS:
-            raise ValueError(f"unknown pool '{pool}'; choose one of: {', '.join(POOLS)} (or null)")
+        check_choice("pool", pool, PoolKind, null_means="no pooling")  # before any block is built
         if padding == "same" and stride != 1:
             raise ValueError("padding='same' needs stride 1; give an integer padding for strided convs")
         blocks: list[nn.Module] = []

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from torch import nn
 
+from dlrun.choices import check_choice
 from dlrun.errors import did_you_mean
 
 
@@ -64,13 +65,14 @@ ACTIVATIONS: dict[str, Activation] = {
 # The parameter that sets the slope for negative inputs, which the initializers' gain depends on.
 SLOPE_PARAMETERS = {"leaky_relu": ("negative_slope", 0.01), "prelu": ("init", 0.25)}
 
-DROPOUTS: dict[str, type[nn.Module]] = {
+DropoutKind = Literal["standard", "alpha"]
+DROPOUTS: dict[DropoutKind, type[nn.Module]] = {
     "standard": nn.Dropout,
     # Keeps the mean and variance of its input, so SELU networks stay self-normalizing.
     "alpha": nn.AlphaDropout,
 }
 
-NORMS = ("batch", "layer")
+NormKind = Literal["batch", "layer"]
 
 
 def make_activation(spec: str | Mapping[str, Any], features: int | None = None) -> nn.Module:
@@ -127,36 +129,22 @@ def _parse(spec: str | Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     return name, params
 
 
-def dropout_class(kind: str) -> type[nn.Module]:
+def dropout_class(kind: DropoutKind) -> type[nn.Module]:
     """nn.Dropout for "standard", nn.AlphaDropout for "alpha" (the one to pair with SELU)."""
-    try:
-        return DROPOUTS[kind]
-    except (KeyError, TypeError):
-        raise ValueError(
-            f"unknown dropout kind '{kind}'; choose one of: {', '.join(DROPOUTS)}.{did_you_mean(str(kind), DROPOUTS)}"
-        ) from None
+    check_choice("dropout kind", kind, DropoutKind)
+    return DROPOUTS[kind]
 
 
-def norm_1d(name: str, features: int) -> nn.Module:
+def norm_1d(name: NormKind, features: int) -> nn.Module:
     """Normalization over the features of a dense layer's output."""
-    if name == "batch":
-        return nn.BatchNorm1d(features)
-    if name == "layer":
-        return nn.LayerNorm(features)
-    raise ValueError(_unknown("norm", name, NORMS))
+    check_choice("norm", name, NormKind)
+    return nn.BatchNorm1d(features) if name == "batch" else nn.LayerNorm(features)
 
 
-def norm_2d(name: str, channels: int) -> nn.Module:
+def norm_2d(name: NormKind, channels: int) -> nn.Module:
     """Normalization over the channels of a convolution's output (layer norm: over C, H and W)."""
-    if name == "batch":
-        return nn.BatchNorm2d(channels)
-    if name == "layer":
-        return nn.GroupNorm(1, channels)
-    raise ValueError(_unknown("norm", name, NORMS))
-
-
-def _unknown(what: str, name: object, choices) -> str:
-    return f"unknown {what} '{name}'; choose one of: {', '.join(choices)} (or null for none)"
+    check_choice("norm", name, NormKind)
+    return nn.BatchNorm2d(channels) if name == "batch" else nn.GroupNorm(1, channels)
 
 
 def require_image_shape(input_shape, family: str) -> None:

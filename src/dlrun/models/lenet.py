@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
-from dlrun.models.pooling import make_pool
+from dlrun.models.layers import NormKind, describe_activation, make_activation, norm_2d, require_image_shape
+from dlrun.models.pooling import PoolKind, make_pool
 
 POOL_SIZE = 2
 
@@ -34,8 +34,8 @@ class LeNet5(nn.Module):
         kernel_size: int = 5,
         head_sizes: Sequence[int] = (120, 84),
         activation: str | Mapping[str, Any] = "tanh",
-        pool: str = "avg",
-        norm: str | None = None,
+        pool: PoolKind = "avg",
+        norm: NormKind | None = None,
     ) -> None:
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).

@@ -8,7 +8,7 @@ from typing import Any
 
 from torch import nn
 
-from dlrun.models.layers import describe_activation, dropout_class, make_activation, norm_1d
+from dlrun.models.layers import DropoutKind, NormKind, describe_activation, dropout_class, make_activation, norm_1d
 
 
 class MLP(nn.Sequential):
@@ -25,8 +25,8 @@ class MLP(nn.Sequential):
         hidden_sizes: Sequence[int] = (256, 256),
         activation: str | Mapping[str, Any] = "relu",
         dropout: float = 0.0,
-        dropout_kind: str = "standard",
-        norm: str | None = None,
+        dropout_kind: DropoutKind = "standard",
+        norm: NormKind | None = None,
     ) -> None:
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {dropout}")

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from dlrun.errors import did_you_mean
+from dlrun.choices import check_choice
 
 _Size = int | tuple[int, int]
 
@@ -30,14 +32,13 @@ class MinPool2d(nn.Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-POOLS: dict[str, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d, "min": MinPool2d}
+PoolKind = Literal["max", "avg", "min"]
+POOLS: dict[PoolKind, type[nn.Module]] = {"max": nn.MaxPool2d, "avg": nn.AvgPool2d, "min": MinPool2d}
 
 
-def make_pool(name: str, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> nn.Module:
+def make_pool(name: PoolKind, kernel_size: _Size, stride: _Size | None = None, padding: _Size = 0) -> nn.Module:
     """A pooling layer by name; a padded border is ignored by all three, as max pooling ignores it."""
-    if not isinstance(name, str) or name not in POOLS:
-        choices = ", ".join(POOLS)
-        raise ValueError(f"unknown pool '{name}'; choose one of: {choices}.{did_you_mean(str(name), POOLS)}")
+    check_choice("pool", name, PoolKind)
     if name == "avg":
         # Zeros from padding would otherwise drag the border windows' averages towards 0.
         return nn.AvgPool2d(kernel_size, stride, padding, count_include_pad=False)

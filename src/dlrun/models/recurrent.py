@@ -3,26 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, Literal, get_args
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from dlrun.errors import did_you_mean
+from dlrun.choices import check_choice
 from dlrun.models.layers import describe_activation, make_activation
 
-CELLS: dict[str, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
-READ_OUTS = ("last", "mean", "max", "attention", "frames")
-NONLINEARITIES = ("tanh", "relu")
+Cell = Literal["rnn", "lstm", "gru"]
+ReadOut = Literal["last", "mean", "max", "attention", "frames"]
+Nonlinearity = Literal["tanh", "relu"]
+CELLS: dict[Cell, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+READ_OUTS = get_args(ReadOut)
 
 
 def _is_positive_int(value: object) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= 1
-
-
-def _unknown(what: str, value: object, choices: Sequence[str]) -> str:
-    return f"unknown {what} '{value}'; choose one of: {', '.join(choices)}.{did_you_mean(str(value), choices)}"
 
 
 class RecurrentNet(nn.Module):
@@ -47,14 +45,14 @@ class RecurrentNet(nn.Module):
         self,
         input_shape: Sequence[int],
         num_outputs: int,
-        cell: str = "lstm",
+        cell: Cell = "lstm",
         hidden_size: int = 128,
         num_layers: int = 1,
         bidirectional: bool = False,
-        nonlinearity: str = "tanh",
+        nonlinearity: Nonlinearity = "tanh",
         dropout: float = 0.0,
         head_dropout: float = 0.0,
-        read_out: str = "last",
+        read_out: ReadOut = "last",
         head_sizes: Sequence[int] = (),
         head_activation: str | Mapping[str, Any] = "relu",
         vocab_size: int = 0,
@@ -63,12 +61,9 @@ class RecurrentNet(nn.Module):
         predict_change: bool = False,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(_unknown("cell", cell, tuple(CELLS)))
-        if read_out not in READ_OUTS:
-            raise ValueError(_unknown("read_out", read_out, READ_OUTS))
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(_unknown("nonlinearity", nonlinearity, NONLINEARITIES))
+        check_choice("cell", cell, Cell)
+        check_choice("read_out", read_out, ReadOut)
+        check_choice("nonlinearity", nonlinearity, Nonlinearity)
         if cell != "rnn" and nonlinearity != "tanh":
             raise ValueError(
                 f"nonlinearity={nonlinearity} only applies to cell=rnn; {cell} cells use their own gates "

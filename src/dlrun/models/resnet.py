@@ -7,12 +7,12 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
-from dlrun.models.pooling import make_pool
+from dlrun.models.layers import NormKind, describe_activation, make_activation, norm_2d, require_image_shape
+from dlrun.models.pooling import PoolKind, make_pool
 
 
 def _conv_norm(
-    in_channels: int, out_channels: int, kernel: int, stride: int, norm: str | None
+    in_channels: int, out_channels: int, kernel: int, stride: int, norm: NormKind | None
 ) -> list[nn.Module]:
     # A conv followed by a norm needs no bias: the norm's shift replaces it.
     conv = nn.Conv2d(
@@ -35,7 +35,7 @@ class BasicBlock(nn.Module):
         out_channels: int,
         stride: int,
         activation: str | Mapping[str, Any],
-        norm: str | None,
+        norm: NormKind | None,
     ) -> None:
         super().__init__()
         self.residual = nn.Sequential(
@@ -72,8 +72,8 @@ class ResNet(nn.Module):
         blocks_per_stage: Sequence[int] = (2, 2, 2),
         channels: Sequence[int] = (16, 32, 64),
         activation: str | Mapping[str, Any] = "relu",
-        norm: str | None = "batch",
-        pool: str = "avg",
+        norm: NormKind | None = "batch",
+        pool: PoolKind = "avg",
     ) -> None:
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).

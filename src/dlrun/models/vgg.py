@@ -7,8 +7,8 @@ from typing import Any
 
 from torch import Tensor, nn
 
-from dlrun.models.layers import describe_activation, make_activation, norm_2d, require_image_shape
-from dlrun.models.pooling import make_pool
+from dlrun.models.layers import NormKind, describe_activation, make_activation, norm_2d, require_image_shape
+from dlrun.models.pooling import PoolKind, make_pool
 
 
 class VGG(nn.Module):
@@ -29,8 +29,8 @@ class VGG(nn.Module):
         head_sizes: Sequence[int] = (256, 256),
         dropout: float = 0.5,
         activation: str | Mapping[str, Any] = "relu",
-        pool: str = "max",
-        norm: str | None = "batch",
+        pool: PoolKind = "max",
+        norm: NormKind | None = "batch",
     ) -> None:
         super().__init__()
         # What an initializer needs to pick its gain (see dlrun.training.initializers).

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import math
 from abc import abstractmethod
 from collections.abc import Callable, Iterable
@@ -12,12 +11,14 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
+from dlrun.choices import check_choice
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, TrainingDiverged
+from dlrun.models.calling import call_model, takes_lengths
 from dlrun.tasks.fast_logging import FastLogging
 from dlrun.tasks.metric_states import TRAIN_METRIC_STATES, metric_states, restore_metric_states
-from dlrun.tasks.stepping import CLIP_ALGORITHMS, Stepper
+from dlrun.tasks.stepping import ClipAlgorithm, Stepper
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
 from dlrun.training.mid_epoch import batches_done_in_epoch
 
@@ -55,15 +56,12 @@ class SupervisedTask(FastLogging):
         loss: nn.Module | None = None,
         regularizer: Regularizer | None = None,
         gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: str = "norm",
+        gradient_clip_algorithm: ClipAlgorithm = "norm",
         accumulate_grad_batches: int = 1,
         log_every_n_steps: int = 10,
     ) -> None:
         super().__init__()
-        if gradient_clip_algorithm not in CLIP_ALGORITHMS:
-            raise ValueError(
-                f"gradient_clip_algorithm must be one of {', '.join(CLIP_ALGORITHMS)}, got '{gradient_clip_algorithm}'"
-            )
+        check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ClipAlgorithm)
         for name, value in (("accumulate_grad_batches", accumulate_grad_batches), ("log_every_n_steps", log_every_n_steps)):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
@@ -80,7 +78,7 @@ class SupervisedTask(FastLogging):
             )
         self.automatic_optimization = False
         self.model = model
-        self._model_takes_lengths = "lengths" in inspect.signature(model.forward).parameters
+        self._model_takes_lengths = takes_lengths(model)
         self.spec = spec
         self.loss_fn = loss if loss is not None else self.default_loss()
         check_supports(self.loss_fn, spec.task, num_classes=spec.num_classes)
@@ -149,9 +147,7 @@ class SupervisedTask(FastLogging):
 
         A model whose forward takes `lengths` (sequences padded to the batch's longest) gets them.
         """
-        if self._model_takes_lengths:
-            return self.model(batch["inputs"], lengths=batch.get("lengths"))
-        return self.model(batch["inputs"])
+        return call_model(self.model, batch, self._model_takes_lengths)
 
     def forward(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         return self.forward_batch({"inputs": inputs} if lengths is None else {"inputs": inputs, "lengths": lengths})

@@ -12,6 +12,8 @@ called directly.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import pytorch_lightning as pl
 from pytorch_lightning.core.optimizer import LightningOptimizer
 from pytorch_lightning.plugins.precision import MixedPrecision, Precision
@@ -20,7 +22,7 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-CLIP_ALGORITHMS = ("norm", "value")
+ClipAlgorithm = Literal["norm", "value"]
 PER_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
 
 

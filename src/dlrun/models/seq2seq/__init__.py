@@ -1,7 +1,7 @@
 """Seq2Seq encoder-decoder with Bahdanau or Luong attention, greedy and beam decoding (plain torch)."""
 
 from dlrun.models.seq2seq.attention import (
-    ATTENTION_CHOICES,
+    AttentionKind,
     BahdanauAttention,
     LuongConcatAttention,
     LuongDotAttention,
@@ -9,17 +9,17 @@ from dlrun.models.seq2seq.attention import (
     make_attention,
     masked_softmax,
 )
-from dlrun.models.seq2seq.bridge import BRIDGES, Bridge, per_layer_final
+from dlrun.models.seq2seq.bridge import Bridge, BridgeKind, per_layer_final
 from dlrun.models.seq2seq.decoder import Decoder, DecoderState, Memory
 from dlrun.models.seq2seq.encoder import Encoder
 from dlrun.models.seq2seq.model import Seq2Seq
 from dlrun.models.seq2seq.search import beam_search, gnmt_length_penalty, greedy_decode
 
 __all__ = [
-    "ATTENTION_CHOICES",
-    "BRIDGES",
+    "AttentionKind",
     "BahdanauAttention",
     "Bridge",
+    "BridgeKind",
     "Decoder",
     "DecoderState",
     "Encoder",

@@ -8,12 +8,13 @@ compute it once per batch with `project_keys(keys)` and pass it as `projected` a
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Literal
 
 import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-from dlrun.models.recurrent import _unknown
+from dlrun.choices import check_choice
 
 
 def masked_softmax(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
@@ -135,19 +136,18 @@ class LuongConcatAttention(Attention):
         return self.v(torch.tanh(q.unsqueeze(1) + projected)).squeeze(-1)
 
 
-ATTENTIONS: dict[str, type[Attention]] = {
+AttentionKind = Literal["none", "bahdanau", "luong_dot", "luong_general", "luong_concat"]
+ATTENTIONS: dict[AttentionKind, type[Attention]] = {
     "bahdanau": BahdanauAttention,
     "luong_dot": LuongDotAttention,
     "luong_general": LuongGeneralAttention,
     "luong_concat": LuongConcatAttention,
 }
-ATTENTION_CHOICES = ("none", *ATTENTIONS)
 
 
-def make_attention(name: str, query_size: int, key_size: int) -> Attention | None:
+def make_attention(name: AttentionKind, query_size: int, key_size: int) -> Attention | None:
     """The attention module called `name` ('none' gives None: the decoder uses a fixed context)."""
-    if name not in ATTENTION_CHOICES:
-        raise ValueError(_unknown("attention", name, ATTENTION_CHOICES))
+    check_choice("attention", name, AttentionKind)
     if name == "none":
         return None
     return ATTENTIONS[name](query_size, key_size)

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.recurrent import _unknown
-from dlrun.models.seq2seq.encoder import State
+from dlrun.choices import check_choice
+from dlrun.models.seq2seq.encoder import Seq2SeqCell, State
 
-BRIDGES = ("linear_tanh", "last", "zero")
+BridgeKind = Literal["linear_tanh", "last", "zero"]
 
 
 def per_layer_final(h_n: Tensor, num_layers: int, num_directions: int) -> Tensor:
@@ -30,11 +32,16 @@ class Bridge(nn.Module):
     """
 
     def __init__(
-        self, kind: str, cell: str, num_layers: int, num_directions: int, encoder_hidden: int, decoder_hidden: int
+        self,
+        kind: BridgeKind,
+        cell: Seq2SeqCell,
+        num_layers: int,
+        num_directions: int,
+        encoder_hidden: int,
+        decoder_hidden: int,
     ) -> None:
         super().__init__()
-        if kind not in BRIDGES:
-            raise ValueError(_unknown("bridge", kind, BRIDGES))
+        check_choice("bridge", kind, BridgeKind)
         width = num_directions * encoder_hidden
         if kind == "last" and width != decoder_hidden:
             raise ValueError(

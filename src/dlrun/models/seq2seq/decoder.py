@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.seq2seq.attention import make_attention
-from dlrun.models.seq2seq.encoder import CELLS, State
+from dlrun.models.seq2seq.attention import AttentionKind, make_attention
+from dlrun.models.seq2seq.encoder import CELLS, Seq2SeqCell, State
 
 LUONG = ("luong_dot", "luong_general", "luong_concat")
 
@@ -59,12 +59,12 @@ class Decoder(nn.Module):
         self,
         vocab_size: int,
         pad_id: int,
-        cell: str,
+        cell: Seq2SeqCell,
         embedding_size: int,
         hidden_size: int,
         num_layers: int,
         key_size: int,
-        attention: str = "bahdanau",
+        attention: AttentionKind = "bahdanau",
         input_feeding: bool = True,
         dropout: float = 0.0,
         bos_id: int | None = None,

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
-from dlrun.models.recurrent import _unknown
+from dlrun.choices import check_choice
 
-CELLS: dict[str, type[nn.RNNBase]] = {"gru": nn.GRU, "lstm": nn.LSTM}
+Seq2SeqCell = Literal["gru", "lstm"]
+CELLS: dict[Seq2SeqCell, type[nn.RNNBase]] = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 # What an RNN returns as its final state: h_n for a GRU, (h_n, c_n) for an LSTM; each (layers * dirs, N, H).
 State = Tensor | tuple[Tensor, Tensor]
@@ -26,7 +29,7 @@ class Encoder(nn.Module):
         self,
         vocab_size: int,
         pad_id: int,
-        cell: str = "gru",
+        cell: Seq2SeqCell = "gru",
         embedding_size: int = 64,
         hidden_size: int = 128,
         num_layers: int = 1,
@@ -34,8 +37,7 @@ class Encoder(nn.Module):
         dropout: float = 0.0,
     ) -> None:
         super().__init__()
-        if cell not in CELLS:
-            raise ValueError(_unknown("cell", cell, tuple(CELLS)))
+        check_choice("cell", cell, Seq2SeqCell)
         self.cell = cell
         self.num_layers = num_layers
         self.num_directions = 2 if bidirectional else 1

@@ -7,13 +7,13 @@ import math
 import torch
 from torch import Tensor, nn
 
-from dlrun.models.recurrent import _is_positive_int, _unknown
-from dlrun.models.seq2seq.attention import ATTENTION_CHOICES
-from dlrun.models.seq2seq.bridge import BRIDGES, Bridge
+from dlrun.models.recurrent import _is_positive_int
+from dlrun.models.seq2seq.attention import AttentionKind
+from dlrun.models.seq2seq.bridge import Bridge, BridgeKind
 from dlrun.models.seq2seq.decoder import Decoder, DecoderState, Memory
-from dlrun.models.seq2seq.encoder import CELLS, Encoder
+from dlrun.models.seq2seq.encoder import Encoder, Seq2SeqCell
 from dlrun.models.seq2seq.search import beam_search, greedy_decode
-from dlrun.models.seq2seq.teacher_forcing import TeacherForcingSchedule
+from dlrun.models.seq2seq.teacher_forcing import Schedule, TeacherForcingSchedule
 
 
 class Seq2Seq(nn.Module):
@@ -44,20 +44,20 @@ class Seq2Seq(nn.Module):
         pad_id: int,
         bos_id: int,
         eos_id: int,
-        cell: str = "gru",
+        cell: Seq2SeqCell = "gru",
         embedding_size: int = 64,
         hidden_size: int = 128,
         num_layers: int = 1,
         bidirectional_encoder: bool = True,
         dropout: float = 0.0,
-        bridge: str = "linear_tanh",
-        attention: str = "bahdanau",
+        bridge: BridgeKind = "linear_tanh",
+        attention: AttentionKind = "bahdanau",
         input_feeding: bool = True,
         decoder_hidden_size: int | None = None,
         max_decode_factor: float = 2.0,
         max_decode_extra: int = 10,
         teacher_forcing_ratio: float = 1.0,
-        teacher_forcing_schedule: str = "constant",
+        teacher_forcing_schedule: Schedule = "constant",
         teacher_forcing_decay_steps: int = 1000,
         beam_size: int = 1,
         length_penalty: float = 1.0,
@@ -71,12 +71,7 @@ class Seq2Seq(nn.Module):
             raise ValueError(f"length_penalty is GNMT's alpha, >= 0 (0 for none, 0.6-1.0 usual), got {length_penalty}")
         self.beam_size = beam_size
         self.length_penalty = float(length_penalty)
-        if cell not in CELLS:
-            raise ValueError(_unknown("cell", cell, tuple(CELLS)))
-        if attention not in ATTENTION_CHOICES:
-            raise ValueError(_unknown("attention", attention, ATTENTION_CHOICES))
-        if bridge not in BRIDGES:
-            raise ValueError(_unknown("bridge", bridge, BRIDGES))
+        # cell, bridge and attention are checked by the parts that use them (Encoder, Bridge, make_attention).
         decoder_hidden_size = hidden_size if decoder_hidden_size is None else decoder_hidden_size
         sizes = {
             "source_vocab_size": source_vocab_size,

@@ -8,10 +8,11 @@ per token per example (see Decoder.forward): the paper found per-sequence coins 
 from __future__ import annotations
 
 import math
+from typing import Literal
 
-from dlrun.errors import did_you_mean
+from dlrun.choices import check_choice
 
-SCHEDULES = ("constant", "linear", "exponential", "inverse_sigmoid")
+Schedule = Literal["constant", "linear", "exponential", "inverse_sigmoid"]
 
 
 class TeacherForcingSchedule:
@@ -22,14 +23,10 @@ class TeacherForcingSchedule:
     ratio / (1 + exp(10 * (step / decay_steps - 0.5))), a smooth step down centred at half of it.
     """
 
-    def __init__(self, ratio: float = 1.0, schedule: str = "constant", decay_steps: int = 1000) -> None:
+    def __init__(self, ratio: float = 1.0, schedule: Schedule = "constant", decay_steps: int = 1000) -> None:
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0.0 <= ratio <= 1.0:
             raise ValueError(f"teacher_forcing_ratio must be a number in [0, 1] (1 = always the gold token), got {ratio!r}")
-        if schedule not in SCHEDULES:
-            raise ValueError(
-                f"unknown teacher_forcing_schedule '{schedule}'; choose one of: {', '.join(SCHEDULES)}."
-                f"{did_you_mean(str(schedule), SCHEDULES)}"
-            )
+        check_choice("teacher_forcing_schedule", schedule, Schedule)
         if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1:
             raise ValueError(f"teacher_forcing_decay_steps must be a whole number of steps >= 1, got {decay_steps!r}")
         self.ratio = float(ratio)
