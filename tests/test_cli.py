@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 from conftest import dlrun_env
+from helpers import assert_user_error
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from tensorboard.plugins.hparams import plugin_data_pb2
 
@@ -23,13 +24,6 @@ def run_dirs(root: Path) -> list[Path]:
 
 def results(run_dir: Path) -> dict:
     return json.loads((run_dir / "results.json").read_text())
-
-
-def assert_user_error(done: subprocess.CompletedProcess, *needles: str) -> None:
-    assert done.returncode == 2, done.stdout + done.stderr
-    assert "Traceback" not in done.stdout + done.stderr
-    for needle in needles:
-        assert needle in done.stderr
 
 
 # -- help and import weight -------------------------------------------------------------------
@@ -166,7 +160,7 @@ def test_a_user_config_dir_adds_options(dlrun, tmp_path):
     [run_dir] = run_dirs(tmp_path)
     assert "hidden_sizes:\n  - 8" in (run_dir / ".hydra" / "config.yaml").read_text()
     # A config dir that is not there is refused by every verb, ls too, rather than searched in vain.
-    assert_user_error(dlrun("ls", "model", "--config-dir", "my_confs"), "--config-dir 'my_confs' is not there")
+    assert_user_error(dlrun("ls", "model", "--config-dir", "my_confs"), "--config-dir 'my_confs' does not exist")
 
 
 def test_an_existing_run_dir_is_never_written_into(dlrun, tmp_path):
@@ -200,6 +194,17 @@ def test_ls_lists_groups_options_and_descriptions(dlrun):
     assert "adam" in only.stdout and "mlp" not in only.stdout
 
 
+def test_show_refuses_what_train_refuses_once_it_has_the_data(dlrun, tmp_path):
+    # Which loss suits the data, which model its inputs, which metric its task logs: known once built.
+    args = ("data=breast_cancer", "loss=cross_entropy")
+    shown, trained = dlrun("show", *args), dlrun("train", *TINY, *args)
+    message = "This combination does not work: the loss CrossEntropy is for multiclass tasks, but this data is binary."
+    assert_user_error(shown, message)
+    assert_user_error(trained, message)
+    assert shown.stdout == "" and shown.stderr.splitlines()[-1] == trained.stderr.splitlines()[-1]
+    assert len(run_dirs(tmp_path)) == 1  # train's, marked failed; show wrote nothing
+
+
 # -- user errors ------------------------------------------------------------------------------
 
 
@@ -213,6 +218,7 @@ def test_ls_lists_groups_options_and_descriptions(dlrun):
         (("train", "trainer.max_epochs=abc"), ("trainer.max_epochs must be a number",)),
         (("train", "monitor=val/acc", "monitor_mode=up"), ("monitor_mode", "max, min")),
         (("show", "data=digit"), ("Did you mean digits?",)),
+        (("train", "=adam"), ("'=adam' is not an override: it names no key.", "key=value", "group=option", "~key")),
         (("ls", "modle"), ("Did you mean model?",)),
     ],
 )

@@ -233,7 +233,7 @@ def test_train_then_predict_wav_files_through_the_cli(dlrun, tmp_path, monkeypat
     from typer.testing import CliRunner
 
     from dlrun.cli import app
-    from dlrun.experiment import load_trained
+    from dlrun.run_dir.rebuilding import open_trained
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     options = [f"data.{key}={value}" for key, value in TINY.items()]
@@ -246,7 +246,9 @@ def test_train_then_predict_wav_files_through_the_cli(dlrun, tmp_path, monkeypat
 
     # Three test utterances written as WAV files (one as 44.1 kHz stereo): predict must featurize
     # them exactly as training served them.
-    datamodule, model = load_trained(run)
+    trained = open_trained(run)
+    datamodule = trained.data()
+    model = trained.model(datamodule.spec)
     assert datamodule.layout == "frames"
     arrays = datamodule.generated()
     test_rows = np.flatnonzero(arrays["splits"] == 2)[:3]

@@ -96,9 +96,11 @@ def translate(
     from dlrun.commands.translate import read_lines
     from dlrun.commands.translate import translate as decode
     from dlrun.errors import DlrunError
+    from dlrun.run_dir.rebuilding import open_trained
 
     try:
-        for output in decode(Path(run_dir), read_lines(list(texts or []), input_file), beam, attention, trust_config):
+        trained = open_trained(run_dir, trust_config=trust_config, fall_back_to_last=True)
+        for output in decode(trained, read_lines(list(texts or []), input_file), beam, attention):
             typer.echo(output)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None

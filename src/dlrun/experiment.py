@@ -86,14 +86,14 @@ def build_run(cfg: DictConfig) -> Run:
 def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
     """The data and the task around its model, with `cfg.monitor` checked to be a metric it logs;
     nothing is written anywhere, so a sweep can check its first job before any job runs."""
-    _quiet_lightning()
+    quiet_lightning()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
 
-    datamodule: InMemoryDataModule = build(cfg.data, "data", pl.LightningDataModule)
+    datamodule = build_data(cfg)
     spec = datamodule.spec
-    model_cfg, transfer_settings = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
+    model = build_model(cfg, spec)
+    _, transfer_settings = _split_transfer_settings(cfg.model)
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
         try:
@@ -120,6 +120,16 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
         raise ConfigError(f"This combination does not work: {e}.") from None
     _check_monitor(cfg.monitor, task.metric_names("val") + task.metric_names("train"))
     return datamodule, task
+
+
+def build_data(cfg: DictConfig) -> InMemoryDataModule:
+    return build(cfg.data, "data", pl.LightningDataModule)
+
+
+def build_model(cfg: DictConfig, spec: DataSpec) -> torch.nn.Module:
+    """The network `cfg.model` describes, for data described by `spec`, freshly initialized."""
+    model_cfg, _ = _split_transfer_settings(cfg.model)
+    return build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
 
 
 def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
@@ -152,25 +162,6 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
             "or model=bilstm (model=seq2seq for sequence-to-sequence data)."
         )
     return arguments
-
-
-def load_trained(run_dir: str | Path, trust_config: bool = False) -> tuple[InMemoryDataModule, torch.nn.Module]:
-    """A finished run's data module (its vocabularies and preprocessing, rebuilt from the run's own
-    config) and its network with the best weights, read through the safe loader, in eval mode."""
-    from dlrun.run_files import open_run
-
-    run = open_run(run_dir, trust_config)
-    _quiet_lightning()
-    cfg = run.recorded_config()  # checked by open_run
-    datamodule: InMemoryDataModule = build(cfg.data, "data", pl.LightningDataModule)
-    model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, datamodule.spec))
-    try:
-        weights = transfer.checkpoint_path(run.path)
-    except ValueError as e:
-        raise ConfigError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
-    model.load_state_dict(load_weights(weights))
-    return datamodule, model.eval()
 
 
 def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
@@ -299,7 +290,7 @@ def _check_monitor(monitor: str, available: list[str]) -> None:
         )
 
 
-def _quiet_lightning() -> None:
+def quiet_lightning() -> None:
     """Keep the console for the progress and the summary: Lightning's info lines and tips are dropped."""
     for name in ("pytorch_lightning", "lightning", "lightning_fabric", "lightning.pytorch", "matplotlib"):
         logging.getLogger(name).setLevel(logging.WARNING)

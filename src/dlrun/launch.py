@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf, open_dict, read_write
 from dlrun.cli import user_error
 from dlrun.config.compose import ConfigSource, job_config
 from dlrun.config.location import PRIMARY_CONFIG
-from dlrun.config.run_dir import reserve, run_dir_key
+from dlrun.run_dir.reserving import reserve, run_dir_key
 from dlrun.config.validate import check, check_config_dir, check_values_of, compose_checked
 from dlrun.distributed import is_rank_zero
 from dlrun.errors import ConfigError, unknown_choice
@@ -71,10 +71,29 @@ def show_command(args: list[str]) -> int:
     source = ConfigSource(parsed.config_dir, parsed.config_name or PRIMARY_CONFIG)
     try:
         cfg = check(source, parsed.overrides).cfg
+        _check_data_and_task(job_config(cfg))
     except ConfigError as e:
         return user_error(str(e))
     print(OmegaConf.to_yaml(job_config(cfg), resolve=True), end="")
     return 0
+
+
+def _check_data_and_task(cfg: DictConfig) -> None:
+    """Refuse what `dlrun train` refuses once it has the data, before its first step: a loss for
+    another kind of task, a model for other inputs, a monitor the task does not log. The data and
+    the task are built as the sweep pre-flight builds them, writing nothing; data generated on its
+    first use (synthesized speech) is not, for that writes a cache and takes a while."""
+    from dlrun.experiment import build_data, build_task
+
+    cache_path = getattr(build_data(cfg), "cache_path", None)
+    if cache_path is not None and not cache_path().is_file():
+        print(
+            f"dlrun: {cfg.data._target_} makes its data on the first run; the model, loss and monitor are "
+            "checked against it then.",
+            file=sys.stderr,
+        )
+        return
+    build_task(cfg)
 
 
 def list_command(group: str | None, config_dir: str | None) -> int:
@@ -113,11 +132,11 @@ def run_single(cfg: DictConfig, source: ConfigSource, run_dir: Path, output_subd
 
 
 def _run_hydra(start: Callable[[ModuleType], None]) -> int:
-    """Exit code of `start(dlrun.run)`; the run module (and what a run imports) loads only here."""
-    from dlrun import run
+    """Exit code of `start(dlrun.hydra_job)`; the job module (and what a run imports) loads only here."""
+    from dlrun import hydra_job
 
     try:
-        start(run)
+        start(hydra_job)
     except SystemExit as e:
         return e.code if isinstance(e.code, int) else 1
     return 0

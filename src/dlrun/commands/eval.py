@@ -19,9 +19,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from dlrun.errors import ConfigError, DlrunError, unknown_choice
+from dlrun.errors import ConfigError, DlrunError
 from dlrun.results import json_ready
-from dlrun.run_files import RunDir, WEIGHTS, _quote, check_state_fits, compose_run, load_weights_of, open_run, rebase_relative_paths
+from dlrun.run_dir.reading import RunDir, _quote, compose_run, rebase_relative_paths
+from dlrun.run_dir.rebuilding import open_trained
 
 EVAL_PREFIX = "eval-"
 GPU_ACCELERATORS = ("gpu", "cuda")
@@ -32,7 +33,7 @@ class Evaluation:
     """What one `dlrun eval` found; written as eval-<time>.json."""
 
     run_dir: str
-    weights: str  # best | last
+    weights: str  # best | last | a weights file
     weights_file: str  # relative to the run dir
     overrides: list[str]  # the new ones, given to this eval
     run_overrides: list[str]  # the run's own, from .hydra/overrides.yaml
@@ -57,10 +58,8 @@ def evaluate(
     run_dir: str | Path, overrides: list[str], weights: str = "best", config_dir: str | None = None, trust_config: bool = False
 ) -> Evaluation:
     """Compose, build, load the weights, test; returns the evaluation (not yet written)."""
-    if weights not in WEIGHTS:
-        raise unknown_choice("--weights", weights, WEIGHTS)
-    run = open_run(run_dir, trust_config)
-    weights_path, state = load_weights_of(run, weights)  # refuses a pickle before anything else runs
+    trained = open_trained(run_dir, weights, trust_config)  # refuses a pickle before anything else runs
+    run = trained.run
     started = time.perf_counter()
     evaluated_at = datetime.now().astimezone()
     cfg, config_dir, notes = compose_for_eval(run, list(overrides), config_dir)
@@ -68,12 +67,8 @@ def evaluate(
     import torch
 
     import dlrun
-    from dlrun.experiment import build_task
 
-    _no_transfer(cfg)
-    datamodule, task = build_task(cfg)
-    check_state_fits(task.model, state, weights_path)
-    task.eval()
+    datamodule, task = trained.task(cfg)
     with tempfile.TemporaryDirectory(prefix="dlrun-eval-") as scratch:
         trainer, device_note = eval_trainer(cfg, scratch)
         if device_note:
@@ -83,7 +78,7 @@ def evaluate(
     result = Evaluation(
         run_dir=str(run.path),
         weights=weights,
-        weights_file=run.relative(weights_path),
+        weights_file=run.relative(trained.weights),
         overrides=list(overrides),
         run_overrides=run.overrides(),
         config_dir=config_dir,
@@ -315,13 +310,3 @@ def _examples(datamodule) -> int | None:
         return int(len(next(iter(split.values()))))
     except Exception:  # a user's data module that serves its test split otherwise
         return None
-
-
-def _no_transfer(cfg) -> None:
-    """The weights come from the run: model.pretrained (and freezing) are about starting a training."""
-    from omegaconf import open_dict
-
-    with open_dict(cfg):
-        for key, empty in (("pretrained", None), ("pretrained_skip", []), ("freeze", []), ("pretrained_lr_scale", 1.0)):
-            if key in cfg.model:
-                cfg.model[key] = empty

@@ -21,13 +21,15 @@ import tempfile
 from pathlib import Path
 
 from dlrun.errors import DlrunError, unknown_choice
-from dlrun.export import check, rebuild
+from dlrun.export import check
 from dlrun.export.description import describe
 from dlrun.export.onnx import require_onnx, write_onnx
 from dlrun.export.result import DESCRIPTION_FILE, FORMATS, Export
 from dlrun.export.safetensors import write_safetensors
+from dlrun.export.signature import Forward, signature_of
 from dlrun.export.torchscript import write_torchscript
-from dlrun.run_files import WEIGHTS, RunDir, load_weights_of, open_run
+from dlrun.run_dir.reading import RunDir, open_run
+from dlrun.run_dir.rebuilding import open_trained
 
 DEFAULT_DIR = "export"
 
@@ -37,29 +39,29 @@ def export(
 ) -> Export:
     if fmt not in FORMATS:
         raise unknown_choice("--format", fmt, FORMATS)
-    if weights not in WEIGHTS:
-        raise unknown_choice("--weights", weights, WEIGHTS)
     run = open_run(run_dir, trust_config)
     target = Path(output).expanduser() if output else run.path / DEFAULT_DIR
     names = [FORMATS[fmt], DESCRIPTION_FILE, *(p.name for p in run.preprocessing_files())]
     _refuse_taken(target, names, chosen=output is not None, run=run)
-    weights_path, state = load_weights_of(run, weights)  # refuses a pickle before anything else runs
+    trained = open_trained(run, weights)  # refuses a pickle before anything else runs
     if fmt == "onnx":
         require_onnx()
     if fmt != "safetensors" and _is_seq2seq_model(run):
         raise _seq2seq_refusal(fmt, run_dir)
 
-    datamodule, model, cfg = rebuild.rebuild(run, state, weights_path)
+    cfg = trained.config()
+    datamodule = trained.data(cfg)
     spec = datamodule.spec
+    model = trained.model(spec, cfg)
     test = datamodule.split("test")
-    signature = rebuild.signature(model, spec, test)
+    signature = signature_of(model, spec, test)
     if spec.task == "seq2seq" and fmt != "safetensors":
         raise _seq2seq_refusal(fmt, run_dir)
     result = Export(fmt, target)
     made = not target.exists()
     target.mkdir(parents=True, exist_ok=True)
     try:
-        _export_into(run, cfg, spec, model, test, signature, fmt, weights, weights_path, target, names, result)
+        _export_into(run, cfg, spec, model, test, signature, fmt, weights, trained.weights, target, names, result)
     except BaseException:
         if made and target.is_dir() and not any(target.iterdir()):
             target.rmdir()  # only the empty dir this call made
@@ -77,7 +79,7 @@ def _export_into(run, cfg, spec, model, test, signature, fmt, weights, weights_p
             import torch
 
             batches = check.check_batches(test, signature)
-            wrapper = rebuild.Forward(model, signature["lengths"]).eval()
+            wrapper = Forward(model, signature["lengths"]).eval()
             with torch.no_grad():
                 expected = [wrapper(*batch) for batch in batches]
             example = check.example(test, signature)

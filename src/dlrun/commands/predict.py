@@ -39,9 +39,9 @@ def predict(
         raise DlrunError(f"--output '{output}' is INPUT itself; write the predictions to another file.")
     inputs.check_exists(source)
 
-    from dlrun.predict.run import open_run
+    from dlrun.predict.run import open_for_prediction
 
-    run = open_run(Path(run_dir), trust_config)
+    run = open_for_prediction(Path(run_dir), trust_config)
     if column is not None and run.kind not in ("text", "seq2seq"):
         raise DlrunError(
             f"--column names the column of texts in a table, for text and sequence-to-sequence runs; '{run_dir}' "

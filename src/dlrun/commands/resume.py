@@ -27,7 +27,7 @@ def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> i
     from dlrun.config.compose import ConfigSource
     from dlrun.experiment import RESUME_CHECKPOINT
     from dlrun.launch import run_single
-    from dlrun.run_files import _quote, compose_run, open_run
+    from dlrun.run_dir.reading import _quote, compose_run, open_run
 
     run = open_run(run_dir, trust_config)
     last = run.path / "checkpoints" / "last.ckpt"

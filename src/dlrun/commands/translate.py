@@ -5,15 +5,17 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlrun.errors import DlrunError
+
+if TYPE_CHECKING:
+    from dlrun.run_dir.rebuilding import TrainedRun
 
 BATCH = 64
 
 
-def translate(
-    run_dir: Path, lines: Iterable[str], beam_size: int | None = None, attention: bool = False, trust_config: bool = False
-) -> Iterable[str]:
+def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None = None, attention: bool = False) -> Iterable[str]:
     """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
     `attention`, each output is followed by one indented line per output token: the token, and the
     source token its greedy step weighted most, with that weight, so an alignment can be read by eye."""
@@ -22,11 +24,12 @@ def translate(
     from dlrun.callbacks.attention_maps import attention_table, token_names
 
     from dlrun.data.seq2seq.batches import encode_pairs
-    from dlrun.experiment import load_trained
 
-    datamodule, model = load_trained(run_dir, trust_config)
+    datamodule = trained.data()
+    run_dir = trained.path
     if not callable(getattr(datamodule, "tokenize_source", None)):
         raise DlrunError(f"'{run_dir}' is a {datamodule.spec.task} run; dlrun translate needs a sequence-to-sequence run.")
+    model = trained.model(datamodule.spec)
     datamodule.setup()
     if beam_size is not None:
         if beam_size < 1:

@@ -3,8 +3,8 @@ dlrun.commands.export).
 
 - result.py names each format's file and holds the record of one export (what was written and
   checked).
-- rebuild.py rebuilds a run's data and network from its recorded config, and says what the network
-  takes (inputs, and lengths for variable-length sequences).
+- signature.py says what the network takes (inputs, and lengths for variable-length sequences) and
+  calls it so; the run itself is rebuilt by dlrun.run_dir.rebuilding, as for every verb.
 - check.py cuts the test split into the example batch and the checked batches, and refuses an
   export whose outputs are further than TOLERANCE from torch's.
 - onnx.py, torchscript.py and safetensors.py each write one format and check it.

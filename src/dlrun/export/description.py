@@ -9,7 +9,7 @@ from typing import Any
 
 from dlrun.export.result import FORMATS, Export
 from dlrun.results import json_ready
-from dlrun.run_files import RunDir
+from dlrun.run_dir.reading import RunDir
 
 
 def describe(run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_path: Path, result: Export) -> dict[str, Any]:

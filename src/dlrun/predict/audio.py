@@ -21,10 +21,10 @@ from dlrun.data.audio.wav_files import WAV_SUFFIXES, read_wav
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions, with_inputs
-from dlrun.predict.run import BATCH, TrainedRun, classes_or_values, network_outputs
+from dlrun.predict.run import BATCH, PredictingRun, classes_or_values, network_outputs
 
 
-def predict_audio(run: TrainedRun, source: str) -> Predictions:
+def predict_audio(run: PredictingRun, source: str) -> Predictions:
     assert run.spec is not None and run.model is not None
     saved = run.saved
     audio = saved["audio"]

@@ -21,11 +21,11 @@ from dlrun.data.preprocessing_file import apply_scaler
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions, with_inputs
-from dlrun.predict.run import TrainedRun, classes_or_values, in_batches
+from dlrun.predict.run import PredictingRun, classes_or_values, in_batches
 from dlrun.predict.tables import predict_table
 
 
-def predict_images(run: TrainedRun, source: str) -> Predictions:
+def predict_images(run: PredictingRun, source: str) -> Predictions:
     saved = run.saved
     if "features" in saved and read.table_format(source) is not None and source != read.STDIN:
         return predict_table(run, source)  # digits, as the 64 pixel columns

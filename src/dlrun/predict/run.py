@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,24 +13,29 @@ from omegaconf import DictConfig
 
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, DlrunError
+from dlrun.models.calling import call_model
+from dlrun.run_dir.rebuilding import TrainedRun, open_trained
 
 # Examples per forward pass.
 BATCH = 1024
 
 
 @dataclass
-class TrainedRun:
+class PredictingRun:
     """What a reader needs: `saved` is the run's preprocessing file (preprocessing.json, vocab.json
     or series.json) as a dict; `model` is None for seq2seq runs, which translate decodes."""
 
-    run_dir: Path
+    trained: TrainedRun
     cfg: DictConfig
     data_class: type
     kind: str
     spec: DataSpec | None = None
     saved: dict[str, Any] = field(default_factory=dict)
     model: torch.nn.Module | None = None
-    trust_config: bool = False  # the user vouched for the run dir's config (see dlrun.trust)
+
+    @property
+    def run_dir(self) -> Path:
+        return self.trained.path
 
     @property
     def data_name(self) -> str:
@@ -39,19 +43,18 @@ class TrainedRun:
         return self.data_class.__name__
 
 
-def open_run(run_dir: Path, trust_config: bool = False) -> TrainedRun:
-    """The run at `run_dir`, with its network loaded (best weights, eval mode, CPU)."""
-    from dlrun import run_files
-
-    opened = run_files.open_run(run_dir, trust_config)
-    run_dir, cfg = opened.path, opened.recorded_config()  # checked by open_run
+def open_for_prediction(run_dir: Path, trust_config: bool = False) -> PredictingRun:
+    """The run at `run_dir`, with its network (best weights, else last; eval mode, CPU) built from
+    the description of the data that its preprocessing file keeps, not from the training data."""
+    trained = open_trained(run_dir, "best", trust_config, fall_back_to_last=True)
+    cfg = trained.config()
     data_class = _data_class(cfg)
-    kind, saved = _kind_and_saved(run_dir, data_class)
-    run = TrainedRun(run_dir, cfg, data_class, kind, saved=saved, trust_config=trust_config)
+    kind, saved = _kind_and_saved(trained.path, data_class)
+    run = PredictingRun(trained, cfg, data_class, kind, saved=saved)
     if kind == "seq2seq":
         return run
     run.spec = _spec_of(kind, saved, cfg)
-    run.model = _load_model(run_dir, cfg, run.spec)
+    run.model = trained.model(run.spec, cfg)
     return run
 
 
@@ -146,32 +149,10 @@ def _spec_of(kind: str, saved: dict[str, Any], cfg: DictConfig) -> DataSpec:
     raise ValueError(f"no spec for kind {kind}")
 
 
-def _load_model(run_dir: Path, cfg: DictConfig, spec: DataSpec) -> torch.nn.Module:
-    """The network as load_trained builds it, from the spec rather than from the training data."""
-    from dlrun.checkpoints import load_weights
-    from dlrun.experiment import _split_transfer_settings, build, model_arguments
-    from dlrun.training import transfer
-
-    model_cfg, _ = _split_transfer_settings(cfg.model)
-    model = build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
-    try:
-        weights = transfer.checkpoint_path(run_dir)
-    except ValueError as e:
-        raise ConfigError(f"{str(e)[0].upper()}{str(e)[1:]}.") from None
-    try:
-        model.load_state_dict(load_weights(weights))
-    except RuntimeError as e:  # the weights are of another network than the config describes
-        raise DlrunError(f"The weights in '{weights}' do not fit the run's model: {' '.join(str(e).split())[:400]}") from None
-    return model.eval()
-
-
 def network_outputs(model: torch.nn.Module, inputs: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
-    """The model's outputs, as the task calls it: with `lengths` when its forward takes them."""
-    takes_lengths = "lengths" in inspect.signature(model.forward).parameters
+    """The model's outputs, as the task calls it."""
     with torch.no_grad():
-        if takes_lengths:
-            return model(inputs, lengths=lengths)
-        return model(inputs)
+        return call_model(model, {"inputs": inputs, "lengths": lengths})
 
 
 def in_batches(model: torch.nn.Module, inputs: torch.Tensor) -> torch.Tensor:

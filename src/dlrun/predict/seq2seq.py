@@ -7,17 +7,17 @@ import pandas as pd
 
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions
-from dlrun.predict.run import TrainedRun
+from dlrun.predict.run import PredictingRun
 
 
-def predict_sequences(run: TrainedRun, source: str, column: str | None = None) -> Predictions:
+def predict_sequences(run: PredictingRun, source: str, column: str | None = None) -> Predictions:
     from dlrun.commands.translate import translate
 
     if column is not None or (read.table_format(source) is not None and source != read.STDIN):
         lines = _column_of_sources(source, column or "source")
     else:
         lines = read.read_lines(source, "sources")
-    outputs = list(translate(run.run_dir, lines, trust_config=run.trust_config))
+    outputs = list(translate(run.trained, lines))
     return Predictions(pd.DataFrame({"source": lines, "prediction": outputs}))
 
 

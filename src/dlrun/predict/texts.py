@@ -13,10 +13,10 @@ import torch
 from dlrun.errors import DlrunError, did_you_mean
 from dlrun.predict import inputs as read
 from dlrun.predict.output import Predictions, with_inputs
-from dlrun.predict.run import BATCH, TrainedRun, classes_or_values, network_outputs
+from dlrun.predict.run import BATCH, PredictingRun, classes_or_values, network_outputs
 
 
-def predict_texts(run: TrainedRun, source: str, column: str | None) -> Predictions:
+def predict_texts(run: PredictingRun, source: str, column: str | None) -> Predictions:
     from dlrun.data.text_vocabulary import PAD_ID, Vocabulary
 
     vocabulary = Vocabulary.from_json(run.saved)
@@ -51,7 +51,7 @@ def predict_texts(run: TrainedRun, source: str, column: str | None) -> Predictio
     return with_inputs(shown, prediction, probabilities, run.spec.class_names)
 
 
-def _text_column(run: TrainedRun, table: pd.DataFrame, source: str, column: str | None) -> str:
+def _text_column(run: PredictingRun, table: pd.DataFrame, source: str, column: str | None) -> str:
     """--column, else the run's own data.text_column when the table has it."""
     columns = list(table.columns)
     if column is None:

@@ -13,12 +13,12 @@ from torch import Tensor
 from dlrun.data.audio.spoken_digits import DIGIT_WORDS
 from dlrun.models.ctc_decoding import decode
 from dlrun.predict.output import Predictions
-from dlrun.predict.run import TrainedRun
+from dlrun.predict.run import PredictingRun
 
 BLANK = 0
 
 
-def ctc_predictions(run: TrainedRun, inputs: pd.DataFrame, outputs: Tensor, lengths: Tensor) -> Predictions:
+def ctc_predictions(run: PredictingRun, inputs: pd.DataFrame, outputs: Tensor, lengths: Tensor) -> Predictions:
     """One row per input: its own columns, the transcript, and the digit string where there is one."""
     assert run.spec is not None
     task = run.cfg.get("task") or {}

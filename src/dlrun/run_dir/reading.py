@@ -1,4 +1,4 @@
-"""Reading a run dir for the verbs that use one (eval, predict, export, translate, resume).
+"""Reading a run dir: its files, its config (checked by dlrun.trust) and which weights are where.
 
 Everything here only reads: a verb never changes or removes what a run left behind. Weights go
 through the safe loader (dlrun.checkpoints), never through a plain torch.load or Lightning's ckpt_path.
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from dlrun.errors import DlrunError, unknown_choice
+from dlrun.errors import DlrunError, did_you_mean
 from dlrun.trust.signature import Trust
 
 if TYPE_CHECKING:
@@ -95,15 +95,23 @@ class RunDir:
         cwd = self.hydra_record().get("runtime", {}).get("cwd")
         return Path(cwd) if cwd else None
 
-    def weights_file(self, which: str) -> Path:
+    def weights_file(self, which: str, fall_back_to_last: bool = False) -> Path:
+        """The file of the run's `which` weights (best or last), or `which` itself when it names a
+        weights file; with `fall_back_to_last`, the last weights of a run that saved no best ones."""
         if which not in WEIGHTS:
-            raise unknown_choice("--weights", which, WEIGHTS)
-        for name in WEIGHT_FILES[which]:
+            if Path(which).expanduser().is_file():
+                return Path(which).expanduser()
+            raise DlrunError(
+                f"Unknown --weights '{which}'. Valid choices: {', '.join(WEIGHTS)}, or the path of a weights file "
+                f"(.safetensors, .ckpt; relative paths start from {Path.cwd()}).{did_you_mean(which, WEIGHTS)}"
+            )
+        names = WEIGHT_FILES[which] + (WEIGHT_FILES["last"] if fall_back_to_last else ())
+        for name in names:
             if (self.path / name).is_file():
                 return self.path / name
         hint = " (try --weights last)" if which == "best" and (self.path / WEIGHT_FILES["last"][0]).is_file() else ""
         raise DlrunError(
-            f"The run dir '{self.path}' has no {which} weights: none of {', '.join(WEIGHT_FILES[which])} is "
+            f"The run dir '{self.path}' has no {which} weights: none of {', '.join(names)} is "
             f"there{hint}. A run writes them as it trains; one that failed or was stopped early may have none."
         )
 
@@ -179,15 +187,6 @@ def compose_run(
         check_sources(provenance, run.trust)
         check_composed(compose_plain(source, overrides), provenance, run.trust, users)
     return check_values_of(compose_checked(source, overrides))
-
-
-def load_weights_of(run: RunDir, which: str) -> tuple[Path, dict]:
-    """The network's tensors (by the model's own names) from the run's best or last weights, through
-    the safe loader: a checkpoint holding pickled objects is refused before anything in it runs."""
-    from dlrun.checkpoints import load_weights
-
-    path = run.weights_file(which)
-    return path, load_weights(path)
 
 
 def restore_recorded_paths(run: RunDir, cfg, recorded) -> list[str]:

@@ -20,7 +20,7 @@ from dlrun.sweeps.parallel_jobs import concurrent_jobs, usable_cores
 
 def _import_what_a_job_imports() -> int:
     import dlrun.experiment  # noqa: F401
-    import dlrun.run  # noqa: F401
+    import dlrun.hydra_job  # noqa: F401
 
     return os.getpid()
 
