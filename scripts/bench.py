@@ -41,10 +41,10 @@ from omegaconf import OmegaConf
 from torch import nn
 from torch.nn.utils.rnn import pack_padded_sequence
 
+from dlrun.building import build_run
 from dlrun.config.compose import ConfigSource
 from dlrun.config.location import config_dir
 from dlrun.data.padding import bucketed_batches, padding_fraction
-from dlrun.experiment import build_run
 
 BATCH_SIZE = 64
 LEARNING_RATE = 1e-3

@@ -30,9 +30,10 @@ import time
 
 import torch
 
+from dlrun.building import build_run
 from dlrun.config.compose import ConfigSource
 from dlrun.data.adding import BASELINE_MSE
-from dlrun.experiment import build_run, use_best_weights
+from dlrun.fit_and_test import use_best_weights
 
 CELLS = ("rnn", "lstm", "gru")
 # A model counts as having solved a length when its test MSE is below this (the baseline is ~0.167).

@@ -80,11 +80,11 @@ def build_from_overrides(tmp_path, *overrides: str):
     """Compose the config as `dlrun train OVERRIDES` would and build its run, in this process.
 
     Much faster than a subprocess; `debug=fast` and no logger unless the overrides say otherwise.
-    Returns dlrun.experiment.Run (datamodule, task, trainer, history): call
+    Returns dlrun.building.Run (datamodule, task, trainer, history): call
     `run.trainer.fit(run.task, datamodule=run.datamodule)` to train.
     """
+    from dlrun.building import build_run
     from dlrun.config.compose import ConfigSource
-    from dlrun.experiment import build_run
 
     cfg = ConfigSource().compose(["debug=fast", "logger=none", f"hydra.run.dir={tmp_path}/run", *overrides])
     return build_run(cfg)

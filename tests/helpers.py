@@ -110,15 +110,15 @@ def rebuilt(run: Path, checkpoint: str):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
+    from dlrun.building import model_arguments, split_transfer_settings
     from dlrun.checkpoints import load_weights
-    from dlrun.experiment import _split_transfer_settings, model_arguments
 
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
     cfg.paths.output_dir = str(run)
     if cfg.data.get("path") and not Path(cfg.data.path).is_absolute():
         cfg.data.path = str(run.parent / cfg.data.path)  # the fixtures train in the run's parent dir
     datamodule = instantiate(cfg.data)
-    model_cfg, _ = _split_transfer_settings(cfg.model)
+    model_cfg, _ = split_transfer_settings(cfg.model)
     model = instantiate(model_cfg, **model_arguments(model_cfg, datamodule.spec))
     model.load_state_dict(load_weights(run / "checkpoints" / checkpoint))
     return datamodule.split("test"), model.eval()

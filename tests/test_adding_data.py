@@ -7,6 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
+from conftest import build_from_overrides
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
@@ -15,8 +16,6 @@ from dlrun.config.location import config_dir
 from dlrun.data import AddingDataModule
 from dlrun.data.adding import BASELINE_MSE
 from dlrun.errors import ConfigError
-
-from conftest import build_from_overrides
 
 SIZES = dict(train_size=300, val_size=200, test_size=1000)
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import build_from_overrides
 from omegaconf import OmegaConf
 from torch import nn
 
-from conftest import build_from_overrides
 from dlrun.errors import ConfigError
 from dlrun.models import VGG, AlexNet, LeNet5, ResNet
 from dlrun.models.resnet import BasicBlock
@@ -85,7 +85,7 @@ def test_preset_options_are_the_class_defaults(name):
     lines = (CONF / f"{name}.yaml").read_text().splitlines()
     assert lines[0].startswith("# ") and len(lines[0]) > 20  # the description `dlrun ls` shows
     options = OmegaConf.to_container(OmegaConf.load(CONF / f"{name}.yaml"))
-    assert options.pop("_target_") == f"dlrun.models.{PRESETS[name].__name__}"
+    assert options.pop("_target_") == f"{PRESETS[name].__module__}.{PRESETS[name].__name__}"
     assert options.pop("defaults") == ["_transfer", "_self_"]  # pretrained/freeze, shared by all models
     signature = inspect.signature(PRESETS[name])
     assert set(options) == set(signature.parameters) - {"input_shape", "num_outputs"}

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
+from conftest import build_from_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import build_from_overrides
 from dlrun.callbacks import AttentionMaps
 from dlrun.callbacks.attention_maps import (
     attention_table,

@@ -8,8 +8,8 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
-
 from conftest import make_trainer
+
 from dlrun.callbacks import EarlyStopping, MetricHistory
 from dlrun.data import SklearnDataModule
 from dlrun.models import MLP

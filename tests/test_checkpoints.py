@@ -10,7 +10,7 @@ from safetensors.torch import load_file
 
 from dlrun.callbacks import ModelCheckpoint
 from dlrun.checkpoints import UnsafeCheckpointError, load_checkpoint, load_weights
-from dlrun.experiment import use_best_weights
+from dlrun.fit_and_test import use_best_weights
 from dlrun.models import MLP
 from dlrun.training import transfer
 

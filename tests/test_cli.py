@@ -177,7 +177,7 @@ def test_an_existing_run_dir_is_never_written_into(dlrun, tmp_path):
 def test_show_prints_the_resolved_config(dlrun):
     done = dlrun("show", "model=cnn", "optimizer=sgd", "optimizer.momentum=0.9", "seed=0")
     assert done.returncode == 0, done.stderr
-    assert "_target_: dlrun.models.CNN" in done.stdout
+    assert "_target_: dlrun.models.cnn.CNN" in done.stdout
     assert "momentum: 0.9" in done.stdout
     assert "seed: 0" in done.stdout
     assert "hydra:" not in done.stdout and "${" not in done.stdout

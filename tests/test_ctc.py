@@ -271,9 +271,9 @@ def test_the_packing_free_export_form_gives_the_same_frames():
 
 
 def test_a_task_with_one_output_per_example_refuses_the_frames_read_out(tmp_path):
-    from dlrun.tasks import ClassificationTask
-
     from conftest import build_from_overrides
+
+    from dlrun.tasks import ClassificationTask
 
     frames = RecurrentNet((9, 5), 4, read_out="frames")
     assert frames.outputs_per_step and not RecurrentNet((9, 5), 4).outputs_per_step

@@ -11,17 +11,17 @@ import numpy as np
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import build_from_overrides, make_trainer
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from conftest import build_from_overrides, make_trainer
 from dlrun.callbacks import Diagnostics
 from dlrun.callbacks.diagnostics.activations import activation_fractions, activation_layers
 from dlrun.callbacks.diagnostics.bptt import bptt_gradient_norms
-from dlrun.callbacks.diagnostics.layers import LayerSampler
 from dlrun.callbacks.diagnostics.findings import Thresholds, bptt_findings, gradient_findings, unit_findings
 from dlrun.callbacks.diagnostics.histograms import BUCKETS, histogram_parts
+from dlrun.callbacks.diagnostics.layers import LayerSampler
 from dlrun.errors import ConfigError
 from dlrun.models.hidden_states import stepwise_states
 from dlrun.models.recurrent import RecurrentNet

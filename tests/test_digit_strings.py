@@ -47,7 +47,7 @@ def test_the_targets_are_the_digits_the_voice_was_asked_to_say(data):
     utterances = data.utterances()
     for split in ("train", "val", "test"):
         batch = data.split(split)
-        for row, (digits, voice, speed, pitch) in enumerate(plan[split]):
+        for row, (digits, _voice, _speed, _pitch) in enumerate(plan[split]):
             length = int(batch["target_lengths"][row])
             assert batch["targets"][row, :length].tolist() == [d + 1 for d in digits]  # 0 is the blank
             assert (batch["targets"][row, length:] == 0).all()

@@ -67,7 +67,7 @@ def test_a_model_that_cannot_be_built_shows_its_error(monkeypatch, capsys):
     monkeypatch.setenv("COLUMNS", "300")  # the error line on one line of the grid
     assert doctor(["lenet5"]) == 1
     row = grid_row(capsys.readouterr().out, "lenet5")
-    assert "FAIL" in row and "Could not build model (dlrun.models.LeNet5): the kernel is upside down" in row
+    assert "FAIL" in row and "Could not build model (dlrun.models.lenet.LeNet5): the kernel is upside down" in row
 
 
 def test_a_loss_that_does_not_change_fails():

@@ -157,7 +157,7 @@ def test_safetensors_round_trips_the_weights(tmp_path_factory, tmp_path):
     original = load_file(str(run / "checkpoints" / "weights.safetensors"))
     assert written.keys() == original.keys() and all(torch.equal(written[k], original[k]) for k in original)
     info = description(run / "export")
-    assert info["model_config"]["_target_"] == "dlrun.models.CNN" and info["data_spec"]["input_shape"] == [1, 8, 8]
+    assert info["model_config"]["_target_"] == "dlrun.models.cnn.CNN" and info["data_spec"]["input_shape"] == [1, 8, 8]
 
 
 # -- refusals ------------------------------------------------------------------------------------

@@ -7,9 +7,9 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 import torch
+from conftest import build_from_overrides
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
-from conftest import build_from_overrides
 from dlrun.callbacks import ForecastPlot
 from dlrun.callbacks.forecast_plot import collect_forecasts, default_steps, draw_forecast, forecast_lines
 from dlrun.data.series.forecast_series import ForecastSeries

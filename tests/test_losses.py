@@ -6,8 +6,8 @@ import math
 
 import pytest
 import torch
-
 from conftest import build_from_overrides
+
 from dlrun.errors import ConfigError
 from dlrun.training.losses import (
     BinaryCrossEntropy,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_from_overrides
 from hydra.utils import instantiate
 from omegaconf import OmegaConf
 
-from conftest import build_from_overrides
 from dlrun.config.location import config_dir
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")

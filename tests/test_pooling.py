@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 import torch
+from conftest import build_from_overrides
 from torch import nn
 
-from conftest import build_from_overrides
 from dlrun.models import CNN, VGG, AlexNet, LeNet5, MinPool2d, ResNet
 from dlrun.models.pooling import make_pool
 

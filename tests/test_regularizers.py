@@ -6,9 +6,9 @@ import pickle
 
 import pytest
 import torch
+from conftest import build_from_overrides
 from torch import nn
 
-from conftest import build_from_overrides
 from dlrun.errors import ConfigError
 from dlrun.training.regularizers import L1, L2, ElasticNet
 

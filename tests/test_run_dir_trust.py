@@ -258,7 +258,7 @@ def test_a_run_with_a_users_plugin_is_trusted_here_and_refused_elsewhere_until_t
     assert json.loads((mine / "results.json").read_text())["epochs"] == 2
 
     # The same run dir as another user receives it: refused until they vouch for it.
-    shared = copy_of(mine, tmp_path / "shared")
+    copy_of(mine, tmp_path / "shared")
     other = {"XDG_DATA_HOME": str(tmp_path / "another-user")}
     for args in (("eval", "shared"), ("resume", "shared", "trainer.max_epochs=3")):
         done = run_dlrun(tmp_path, *args, **other)

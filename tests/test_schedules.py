@@ -7,9 +7,9 @@ import math
 import pytest
 import pytorch_lightning as pl
 import torch
+from conftest import build_from_overrides
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
-from conftest import build_from_overrides
 from dlrun.training import schedules
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 
+from dlrun.data.padding import trim_to_longest
 from dlrun.data.seq2seq import (
     BOS_ID,
     DATE_FORMATS,
@@ -32,7 +33,6 @@ from dlrun.data.seq2seq import (
     sort,
     symbol_vocabulary,
 )
-from dlrun.data.padding import trim_to_longest
 from dlrun.data.seq2seq.module import source_overlap
 from dlrun.data.text_vocabulary import Vocabulary
 from dlrun.errors import ConfigError

@@ -7,9 +7,9 @@ import torch
 from conftest import build_from_overrides
 from omegaconf import OmegaConf
 
+from dlrun.building import model_arguments
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError
-from dlrun.experiment import model_arguments
 from dlrun.tasks import ClassificationTask, ForecastingTask, RegressionTask, task_class_for
 
 

@@ -10,10 +10,10 @@ import pytest
 import pytorch_lightning as pl
 import torch
 import torch.nn.functional as F
+from conftest import make_trainer
 from sklearn import datasets
 from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, precision_score, r2_score, recall_score
 
-from conftest import make_trainer
 from dlrun.data import DataSpec, SklearnDataModule
 from dlrun.data.splits import split_indices
 from dlrun.models import MLP

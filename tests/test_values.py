@@ -71,7 +71,7 @@ BAD = [
     (("model.dropout=1.5",), ("model.dropout", "1.5", "[0, 1)")),
     (("model.dropout_kind=alfa",), ("model.dropout_kind", "'alfa'", "alpha, standard", "Did you mean alpha?")),
     (("model.norm=batchnorm",), ("model.norm", "'batchnorm'", "batch, layer")),
-    (("+model.hiden_sizes=[4]",), ("model.hiden_sizes", "dlrun.models.MLP", "Did you mean model.hidden_sizes?")),
+    (("+model.hiden_sizes=[4]",), ("model.hiden_sizes", "dlrun.models.mlp.MLP", "Did you mean model.hidden_sizes?")),
     (("model.pretrained=nowhere/run",), ("model.pretrained", "'nowhere/run'", "does not exist")),
     (("model.pretrained_lr_scale=-1",), ("model.pretrained_lr_scale", "-1", "a positive number")),
     (("model.freeze=3",), ("model.freeze", "got 3", "a list")),
@@ -93,7 +93,7 @@ BAD = [
     (("data.val_fraction=1.2",), ("data.val_fraction", "1.2", "(0, 1)")),
     (("data.name=digitz",), ("data.name", "'digitz'", "iris", "Did you mean digits?")),
     (("data.folds=1",), ("data.folds", "got 1", ">= 2")),
-    (("+data.nme=iris",), ("data.nme", "dlrun.data.SklearnDataModule", "Did you mean data.name?")),
+    (("+data.nme=iris",), ("data.nme", "dlrun.data.sklearn_tables.SklearnDataModule", "Did you mean data.name?")),
     (("data=csv", "data.path=missing.csv", "data.target=y"), ("data.path", "'missing.csv'", "does not exist")),
     (("data=image_folder", "data.channels=2"), ("data.channels", "'2'", "1, 3")),
     (("data=image_folder", "data.image_size=32"), ("data.image_size", "got 32", "a list of whole numbers")),
@@ -286,17 +286,17 @@ def test_the_defaults_and_debug_presets_pass():
 
 @pytest.mark.parametrize("preset", [o for o in SOURCE.options("experiment") if not o.startswith("_")])
 def test_every_experiment_preset_shows(preset, capsys):
-    from dlrun.launch import show_command
+    from dlrun.commands.show import show_command
 
     assert show_command([f"experiment={preset}"]) == 0, capsys.readouterr().err
     assert f"task_name: {preset}" in capsys.readouterr().out
 
 
-def test_the_popped_settings_are_the_experiments():
-    from dlrun import experiment
+def test_the_popped_settings_are_the_builders():
+    from dlrun import building
 
-    assert import_reference(POPPED["model"][0]) is experiment.TRANSFER_SETTINGS
-    assert import_reference(POPPED["trainer"][0]) is experiment.STEP_SETTINGS
+    assert import_reference(POPPED["model"][0]) is building.TRANSFER_SETTINGS
+    assert import_reference(POPPED["trainer"][0]) is building.STEP_SETTINGS
 
 
 def test_types_in_words_and_bool_is_no_number():
@@ -312,7 +312,7 @@ def test_types_in_words_and_bool_is_no_number():
     assert conforms(16, Literal[16, 32]) is True and conforms("16", Literal[16, 32]) is False
     assert choices_of(Literal["a", "b"] | None) == ("a", "b", None) and choices_of(Literal["a"] | int) is None
     assert choices_of(str) is None and choices_of(type(None)) is None
-    assert describe(Optional[int]) == "a whole number or null"
+    assert describe(Optional[int]) == "a whole number or null"  # noqa: UP045 (the old spelling is what is tested)
     assert describe(Sequence[int]) == "a list of whole numbers"
     assert describe(float | torch.Tensor) == "a number"
 

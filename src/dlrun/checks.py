@@ -91,7 +91,7 @@ def _within(
     above: float | None,
     at_most: float | None,
     below: float | None,
-) -> bool:
+) -> bool | np.bool_:  # numpy's own bool for a numpy value
     return (
         (at_least is None or value >= at_least)
         and (above is None or value > above)

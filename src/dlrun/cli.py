@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from dlrun.errors import USER_ERROR_EXIT_CODE
+from dlrun.errors import user_error
 from dlrun.process_exit import skip_final_collection
 
 skip_final_collection()
@@ -57,7 +57,7 @@ Hydra's own flags work too: --cfg job, --config-dir DIR, --hydra-help.
 
 @app.command(context_settings=PASS_THROUGH, help=TRAIN_HELP)
 def train(ctx: typer.Context) -> None:
-    from dlrun.launch import train_command
+    from dlrun.commands.train import train_command
 
     raise typer.Exit(train_command(list(ctx.args)))
 
@@ -65,7 +65,7 @@ def train(ctx: typer.Context) -> None:
 @app.command(context_settings=PASS_THROUGH)
 def show(ctx: typer.Context) -> None:
     """Print the composed, resolved config for these overrides and validate it."""
-    from dlrun.launch import show_command
+    from dlrun.commands.show import show_command
 
     raise typer.Exit(show_command(list(ctx.args)))
 
@@ -76,7 +76,7 @@ def list_options(
     config_dir: str = typer.Option(None, "--config-dir", "-cd", help="Your own config dir, as in train."),
 ) -> None:
     """List the config groups and their options, each with a one-line description."""
-    from dlrun.launch import list_command
+    from dlrun.commands.ls import list_command
 
     raise typer.Exit(list_command(group, config_dir))
 
@@ -93,14 +93,11 @@ def translate(
     trust_config: bool = trust_option(),
 ) -> None:
     """Decode sources with a trained Seq2Seq run's best weights; prints one output per line."""
-    from dlrun.commands.translate import read_lines
-    from dlrun.commands.translate import translate as decode
+    from dlrun.commands.translate import translate_run
     from dlrun.errors import DlrunError
-    from dlrun.run_dir.rebuilding import open_trained
 
     try:
-        trained = open_trained(run_dir, trust_config=trust_config, fall_back_to_last=True)
-        for output in decode(trained, read_lines(list(texts or []), input_file), beam, attention):
+        for output in translate_run(run_dir, list(texts or []), input_file, beam, attention, trust_config):
             typer.echo(output)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
@@ -143,7 +140,7 @@ def completion(
     """Print the shell completion script; e.g. add  eval "$(dlrun completion bash)"  to ~/.bashrc."""
     from dlrun.commands.completion import completion_script
 
-    verbs = list(typer.main.get_command(app).commands)
+    verbs = list(typer.main.get_command(app).commands)  # type: ignore[attr-defined]  # the app is a group of commands
     try:
         typer.echo(completion_script(shell, verbs), nl=False)
     except ValueError as e:
@@ -244,9 +241,3 @@ def export(
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
     print_export(result)
-
-
-def user_error(message: str) -> int:
-    """Print a user error as one paragraph on stderr and return the exit code for it."""
-    typer.echo(f"Error: {message}", err=True)
-    return USER_ERROR_EXIT_CODE

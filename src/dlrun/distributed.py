@@ -15,6 +15,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from typing import cast
 
 # What Lightning's subprocess launcher sets in the launching process.
 LAUNCHER_VARIABLES = ("MASTER_ADDR", "MASTER_PORT", "NODE_RANK", "LOCAL_RANK", "WORLD_SIZE")
@@ -32,11 +33,11 @@ def is_rank_zero() -> bool:
 def command_line_of_this_job(run_dir: str, overrides: list[str]) -> Iterator[None]:
     """While fitting: sys.argv and Hydra's run dir say this job alone, for the ranks DDP starts."""
     from hydra.core.hydra_config import HydraConfig
-    from omegaconf import read_write
+    from omegaconf import DictConfig, read_write
 
     saved_argv = list(sys.argv)
     saved_env = {name: os.environ.get(name) for name in LAUNCHER_VARIABLES}
-    hydra_cfg = HydraConfig.get()
+    hydra_cfg = cast(DictConfig, HydraConfig.get())  # a DictConfig of the HydraConf schema, as Hydra keeps it
     saved_run_dir = hydra_cfg.run.dir
     sys.argv = [_script(saved_argv[0]), "train", *overrides]
     with read_write(hydra_cfg):

@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import difflib
+import sys
 from collections.abc import Iterable
 
 USER_ERROR_EXIT_CODE = 2
+
+
+def user_error(message: str) -> int:
+    """Print a user error as one paragraph on stderr and return the exit code for it."""
+    print(f"Error: {message}", file=sys.stderr, flush=True)
+    return USER_ERROR_EXIT_CODE
 
 
 class DlrunError(Exception):

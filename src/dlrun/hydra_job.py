@@ -6,6 +6,8 @@ import os
 import sys
 import time
 import traceback
+from collections.abc import Callable
+from pathlib import Path
 
 import hydra
 from hydra._internal.callbacks import Callbacks
@@ -14,8 +16,9 @@ from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.core.utils import configure_log, run_job
 from hydra.types import HydraContext, RunMode
-from omegaconf import DictConfig, read_write
+from omegaconf import DictConfig, open_dict, read_write
 
+from dlrun.config.compose import ConfigSource
 from dlrun.config.location import PRIMARY_CONFIG, config_dir
 from dlrun.errors import USER_ERROR_EXIT_CODE, DlrunError, TrainingDiverged
 from dlrun.provenance import command_line, now_iso
@@ -34,6 +37,24 @@ def launch(hydra_args: list[str], raise_errors: bool = False) -> None:
     sys.argv = ["dlrun train", *hydra_args]
     main = hydra.main(version_base="1.3", config_path=str(config_dir()), config_name=PRIMARY_CONFIG)(job)
     main()
+
+
+def run_single(cfg: DictConfig, source: ConfigSource, run_dir: Path, output_subdir: str | None = None) -> int:
+    """Run a checked single-run config in `run_dir` (its .hydra files under `output_subdir`)."""
+    with read_write(cfg.hydra), open_dict(cfg.hydra):
+        cfg.hydra.run.dir = str(run_dir)
+        if output_subdir is not None:
+            cfg.hydra.output_subdir = output_subdir
+    return run_hydra(lambda: run_composed(cfg, source.hydra.config_loader, source.config_name))
+
+
+def run_hydra(start: Callable[[], None]) -> int:
+    """The exit code of a Hydra run: Hydra ends a failed one with SystemExit."""
+    try:
+        start()
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else 1
+    return 0
 
 
 def run_composed(cfg: DictConfig, config_loader: ConfigLoader, config_name: str) -> None:
@@ -70,7 +91,7 @@ def job(cfg: DictConfig) -> float | None:
     sweeps/summary.py) then reports every failure and sets the exit code. A single run raises, so
     its exit code says what happened.
     """
-    from dlrun.experiment import run_experiment  # heavy imports after Hydra has parsed the args
+    from dlrun.fit_and_test import run_experiment  # heavy imports after Hydra has parsed the args
 
     hydra_cfg = HydraConfig.get()
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN

@@ -5,8 +5,8 @@ from dlrun.callbacks.checkpoint import ModelCheckpoint
 from dlrun.callbacks.confusion_matrix import ConfusionMatrixImage
 from dlrun.callbacks.diagnostics import Diagnostics
 from dlrun.callbacks.early_stopping import EarlyStopping
-from dlrun.callbacks.length_metrics import LengthMetricsFigure
 from dlrun.callbacks.forecast_plot import ForecastPlot
+from dlrun.callbacks.length_metrics import LengthMetricsFigure
 from dlrun.callbacks.lr_monitor import LearningRateMonitor
 from dlrun.callbacks.metric_history import MetricHistory
 from dlrun.callbacks.optuna_pruning import OptunaPruning

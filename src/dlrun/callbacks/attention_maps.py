@@ -99,6 +99,7 @@ class AttentionMaps(StageFigure):
         seq2seq = callable(getattr(model, "greedy", None)) and getattr(datamodule, "target_vocab", None) is not None
         if not writers or not seq2seq:
             return
+        assert datamodule is not None  # it has the target vocabulary (seq2seq above)
         split = datamodule.split(stage)
         n = min(self.num_examples, len(split["source"]))
         source = split["source"][:n]

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import pytorch_lightning as pl
+from torch import nn
 
 from dlrun.checkpoints import save_weights
 
@@ -39,4 +41,5 @@ class ModelCheckpoint(pl.callbacks.ModelCheckpoint):
         self._exported = best
         if trainer.is_global_zero:
             metadata = {"epoch": str(trainer.current_epoch), "monitor": str(self.monitor), "score": "" if score is None else f"{score:.6g}"}
-            save_weights(pl_module.model, Path(self.best_model_path).with_name(WEIGHTS_FILE), metadata)
+            network = cast(nn.Module, pl_module.model)  # the task's network
+            save_weights(network, Path(self.best_model_path).with_name(WEIGHTS_FILE), metadata)

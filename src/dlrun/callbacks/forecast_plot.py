@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -15,6 +15,7 @@ from dlrun.callbacks.stage_figure import StageFigure
 
 if TYPE_CHECKING:
     from dlrun.data.series.forecast_series import ForecastSeries
+    from dlrun.tasks.base import SupervisedTask
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,8 @@ def forecast_lines(series: ForecastSeries, forecasts: np.ndarray, steps_ahead: I
 def collect_forecasts(pl_module: pl.LightningModule, batches: Iterable) -> np.ndarray:
     """The module's forecasts over the batches in their order, unscaled to the series' units
     (N, horizon) float64; the module runs in eval mode on its own device and is left as it was."""
-    spec = pl_module.spec
+    task = cast("SupervisedTask", pl_module)  # a forecasting task: its spec and forward_batch
+    spec = task.spec
     training = pl_module.training
     pl_module.eval()
     outputs = []
@@ -56,7 +58,7 @@ def collect_forecasts(pl_module: pl.LightningModule, batches: Iterable) -> np.nd
         for batch in batches:
             for piece in batch if isinstance(batch, list) else [batch]:
                 piece = {key: value.to(pl_module.device) if key != "lengths" else value for key, value in piece.items()}
-                outputs.append(pl_module.forward_batch(piece).double().cpu())
+                outputs.append(task.forward_batch(piece).double().cpu())
     finally:
         pl_module.train(training)
     if not outputs:
@@ -84,6 +86,7 @@ class ForecastPlot(StageFigure):
         writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if not callable(getattr(datamodule, "test_series", None)) or not writers:
             return
+        assert datamodule is not None  # it has test_series (above)
         series = datamodule.test_series(stage)
         loader = datamodule.test_dataloader() if stage == "test" else datamodule.val_dataloader()
         forecasts = collect_forecasts(pl_module, loader)

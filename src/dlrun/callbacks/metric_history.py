@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from typing import cast
 
 import pytorch_lightning as pl
 
@@ -42,8 +43,10 @@ class MetricHistory(pl.Callback):
         trainer = getattr(self, "_trainer", None)
         epochs = list(self.epochs)
         at_epoch_end = trainer is not None and not trainer.sanity_checking and not batches_done_in_epoch(trainer)
-        if at_epoch_end and not (epochs and epochs[-1]["epoch"] >= trainer.current_epoch):
-            epochs.append({"epoch": trainer.current_epoch, **finished_epoch_metrics(trainer)})
+        if at_epoch_end:
+            assert trainer is not None  # at_epoch_end says so
+            if not (epochs and epochs[-1]["epoch"] >= trainer.current_epoch):
+                epochs.append({"epoch": trainer.current_epoch, **finished_epoch_metrics(trainer)})
         return {"epochs": epochs}
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -63,4 +66,4 @@ class MetricHistory(pl.Callback):
         if not scored:
             return None, None
         pick = min if mode == "min" else max
-        return pick(scored, key=lambda pair: pair[0])
+        return cast(tuple[float, int], pick(scored, key=lambda pair: pair[0]))  # the "epoch" entries are ints

@@ -10,7 +10,6 @@ from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
 
 
-
 def progress_bar(refresh_rate: int = 1, line_interval_s: float = 30.0) -> ProgressBar:
     """A live bar when stdout is a terminal; otherwise lines that stay readable in CI logs."""
     if sys.stdout.isatty():

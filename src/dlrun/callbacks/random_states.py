@@ -8,6 +8,7 @@ Everything is stored as tensors and plain numbers, which the weights-only loader
 from __future__ import annotations
 
 import random
+from typing import cast
 
 import numpy as np
 import pytorch_lightning as pl
@@ -17,7 +18,9 @@ import torch
 class RandomStates(pl.Callback):
     def state_dict(self) -> dict:
         version, mersenne, gauss_next = random.getstate()
-        _, keys, position, has_gauss, cached_gaussian = np.random.get_state()
+        # The global generator is an MT19937: its state is the legacy 5-tuple (numpy's stubs also allow a dict).
+        legacy_state = cast(tuple[str, np.ndarray, int, int, float], np.random.get_state())
+        _, keys, position, has_gauss, cached_gaussian = legacy_state
         return {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],

@@ -3,7 +3,7 @@
 The verbs are completed from the script itself. After `train` and `show` every word is Hydra's:
 the script calls dlrun back the way Hydra's own completion scripts call a Hydra app back,
 `COMP_LINE='dlrun ARGS' dlrun train -sc query=SHELL`, which `dlrun train` hands to Hydra (see
-dlrun.launch.train_command), and Hydra answers with config groups (`model=`), their options
+dlrun.commands.train.train_command), and Hydra answers with config groups (`model=`), their options
 (`model=cnn`), config keys (`optimizer.lr=`) and files (after `key=./`). Hydra's own scripts
 (`-sc install=bash`) cannot be used as they are: they call the program back without its verb and
 would hand Hydra the verb as an override. So here the verb is taken out of COMP_LINE, `--config-dir`

@@ -11,8 +11,12 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from dlrun.errors import DlrunError, unknown_choice
+
+if TYPE_CHECKING:
+    from dlrun.commands.doctor_fit import FitCheck
 
 # (what to call it, its distribution name for importlib.metadata)
 PACKAGES = (
@@ -155,7 +159,7 @@ def _key_values(title: str, rows: list[tuple[str, str]]):
     return table
 
 
-def fit_grid(checks, devices: list[str]):
+def fit_grid(checks: list[FitCheck], devices: list[str]):
     """Families down, devices across: PASS with the first and last loss, or FAIL with the error line."""
     from rich.markup import escape
     from rich.table import Table
@@ -164,18 +168,18 @@ def fit_grid(checks, devices: list[str]):
     table.add_column("family", style="bold", no_wrap=True)
     for device in devices:
         table.add_column(device, overflow="fold")
-    by_family: dict[str, dict[str, object]] = {}
+    by_family: dict[str, dict[str, FitCheck]] = {}
     for check in checks:
         by_family.setdefault(check.family, {})[check.device] = check
     for family, cells in by_family.items():
         row = []
         for device in devices:
-            check = cells.get(device)
-            if check is None:
+            cell = cells.get(device)
+            if cell is None:
                 row.append("")
-            elif check.ok:
-                row.append(f"[green]{PASS}[/] loss {escape(check.detail)}  [dim]{check.seconds:.1f} s[/]")
+            elif cell.ok:
+                row.append(f"[green]{PASS}[/] loss {escape(cell.detail)}  [dim]{cell.seconds:.1f} s[/]")
             else:
-                row.append(f"[bold red]{FAIL}[/] {escape(check.detail)}")
+                row.append(f"[bold red]{FAIL}[/] {escape(cell.detail)}")
         table.add_row(family, *row)
     return table

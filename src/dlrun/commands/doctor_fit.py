@@ -1,7 +1,7 @@
 """`dlrun doctor`'s training check: every model family, small, fits a few steps on synthetic data.
 
 Each family is built the way a run builds it: its config composed from conf/model/<family>.yaml
-(with small sizes as overrides), then `dlrun.experiment.build_task`, which builds the data module,
+(with small sizes as overrides), then `dlrun.building.build_task`, which builds the data module,
 the model (with `model_arguments` from the data's DataSpec), the init, the optimizer and the task.
 Only the data module is swapped for a synthetic one, so a broken config or model shows up here as
 it would in `dlrun train`. The steps themselves are a plain loop through the task's own
@@ -155,7 +155,7 @@ def check_family(source, family: Family, device: str) -> FitCheck:
 def _fit(source, family: Family, device: str) -> list[float]:
     from omegaconf import open_dict
 
-    from dlrun.experiment import build_task
+    from dlrun.building import build_task
 
     cfg = source.compose(
         [f"model={family.name}", *family.overrides, "logger=none", "callbacks=none", "scheduler=none",

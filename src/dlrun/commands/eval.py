@@ -14,6 +14,7 @@ import json
 import math
 import tempfile
 import time
+from collections.abc import Set as AbstractSet
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 from dlrun.errors import ConfigError, DlrunError
 from dlrun.results import json_ready
-from dlrun.run_dir.reading import RunDir, _quote, compose_run, rebase_relative_paths
+from dlrun.run_dir.reading import RunDir, compose_run, quoted, rebase_relative_paths
 from dlrun.run_dir.rebuilding import open_trained
 
 EVAL_PREFIX = "eval-"
@@ -122,14 +123,17 @@ def compose_for_eval(run: RunDir, overrides: list[str], config_dir: str | None) 
     notes += rebased
     moved = {a.partition("=")[0].lstrip("+") for a, b in zip(original, recorded_overrides) if a != b}
     merged = merge_overrides(original, overrides, set(source.groups()))
-    pin = [f"hydra.run.dir={_quote(run.path)}"]  # ${paths.output_dir} is the run dir (nothing writes there)
+    pin = [f"hydra.run.dir={quoted(run.path)}"]  # ${paths.output_dir} is the run dir (nothing writes there)
     recorded = run.recorded_config()
-    own = dict(run_overrides=recorded_overrides, users_config_dir=users_config_dir)
+    def compose(lines: list[str], users: list[str]):
+        return job_config(compose_run(run, source, lines, run_overrides=recorded_overrides, users_overrides=users,
+                                      users_config_dir=users_config_dir).cfg)
+
     try:
-        before = job_config(compose_run(run, source, original + pin, users_overrides=pin, **own).cfg)
+        before = compose(original + pin, pin)
     except ConfigError as e:
         raise ConfigError(f"The run's own overrides ({' '.join(original) or 'none'}) no longer compose: {e}") from None
-    cfg = job_config(compose_run(run, source, merged + pin, users_overrides=[*overrides, *pin], **own).cfg)
+    cfg = compose(merged + pin, [*overrides, *pin])
     with open_dict(cfg):
         notes += restore_drift(recorded, before, cfg, skip=moved)
     return cfg, config_dir, notes
@@ -166,11 +170,11 @@ def merge_overrides(original: list[str], new: list[str], groups: set[str]) -> li
             continue
         if any(key.startswith(f"{group}.") for group in switched):
             continue
-        kept.append(override.input_line)
+        kept.append(str(override.input_line))
     return kept + list(new)
 
 
-def restore_drift(recorded, before, cfg, skip: set[str] = frozenset()) -> list[str]:
+def restore_drift(recorded, before, cfg, skip: AbstractSet[str] = frozenset()) -> list[str]:
     """Where the packaged configs changed since the run trained (its overrides now compose to other
     values than it recorded), and the new overrides leave the key alone, use the recorded value: the
     weights were trained with it."""
@@ -216,9 +220,9 @@ def eval_trainer(cfg, scratch: str):
     writing nothing: no loggers, checkpoints, callbacks or progress bar."""
     import torch
 
-    from dlrun.experiment import _split_step_settings, build
+    from dlrun.building import build, split_step_settings
 
-    trainer_cfg, _ = _split_step_settings(cfg.trainer)
+    trainer_cfg, _ = split_step_settings(cfg.trainer)
     kwargs: dict[str, Any] = dict(
         callbacks=[],
         logger=False,

@@ -71,8 +71,8 @@ def export(
 
 
 def _export_into(run, cfg, spec, model, test, signature, fmt, weights, weights_path, target, names, result) -> None:
-    with tempfile.TemporaryDirectory(prefix=".dlrun-export-", dir=target) as scratch:
-        scratch = Path(scratch)
+    with tempfile.TemporaryDirectory(prefix=".dlrun-export-", dir=target) as scratch_name:
+        scratch = Path(scratch_name)
         if fmt == "safetensors":
             write_safetensors(model, scratch / FORMATS[fmt], result)
         else:

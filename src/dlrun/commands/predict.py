@@ -31,7 +31,8 @@ def predict(
 ) -> None:
     """Predict on `source` (a path, a glob pattern, or - for stdin) and write the rows to `output`
     (stdout when None or -), as CSV or JSON Lines."""
-    from dlrun.predict import inputs, output as out
+    from dlrun.predict import inputs
+    from dlrun.predict import output as out
 
     fmt = out.output_format(output, fmt)
     out.check_output(output, force)

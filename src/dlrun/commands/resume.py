@@ -25,9 +25,9 @@ EXTENDABLE = ("trainer.max_epochs", "trainer.max_steps", "trainer.max_time")
 def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> int:
     from dlrun.checkpoints import load_checkpoint
     from dlrun.config.compose import ConfigSource
-    from dlrun.experiment import RESUME_CHECKPOINT
-    from dlrun.launch import run_single
-    from dlrun.run_dir.reading import _quote, compose_run, open_run
+    from dlrun.fit_and_test import RESUME_CHECKPOINT
+    from dlrun.hydra_job import run_single
+    from dlrun.run_dir.reading import compose_run, open_run, quoted
 
     run = open_run(run_dir, trust_config)
     last = run.path / "checkpoints" / "last.ckpt"
@@ -48,7 +48,7 @@ def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> i
     extended_keys = {o.split("=", 1)[0] for o in extension}
     job_overrides = [o for o in started_with if o.lstrip("+").split("=", 1)[0] not in extended_keys] + extension
     source = ConfigSource(run.recorded_config_dir())
-    pin = [f"hydra.run.dir={_quote(run.path)}"]  # the run writes into its own dir, as it did
+    pin = [f"hydra.run.dir={quoted(run.path)}"]  # the run writes into its own dir, as it did
     # The run's config must still compose here, and build only what its trust allows.
     checked = compose_run(run, source, job_overrides + pin, run_overrides=started_with, users_overrides=extension + pin)
     print(f"dlrun: resuming '{run.path}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError
 
@@ -15,6 +15,17 @@ if TYPE_CHECKING:
 BATCH = 64
 
 
+def translate_run(
+    run_dir: str, texts: list[str], input_file: str | None, beam_size: int | None, attention: bool, trust_config: bool
+) -> Iterable[str]:
+    """`dlrun translate`: the run's best (else last) weights decode the texts given, or the lines of
+    --input or stdin."""
+    from dlrun.run_dir.rebuilding import open_trained
+
+    trained = open_trained(run_dir, trust_config=trust_config, fall_back_to_last=True)
+    yield from translate(trained, read_lines(texts, input_file), beam_size, attention)
+
+
 def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None = None, attention: bool = False) -> Iterable[str]:
     """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
     `attention`, each output is followed by one indented line per output token: the token, and the
@@ -22,14 +33,14 @@ def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None =
     import torch
 
     from dlrun.callbacks.attention_maps import attention_table, token_names
-
     from dlrun.data.seq2seq.batches import encode_pairs
 
-    datamodule = trained.data()
+    # A Seq2Seq run's data and network, known by what they can do (a user's own may be other classes).
+    datamodule: Any = trained.data()
     run_dir = trained.path
     if not callable(getattr(datamodule, "tokenize_source", None)):
         raise DlrunError(f"'{run_dir}' is a {datamodule.spec.task} run; dlrun translate needs a sequence-to-sequence run.")
-    model = trained.model(datamodule.spec)
+    model: Any = trained.model(datamodule.spec)
     datamodule.setup()
     if beam_size is not None:
         if beam_size < 1:

@@ -61,7 +61,8 @@ class ConfigSource:
     def is_group(self, name: str) -> bool:
         """Whether `name` is a config group (`model`, `hydra/launcher`): one look in each search path
         entry, where `groups()` walks them all."""
-        return self.hydra.config_loader.repository.group_exists(name)
+        # ConfigLoaderImpl's repository: Hydra's ConfigLoader interface does not declare it.
+        return self.hydra.config_loader.repository.group_exists(name)  # type: ignore[attr-defined]
 
     def groups(self) -> list[str]:
         # Hydra walks every search-path entry for this (most of a second); the groups of one source

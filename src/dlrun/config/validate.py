@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.core.override_parser.types import Override
@@ -121,7 +122,7 @@ def _sweep_values(override: Override) -> list[str]:
 def _first_value(override: Override) -> str:
     values = _sweep_values(override)
     if not values or not override.is_sweep_override():
-        return override.input_line
+        return cast(str, override.input_line)  # a parsed override keeps its text (Hydra types it as optional)
     return f"{override.get_key_element()}={values[0]}"
 
 
@@ -142,10 +143,11 @@ def _check_key_exists(cfg: DictConfig, override: Override, source: ConfigSource)
         return
     if key.startswith(SEARCH_SPACE + "."):
         searched = key[len(SEARCH_SPACE) + 1 :]
+        line = cast(str, override.input_line)  # a parsed override keeps its text
         raise ConfigError(
-            f"'{override.input_line}' cannot change one entry of the Optuna search space: its keys hold dots, "
+            f"'{line}' cannot change one entry of the Optuna search space: its keys hold dots, "
             f"which an override splits. Give that entry as a sweep of its own instead, e.g. "
-            f"'{searched}={override.input_line.split('=', 1)[-1]}' (choice(...), range(...), interval(...) and "
+            f"'{searched}={line.split('=', 1)[-1]}' (choice(...), range(...), interval(...) and "
             "tag(log, interval(...)) work there), and it replaces the preset's."
         )
     parts = key.split(".")

@@ -25,15 +25,16 @@ no data is read.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from collections.abc import Set as AbstractSet
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from dlrun.choices import choices_of
 from dlrun.config.compose import job_config
-from dlrun.config.hints import is_number, wants_number, conforms, describe
+from dlrun.config.hints import conforms, describe, is_number, wants_number
 from dlrun.config.show import show, show_plain
-from dlrun.config.signatures import EMPTY, Accepts, Param, import_reference, accepts
+from dlrun.config.signatures import EMPTY, Accepts, Param, accepts, import_reference
 from dlrun.config.value_rules import RULES, OneOf, Resolve
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
@@ -42,11 +43,11 @@ HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_a
 MISSING = "???"
 
 # Keys the experiment takes out of a node before it builds the node's target (see
-# dlrun.experiment._split_transfer_settings and _split_step_settings): they are checked against
+# dlrun.building.split_transfer_settings and split_step_settings): they are checked against
 # what receives them instead. node path -> (the keys, their receiver), both "module:name".
 POPPED = {
-    "model": ("dlrun.experiment:TRANSFER_SETTINGS", "dlrun.experiment:_start_from_pretrained"),
-    "trainer": ("dlrun.experiment:STEP_SETTINGS", "dlrun.tasks.base:SupervisedTask"),
+    "model": ("dlrun.building:TRANSFER_SETTINGS", "dlrun.building:_start_from_pretrained"),
+    "trainer": ("dlrun.building:STEP_SETTINGS", "dlrun.tasks.base:SupervisedTask"),
 }
 
 # Top-level values, which no target receives.
@@ -58,6 +59,7 @@ def check_values(cfg: DictConfig, skip: Iterable[str] = ()) -> None:
 
     `skip`: keys whose values are left to the jobs (the values a multirun sweeps)."""
     values = OmegaConf.to_container(job_config(cfg), resolve=True)
+    assert isinstance(values, dict)  # a config's root is a mapping
     skipped = set(skip)
     for key, hint in TOP_LEVEL.items():
         if key in values and key not in skipped:
@@ -77,7 +79,7 @@ def _walk(node: Any, path: str, skip: set[str]) -> None:
             _walk(value, f"{path}[{i}]", skip)
 
 
-def check_node(node: dict, path: str, skip: set[str] = frozenset()) -> None:
+def check_node(node: dict, path: str, skip: AbstractSet[str] = frozenset()) -> None:
     """The keys of one `_target_` node against the arguments its target takes."""
     name = node["_target_"]
     target = _locate(name, f"{path}._target_")

@@ -162,13 +162,14 @@ class FashionMNISTDataModule(FashionMNISTSmallDataModule):
                 f"the four IDX files of Fashion-MNIST (gzipped or not), or use the 5,000/1,000 subset that "
                 f"ships with dlrun: data=fashion_mnist_small."
             )
+        found = {name: path for name, path in paths.items() if path is not None}  # all of them, as checked above
         raw = {}
         for split, (images_name, labels_name) in IDX_FILES.items():
-            images, labels = read_idx(paths[images_name]), read_idx(paths[labels_name])
+            images, labels = read_idx(found[images_name]), read_idx(found[labels_name])
             labels_ok = labels.shape == images.shape[:1] and ((labels >= 0) & (labels < len(CLASS_NAMES))).all()
             if images.ndim != 3 or not labels_ok:
                 raise ConfigError(
-                    f"{paths[images_name]} and {paths[labels_name]} are not Fashion-MNIST: expected images of "
+                    f"{found[images_name]} and {found[labels_name]} are not Fashion-MNIST: expected images of "
                     f"shape (N, height, width) and N labels from 0 to 9, got images of shape {images.shape} "
                     f"and labels of shape {labels.shape} with values {np.unique(labels)[:12].tolist()}."
                 )

@@ -96,7 +96,7 @@ def find_images(root: Path) -> tuple[list[str], list[Path], np.ndarray]:
     return find_class_files(root, IMAGE_EXTENSIONS, "images", ("cat/1.jpg", "dog/1.jpg"))
 
 
-def read_image(path: Path, size: tuple[int, int], channels: int) -> np.ndarray:
+def read_image(path: Path, size: tuple[int, int], channels: Channels) -> np.ndarray:
     """One image as a float32 array C x H x W with values in [0, 1]."""
     height, width = size
     try:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -22,6 +23,7 @@ from dlrun.choices import check_config_choice
 from dlrun.data.loader import Batch
 from dlrun.data.splits import Scaling
 from dlrun.errors import ConfigError, check_known_options
+
 # Filtering a large split at once would need k*k copies of it (median) or several float copies.
 CHUNK = 4096
 
@@ -235,7 +237,7 @@ class ImageAugmentation:
                 raise ConfigError(f"data.augment.{name} must be {expected}; got {getattr(self, name)}.")
 
     @classmethod
-    def from_options(cls, options: Mapping[str, object] | None) -> ImageAugmentation:
+    def from_options(cls, options: Mapping[str, Any] | None) -> ImageAugmentation:
         """From the config's `augment` mapping, naming any key it does not know."""
         options = dict(options or {})
         known = [f.name for f in fields(cls) if f.name not in ("fill", "_fill_on")]

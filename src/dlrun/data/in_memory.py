@@ -102,7 +102,7 @@ class InMemoryDataModule(pl.LightningDataModule):
         batches = self._train_batches
         if batches is None:
             return {}
-        state = {"shuffle_state": batches.generator.get_state()}
+        state: dict[str, torch.Tensor | int] = {"shuffle_state": batches.generator.get_state()}
         done = batches_done_in_epoch(self.trainer)
         if done and batches.epoch_start_state is not None:
             state.update(epoch_start_state=batches.epoch_start_state, batches_done=done)

@@ -14,8 +14,8 @@ import torch
 from torch import Tensor
 
 from dlrun.checks import check_number
-from dlrun.errors import ConfigError
 from dlrun.data.padding import LENGTH_KEYS, bucketed_batches, sequence_lengths, trim_to_longest
+from dlrun.errors import ConfigError
 
 Batch = dict[str, Tensor]
 
@@ -102,14 +102,14 @@ class TensorBatches:
         self.generator.set_state(start_state)
         self._skip = batches_done
 
-    def __iter__(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+    def __iter__(self) -> Iterator[Batch | list[Batch]]:
         self.epoch_start_state = self.generator.get_state()
         skip, self._skip = self._skip, 0
         for number, batch in enumerate(self._epoch()):
             if number >= skip:
                 yield batch
 
-    def _epoch(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+    def _epoch(self) -> Iterator[Batch | list[Batch]]:
         if self.lengths is not None:
             yield from self._sequence_batches()
             return
@@ -137,6 +137,7 @@ class TensorBatches:
     def batch_indices(self) -> list[Tensor]:
         """One epoch's batches of example indices, in order (CPU int64)."""
         if self.shuffle and self.bucket_pool_batches:
+            assert self.lengths is not None  # only sequence data (see _epoch) is cut into batches here
             batches = bucketed_batches(self.lengths, self.batch_size, self.bucket_pool_batches, self.generator)
         else:
             order = torch.randperm(self.num_samples, generator=self.generator) if self.shuffle else torch.arange(self.num_samples)
@@ -145,7 +146,7 @@ class TensorBatches:
             batches = [b for b in batches if len(b) == self.batch_size]
         return batches
 
-    def _sequence_batches(self) -> Iterator[Batch] | Iterator[list[Batch]]:
+    def _sequence_batches(self) -> Iterator[Batch | list[Batch]]:
         device = next(t for k, t in self.tensors.items() if k not in LENGTH_KEYS).device
         indices = self.batch_indices()
         if self.shuffle and self.world_size > 1:

@@ -9,10 +9,10 @@ import numpy as np
 import torch
 from sklearn import datasets
 
+from dlrun.choices import check_config_choice
 from dlrun.data.in_memory import SplittingDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec, TaskKind
-from dlrun.choices import check_config_choice
 
 # name -> (loader, task, shape of one example); digits are served as 1x8x8 images, which an MLP
 # flattens to its 64 features, so the same data set feeds both families.
@@ -28,6 +28,8 @@ SKLEARN_SETS: dict[SklearnSet, tuple[str, TaskKind, tuple[int, ...] | None]] = {
 
 class SklearnDataModule(SplittingDataModule):
     """digits, iris, wine, breast_cancer (binary) and diabetes (regression), split and scaled."""
+
+    name: SklearnSet  # not LightningDataModule's optional name
 
     def __init__(
         self,

@@ -288,7 +288,7 @@ class TableDataModule(SplittingDataModule):
                 return "regression"
             task: TaskKind = "binary" if classes == 2 else "multiclass"
         else:
-            task = self.task  # type: ignore[assignment]
+            task = self.task
         if task == "regression" and not numeric:
             raise ConfigError(
                 f"data.task=regression needs a numeric target, but column '{self.target}' of '{self.path}' "

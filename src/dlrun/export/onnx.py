@@ -41,7 +41,7 @@ def write_onnx(model, wrapper, example, signature, batches, expected, path: Path
     batch = torch.export.Dim("batch", min=1)
     if signature["lengths"]:
         steps = torch.export.Dim("steps", min=1)
-        dynamic = ({0: batch, 1: steps}, {0: batch})
+        dynamic: tuple[dict[int, torch.export.Dim], ...] = ({0: batch, 1: steps}, {0: batch})
         input_names = ["inputs", "lengths"]
     else:
         dynamic = ({0: batch},)

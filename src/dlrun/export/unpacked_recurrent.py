@@ -12,17 +12,23 @@ refuses the export when they differ.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import TYPE_CHECKING, cast
+
 import torch
 from torch import Tensor, nn
+
+if TYPE_CHECKING:
+    from dlrun.models.recurrent import RecurrentNet
 
 
 class UnpackedRecurrent(nn.Module):
     """forward(inputs (N, T) or (N, T, F), lengths (N,) int64, 1 <= lengths <= T) -> outputs,
     equal to `net(inputs, lengths=lengths)`."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: RecurrentNet) -> None:
         super().__init__()
-        rnn: nn.RNNBase = net.rnn
+        rnn = net.rnn
         if getattr(rnn, "proj_size", 0):
             raise ValueError("LSTMs with proj_size are not supported")
         if not rnn.batch_first:
@@ -36,7 +42,8 @@ class UnpackedRecurrent(nn.Module):
             for direction in range(self.directions):
                 suffix = f"_l{layer}" + ("_reverse" if direction else "")
                 extra = {"nonlinearity": rnn.nonlinearity} if isinstance(rnn, nn.RNN) else {}
-                single = type(rnn)(
+                layer_class: Callable[..., nn.RNNBase] = type(rnn)
+                single = layer_class(
                     rnn.input_size if layer == 0 else rnn.hidden_size * self.directions,
                     rnn.hidden_size,
                     num_layers=1,
@@ -59,12 +66,13 @@ class UnpackedRecurrent(nn.Module):
         # Step t of the reversed sequence is step length-1-t of the original; padding stays in place.
         reverse = torch.where(real, lengths[:, None] - 1 - positions, positions)
         x = steps
-        for directions in self.layers:
-            outputs = [directions[0](x)[0]]
+        for module in self.layers:
+            directions = cast(nn.ModuleList, module)  # built as a ModuleList per layer in __init__
+            per_direction = [directions[0](x)[0]]
             if self.directions == 2:
                 backward = directions[1](_gather_steps(x, reverse))[0]
-                outputs.append(_gather_steps(backward, reverse))
-            x = torch.cat(outputs, dim=-1)
+                per_direction.append(_gather_steps(backward, reverse))
+            x = torch.cat(per_direction, dim=-1)
         features = self._read_out(x, lengths, real)
         outputs = net.apply_head(features)
         if not net.predict_change:
@@ -88,7 +96,7 @@ class UnpackedRecurrent(nn.Module):
             return (outputs * mask.to(outputs.dtype)).sum(1) / lengths.to(outputs.dtype)[:, None]
         if read_out == "max":
             return outputs.masked_fill(~mask, float("-inf")).amax(1)
-        scores = self.net.attention(outputs).squeeze(-1).masked_fill(~real, float("-inf"))
+        scores = self.net.attention_scores(outputs).masked_fill(~real, float("-inf"))
         weights = scores.softmax(dim=1)
         return torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
 

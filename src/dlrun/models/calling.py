@@ -13,7 +13,7 @@ def takes_lengths(model: nn.Module) -> bool:
     return "lengths" in inspect.signature(model.forward).parameters
 
 
-def call_model(model: nn.Module, batch: Mapping[str, Tensor], with_lengths: bool | None = None) -> Tensor:
+def call_model(model: nn.Module, batch: Mapping[str, Tensor | None], with_lengths: bool | None = None) -> Tensor:
     """The model's outputs for `batch["inputs"]`, with `lengths=batch.get("lengths")` when its forward
     takes them. `with_lengths` is `takes_lengths(model)` computed once by a caller that calls often."""
     if takes_lengths(model) if with_lengths is None else with_lengths:

@@ -77,7 +77,7 @@ def _search(frames: list[list[float]], beam_width: int, blank: int) -> list[int]
                 else:
                     longer[1] = _add(longer[1], total + p)
         ranked = sorted(grown.items(), key=lambda item: _add(*item[1]), reverse=True)[:beam_width]
-        beams = {prefix: (b, l) for prefix, (b, l) in ranked}
+        beams = {prefix: (blank, non_blank) for prefix, (blank, non_blank) in ranked}
     best = max(beams.items(), key=lambda item: _add(*item[1]))[0]
     return list(best)
 

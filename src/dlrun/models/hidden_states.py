@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import cast
 
 import torch
 from torch import Tensor, nn
@@ -32,7 +33,7 @@ class _OneStepAtATime(nn.Module):
     def forward(self, steps: Tensor | PackedSequence, hx=None):
         packed = isinstance(steps, PackedSequence)
         lengths = None
-        if packed:
+        if isinstance(steps, PackedSequence):
             steps, lengths = pad_packed_sequence(steps, batch_first=True)
         state, outputs = hx, []
         for t in range(steps.shape[1]):
@@ -48,7 +49,8 @@ class _OneStepAtATime(nn.Module):
             outputs.append(output)
         joined = torch.cat(outputs, dim=1)
         if packed:
-            joined = pack_padded_sequence(joined, lengths, batch_first=True, enforce_sorted=False)
+            assert lengths is not None  # unpacked above
+            return pack_padded_sequence(joined, lengths, batch_first=True, enforce_sorted=False), state
         return joined, state
 
 
@@ -70,7 +72,8 @@ def stepwise_states(model: RecurrentNet) -> Iterator[list[Tensor]]:
         raise ValueError("per-step hidden states need a one-directional recurrent layer (bidirectional=false)")
     states: list[Tensor] = []
     fused = model.rnn
-    model.rnn = _OneStepAtATime(fused, states)
+    # A stand-in, not an RNNBase: it takes and returns what the fused layer does (num_layers included).
+    model.rnn = cast(nn.RNNBase, _OneStepAtATime(fused, states))
     try:
         yield states
     finally:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, cast
 
 from torch import Tensor, nn
 
@@ -64,7 +64,9 @@ class LeNet5(nn.Module):
 
         layers: list[nn.Module] = []
         in_channels = input_shape[0]
-        for out_channels, padding in zip(channels, (first_padding, second_padding)):
+        # second_padding has one entry per image side: (height, width).
+        paddings: tuple[int | tuple[int, int], ...] = (first_padding, cast(tuple[int, int], second_padding))
+        for out_channels, padding in zip(channels, paddings):
             layers.append(nn.Conv2d(in_channels, out_channels, kernel_size, padding=padding))
             if norm is not None:
                 layers.append(norm_2d(norm, out_channels))

@@ -15,7 +15,7 @@ from dlrun.models.layers import describe_activation, make_activation
 Cell = Literal["rnn", "lstm", "gru"]
 ReadOut = Literal["last", "mean", "max", "attention", "frames"]
 Nonlinearity = Literal["tanh", "relu"]
-CELLS: dict[Cell, type[nn.RNNBase]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
+CELLS: dict[Cell, type[nn.RNN] | type[nn.LSTM] | type[nn.GRU]] = {"rnn": nn.RNN, "lstm": nn.LSTM, "gru": nn.GRU}
 READ_OUTS = get_args(ReadOut)
 
 
@@ -73,9 +73,9 @@ class RecurrentNet(nn.Module):
         for name, value in sizes.items():
             if not _is_positive_int(value):
                 raise ValueError(f"{name} must be a whole number >= 1, got {value!r}")
-        for name, value in (("dropout", dropout), ("head_dropout", head_dropout)):
-            if not 0.0 <= value < 1.0:
-                raise ValueError(f"{name} must be in [0, 1), got {value}")
+        for name, rate in (("dropout", dropout), ("head_dropout", head_dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ValueError(f"{name} must be in [0, 1), got {rate}")
         if dropout > 0 and num_layers < 2:
             raise ValueError(
                 f"dropout={dropout} applies between stacked recurrent layers, so it needs num_layers >= 2 "
@@ -109,7 +109,8 @@ class RecurrentNet(nn.Module):
         else:
             self.embedding = None
         extra = {"nonlinearity": nonlinearity} if cell == "rnn" else {}
-        self.rnn = CELLS[cell](
+        # RNNBase: models.hidden_states swaps in a stand-in that takes and returns what the layer does.
+        self.rnn: nn.RNNBase = CELLS[cell](
             step_features,
             hidden_size,
             num_layers=num_layers,
@@ -195,7 +196,7 @@ class RecurrentNet(nn.Module):
                 return outputs.mean(1)
             if self.read_out == "max":
                 return outputs.amax(1)
-            scores = self.attention(outputs).squeeze(-1)
+            scores = self.attention_scores(outputs)
         else:
             outputs, _ = pad_packed_sequence(outputs, batch_first=True, total_length=total)
             if self.read_out == "mean":
@@ -206,10 +207,15 @@ class RecurrentNet(nn.Module):
                 return outputs.masked_fill(pad[..., None], float("-inf")).amax(1)
             # Masked before the softmax, so padding gets exactly zero weight; pack_padded_sequence
             # rejects length 0, so no row is fully masked.
-            scores = self.attention(outputs).squeeze(-1).masked_fill(pad, float("-inf"))
+            scores = self.attention_scores(outputs).masked_fill(pad, float("-inf"))
         weights = scores.softmax(dim=1)
         self.last_attention = weights.detach()
         return torch.bmm(weights.unsqueeze(1), outputs).squeeze(1)
+
+    def attention_scores(self, outputs: Tensor) -> Tensor:
+        """The `attention` read-out's unnormalized score of each step, (N, T), padding not yet masked."""
+        assert self.attention is not None  # built for read_out=attention, the only read-out that scores
+        return self.attention(outputs).squeeze(-1)
 
     def attention_weights(self, inputs: Tensor, lengths: Tensor | None = None) -> Tensor:
         """(N, T) attention weights over the steps of `inputs`; zero on padding, rows sum to 1."""
@@ -217,6 +223,7 @@ class RecurrentNet(nn.Module):
             raise ValueError(f"attention weights need read_out=attention, this model reads out '{self.read_out}'")
         with torch.no_grad():
             self.features(inputs, lengths)
+        assert self.last_attention is not None  # features() keeps them for read_out=attention
         return self.last_attention
 
     @property

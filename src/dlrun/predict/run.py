@@ -123,7 +123,9 @@ def _spec_of(kind: str, saved: dict[str, Any], cfg: DictConfig) -> DataSpec:
 
         fields = dict(saved["spec"])
         spec_class = TableSpec if fields.pop("class", "DataSpec") == "TableSpec" else DataSpec
-        return spec_class(**{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+        # JSON gives lists where the spec holds tuples; the values are whatever the saved file holds.
+        arguments: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()}
+        return spec_class(**arguments)
     if kind == "text":
         class_names = tuple(saved["class_names"])
         return DataSpec(

@@ -34,11 +34,17 @@ class RunRecord:
     monitor: str | None = None
     monitor_mode: str | None = None
     best_value: float | None = None
-    test_metrics: dict[str, float] = field(default_factory=dict)
+    test_metrics: dict[str, float | None] = field(default_factory=dict)  # null in results.json stays None
     epochs: float | None = None
     wall_time_s: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
+
+
+def best_value_of(record: RunRecord) -> float:
+    """The run's best value, for the runs already picked for having one (a sort key)."""
+    assert record.best_value is not None
+    return record.best_value
 
 
 def collect(dirs: list[Path]) -> list[RunRecord]:

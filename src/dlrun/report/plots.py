@@ -11,9 +11,10 @@ import math
 import re
 import statistics
 from pathlib import Path
+from typing import cast
 
 from dlrun.errors import DlrunError
-from dlrun.report.collect import SEED, RunRecord, as_number
+from dlrun.report.collect import SEED, RunRecord, as_number, best_value_of
 from dlrun.report.table import COMPLETED, Report, Row
 
 PLOTS_DIR = "report_plots"
@@ -32,7 +33,8 @@ def write_plots(report: Report, directory: Path) -> tuple[list[Path], list[str]]
     except OSError as e:
         raise DlrunError(f"Cannot make '{out}' for the plots: {e.strerror or e}. Name a dir you can write to first.") from None
     runs = [r for r in report.runs if r.status == COMPLETED and r.monitor == report.monitor and _finite(r.best_value)]
-    written, notes = [], []
+    written: list[Path] = []
+    notes: list[str] = []
     if not runs:
         return written, [f"No completed run has a best {report.monitor}, so there is nothing to plot."]
 
@@ -41,7 +43,8 @@ def write_plots(report: Report, directory: Path) -> tuple[list[Path], list[str]]
         points = [(as_number(r.overrides.get(key)), r.best_value) for r in runs]
         if any(x is None for x, _ in points) or len({x for x, _ in points}) < 2:
             continue  # not numeric everywhere (a name, or unset in some runs): nothing to put on an axis
-        written.append(_metric_vs_parameter(report, key, points, out))
+        numbers = cast(list[tuple[float, float]], points)  # numbers everywhere, as checked just above
+        written.append(_metric_vs_parameter(report, key, numbers, out))
         numeric += 1
     if not numeric:
         notes.append("No hyperparameter varies over numbers in these runs, so there is no metric-vs-parameter plot.")
@@ -85,10 +88,13 @@ def _metric_vs_parameter(report: Report, key: str, points: list[tuple[float, flo
 
 def _learning_curves(report: Report, runs: list[RunRecord], out: Path) -> Path | None:
     """The monitored metric per epoch of the TOP_CURVES best runs, overlaid."""
-    best_first = sorted(runs, key=lambda r: -r.best_value if report.mode == "max" else r.best_value)
+    monitor = report.monitor
+    if monitor is None:  # no history holds a metric without a name
+        return None
+    best_first = sorted(runs, key=lambda r: -best_value_of(r) if report.mode == "max" else best_value_of(r))
     curves = []
     for run in best_first:
-        epochs = [(e.get("epoch", i), e[report.monitor]) for i, e in enumerate(run.history) if e.get(report.monitor) is not None]
+        epochs = [(e.get("epoch", i), e[monitor]) for i, e in enumerate(run.history) if e.get(monitor) is not None]
         if epochs:
             curves.append((run, epochs))
         if len(curves) == TOP_CURVES:

@@ -11,8 +11,9 @@ import math
 import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeGuard
 
-from dlrun.report.collect import UNREADABLE, RunRecord, natural_key, same_value, varied_keys
+from dlrun.report.collect import UNREADABLE, RunRecord, best_value_of, natural_key, same_value, varied_keys
 
 COMPLETED = "completed"
 # Order of the rows that did not complete, and of the counts in the title after completed and failed.
@@ -85,7 +86,7 @@ class Report:
         ]
         if not candidates:
             return None
-        return max(candidates, key=lambda r: r.best_value) if self.mode == "max" else min(candidates, key=lambda r: r.best_value)
+        return max(candidates, key=best_value_of) if self.mode == "max" else min(candidates, key=best_value_of)
 
     def title(self) -> str:
         counts = ", ".join(f"{count} {status}" for status, count in self.counts().items())
@@ -222,7 +223,7 @@ def _status_order(status: str) -> int:
     return OTHER_STATUSES.index(status) if status in OTHER_STATUSES else len(OTHER_STATUSES)
 
 
-def _finite(value: float | None) -> bool:
+def _finite(value: float | None) -> TypeGuard[float]:
     return value is not None and math.isfinite(value)
 
 

@@ -68,14 +68,16 @@ class RunDir:
 
     def hydra_record(self) -> dict[str, Any]:
         """hydra.yaml's `hydra` node as plain data ({} when the file is missing or unreadable)."""
-        from omegaconf import OmegaConf
+        from omegaconf import DictConfig, OmegaConf
 
         path = self.path / HYDRA_FILE
         if not path.is_file():
             return {}
         try:
-            node = OmegaConf.load(path).get("hydra")
-            return OmegaConf.to_container(node, resolve=False) if node is not None else {}
+            loaded = OmegaConf.load(path)
+            node = loaded.get("hydra") if isinstance(loaded, DictConfig) else None
+            record = OmegaConf.to_container(node, resolve=False) if node is not None else {}
+            return {str(k): v for k, v in record.items()} if isinstance(record, dict) else {}
         except Exception:  # a damaged hydra.yaml: the composition below says what it misses
             return {}
 
@@ -205,12 +207,12 @@ def restore_recorded_paths(run: RunDir, cfg, recorded) -> list[str]:
         value = data.get(key)
         if not isinstance(value, str) or not value or os.path.isabs(value) or Path(value).expanduser().exists():
             continue
-        if OmegaConf.select(recorded, f"data.{key}", default=None) != value:
+        if OmegaConf.select(recorded, f"data.{key!s}", default=None) != value:
             continue  # a path the user gave now: it is theirs, relative to here
         there = cwd / value
         if there.exists():
             data[key] = str(there)
-            changed.append(f"data.{key}={there}")
+            changed.append(f"data.{key!s}={there}")
     return changed
 
 
@@ -232,13 +234,13 @@ def rebase_relative_paths(run: RunDir, overrides: list[str]) -> tuple[list[str],
             and not Path(bare).expanduser().exists()
             and (cwd / bare).exists()
         ):
-            line = f"{key}={_quote(cwd / bare)}"
+            line = f"{key}={quoted(cwd / bare)}"
             notes.append(f"the run's {key} '{bare}' is read from the directory it trained in: {cwd / bare}")
         rebased.append(line)
     return rebased, notes
 
 
-def _quote(path: Path) -> str:
+def quoted(path: Path) -> str:
     """Quote a path for Hydra's override grammar."""
     text = str(path).replace("\\", "\\\\").replace("'", "\\'")
     return f"'{text}'"

@@ -25,7 +25,7 @@ if TYPE_CHECKING:
 
 # Keys of model configs that say how training starts (from which weights, with what frozen), not
 # what the network is: a rebuilt run has its weights already.
-NO_TRANSFER = {"pretrained": None, "pretrained_skip": [], "freeze": [], "pretrained_lr_scale": 1.0}
+NO_TRANSFER: dict[str, object] = {"pretrained": None, "pretrained_skip": [], "freeze": [], "pretrained_lr_scale": 1.0}
 
 
 @dataclass
@@ -53,14 +53,14 @@ class TrainedRun:
 
     def data(self, cfg: DictConfig | None = None) -> InMemoryDataModule:
         """The data module of `cfg` (default: the run's own), which rebuilds the run's preprocessing."""
-        from dlrun.experiment import build_data, quiet_lightning
+        from dlrun.building import build_data, quiet_lightning
 
         quiet_lightning()
         return build_data(self.config() if cfg is None else cfg)
 
     def model(self, spec: DataSpec, cfg: DictConfig | None = None) -> nn.Module:
         """The network for data described by `spec`, with the run's weights, in eval mode."""
-        from dlrun.experiment import build_model
+        from dlrun.building import build_model
 
         model = build_model(self.config() if cfg is None else cfg, spec)
         check_state_fits(model, self.state, self.weights)
@@ -71,7 +71,7 @@ class TrainedRun:
         with the run's weights, in eval mode."""
         from omegaconf import open_dict
 
-        from dlrun.experiment import build_task
+        from dlrun.building import build_task
 
         with open_dict(cfg):
             for key, empty in NO_TRANSFER.items():

@@ -31,7 +31,7 @@ def sweep_hparam_keys(source: ConfigSource, overrides: list[Override]) -> list[s
     shaping = {o.key_or_group for o in overrides if _changes_shape(source, o)}
     parser = OverridesParser.create()
     combinations = [job for batch in BasicSweeper.split_arguments(overrides, None) for job in batch]
-    shapes: dict[tuple[str, ...], list[str]] = {}
+    shapes: dict[tuple[str | None, ...], list[str]] = {}  # Hydra types input_line as optional
     for job in combinations:
         parsed = parser.parse_overrides(job)
         shapes.setdefault(tuple(o.input_line for o in parsed if o.key_or_group in shaping), job)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import threading
+from typing import Any, cast
 
 from omegaconf import DictConfig, OmegaConf
 
@@ -19,7 +20,7 @@ from dlrun.sweeps.parallel_jobs import concurrent_jobs, usable_cores
 
 
 def _import_what_a_job_imports() -> int:
-    import dlrun.experiment  # noqa: F401
+    import dlrun.fit_and_test  # noqa: F401
     import dlrun.hydra_job  # noqa: F401
 
     return os.getpid()
@@ -29,7 +30,7 @@ def launcher_settings(cfg: DictConfig) -> dict:
     """The Parallel(...) arguments Hydra's joblib launcher will use, as it derives them."""
     from hydra_plugins.hydra_joblib_launcher._core import process_joblib_cfg
 
-    settings = OmegaConf.to_container(cfg.hydra.launcher, resolve=True)
+    settings = cast(dict[str, Any], OmegaConf.to_container(cfg.hydra.launcher, resolve=True))  # from a DictConfig
     settings.pop("_target_", None)
     settings["backend"] = "loky"  # the launcher's own choice, whatever the config says
     process_joblib_cfg(settings)

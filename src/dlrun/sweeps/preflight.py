@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 from hydra.core.override_parser.types import Override
 from omegaconf import DictConfig, OmegaConf
@@ -18,7 +19,7 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> list[str]:
     """The first job's monitor is a metric its task logs, and an Optuna sweep optimizes it in
     monitor_mode's direction over a search space its stored study can take. Returns overrides to
     add: a resumed study's sampler seed moves past the trials it holds."""
-    from dlrun.experiment import build_task
+    from dlrun.building import build_task
 
     build_task(job_config(cfg))
     if cfg.hydra.runtime.choices.get("hydra/sweeper") != "optuna":
@@ -67,7 +68,8 @@ def search_space(sweeper: DictConfig, overrides: list[Override]) -> dict:
     from hydra_plugins.hydra_optuna_sweeper._impl import create_params_from_overrides
 
     params = [f"{key}={value}" for key, value in (sweeper.params or {}).items()]
-    params += [o.input_line for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
+    # A parsed override keeps its input_line (Hydra types it as optional).
+    params += [cast(str, o.input_line) for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
     distributions, _ = create_params_from_overrides(params)
     return distributions
 

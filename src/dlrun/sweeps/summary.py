@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from dlrun.report.collect import SEED, RunRecord, collect, parse_overrides, varied_keys
+from dlrun.report.collect import SEED, RunRecord, best_value_of, collect, parse_overrides, varied_keys
 
 SWEEP_FAILED_EXIT_CODE = 1
 
@@ -55,7 +55,7 @@ def best_run(records: list[RunRecord]) -> RunRecord | None:
     if not scored:
         return None
     sign = -1.0 if scored[0].monitor_mode == "max" else 1.0
-    return min(scored, key=lambda r: sign * r.best_value)
+    return min(scored, key=lambda r: sign * best_value_of(r))
 
 
 def _overrides(record: RunRecord, keys: list[str]) -> str:

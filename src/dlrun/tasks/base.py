@@ -127,7 +127,7 @@ class SupervisedTask(FastLogging):
 
     def metric_names(self, stage: str) -> list[str]:
         collection = {"train": self.train_metrics, "val": self.val_metrics, "test": self.test_metrics}[stage]
-        return [f"{stage}/{self.loss_name(stage)}", *collection.keys()]
+        return [f"{stage}/{self.loss_name(stage)}", *map(str, collection.keys())]
 
     def loss_name(self, stage: str) -> str:
         """What the loss is logged as in `stage` ("loss"; a task whose evaluation loss means
@@ -164,11 +164,12 @@ class SupervisedTask(FastLogging):
             output = self.forward_batch(batch)
             loss = self.batch_loss(output, batch)
             # The penalty shapes the step; the data loss alone is reported, to compare with val/loss.
+            assert self.stepper is not None  # made in on_train_start
             self.stepper.backward_and_step(loss + self.regularizer(self.model) if self.regularizer else loss)
             losses.append(loss.detach())
             outputs.append(output.detach())
         if batch_idx + 1 == self.trainer.num_training_batches:
-            self.stepper.finish_epoch()
+            self.stepper.finish_epoch()  # type: ignore[union-attr]  # made in on_train_start
         losses_t = torch.stack(losses)
         if not bool(torch.isfinite(losses_t).all()):  # one check per group of steps, not a sync per step
             raise TrainingDiverged(
@@ -183,7 +184,7 @@ class SupervisedTask(FastLogging):
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_loss, self.train_metrics)
-        self.stepper.step_schedulers("epoch")
+        self.stepper.step_schedulers("epoch")  # type: ignore[union-attr]  # made in on_train_start
 
     def on_save_checkpoint(self, checkpoint: dict) -> None:
         # Inside an epoch (callbacks.step_checkpoint), the epoch's running training metrics go with
@@ -195,7 +196,7 @@ class SupervisedTask(FastLogging):
         restore_metric_states(self._train_accumulators(), checkpoint.get(TRAIN_METRIC_STATES, {}))
 
     def _train_accumulators(self) -> dict[str, Metric]:
-        return {"loss": self.train_loss, **self.train_metrics}
+        return {"loss": self.train_loss, **self.train_metrics}  # type: ignore[dict-item]  # a MetricCollection maps names to metrics
 
     # -- evaluation -------------------------------------------------------------------------
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any, cast
+
 from torch import Tensor, nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import (
@@ -32,14 +34,18 @@ class ClassificationTask(SupervisedTask):
     def binary(self) -> bool:
         return self.spec.task == "binary"
 
-    def _metric_kind(self) -> dict:
+    def _confusion(self, stage: str) -> ConfusionMatrix:
+        # A ModuleDict hands back an nn.Module; the entries are the ConfusionMatrix built above.
+        return cast(ConfusionMatrix, self.confusion[stage])
+
+    def _metric_kind(self) -> dict[str, Any]:
         if self.binary:
             return {"task": "binary"}
         return {"task": "multiclass", "num_classes": self.spec.num_classes}
 
     def make_metrics(self) -> MetricCollection:
         kind = self._metric_kind()
-        macro = {} if self.binary else {"average": "macro"}
+        macro: dict[str, Any] = {} if self.binary else {"average": "macro"}
         return MetricCollection(
             {
                 "acc": Accuracy(**kind),
@@ -61,10 +67,10 @@ class ClassificationTask(SupervisedTask):
         return outputs, targets
 
     def update_extra_metrics(self, stage: str, predictions: Tensor, targets: Tensor) -> None:
-        self.confusion[stage].update(predictions, targets)
+        self._confusion(stage).update(predictions, targets)
 
     def on_validation_epoch_start(self) -> None:
-        self.confusion["val"].reset()
+        self._confusion("val").reset()
 
     def on_test_epoch_start(self) -> None:
-        self.confusion["test"].reset()
+        self._confusion("test").reset()

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from torch import Tensor
-from torchmetrics import MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError, MetricCollection
+from torchmetrics import MeanAbsoluteError, MeanAbsolutePercentageError, MeanSquaredError, Metric, MetricCollection
 
 from dlrun.tasks.base import SupervisedTask
 
@@ -34,7 +34,7 @@ class ForecastingTask(SupervisedTask):
     headline_metrics = ("mae",)
 
     def make_metrics(self) -> MetricCollection:
-        metrics = {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "mape": PercentError()}
+        metrics: dict[str, Metric | MetricCollection] = {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "mape": PercentError()}
         if self.spec.naive_scale > 0:
             metrics["mase"] = ScaledError(self.spec.naive_scale)
         return MetricCollection(metrics)

@@ -3,6 +3,8 @@ accuracy and corpus BLEU, overall and per source-length bucket."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 from torch import Tensor, nn
 from torchmetrics import MeanMetric, MetricCollection
@@ -12,6 +14,9 @@ from dlrun.data.loader import Batch
 from dlrun.errors import ConfigError
 from dlrun.tasks.base import SupervisedTask
 from dlrun.training.losses import TokenCrossEntropy
+
+if TYPE_CHECKING:
+    from dlrun.models.seq2seq.model import Seq2Seq
 
 FREE_RUNNING = ("token_acc", "exact_match", "bleu")
 
@@ -31,6 +36,7 @@ class Seq2SeqTask(SupervisedTask):
 
     data_kinds = ("seq2seq",)
     headline_metrics = ("token_acc", "exact_match")
+    model: Seq2Seq  # an encoder-decoder that decodes (checked in __init__) within its decode limits
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -45,7 +51,7 @@ class Seq2SeqTask(SupervisedTask):
         self.by_length: dict[str, dict[str, float]] = {}
 
     def setup(self, stage: str) -> None:
-        split = getattr(self.trainer.datamodule, "split", None)
+        split = getattr(self.trainer.datamodule, "split", None)  # type: ignore[attr-defined]  # set by Lightning, undeclared
         if callable(split):
             for name in ("val", "test"):
                 check_decode_room(self.model, name, split(name))
@@ -138,7 +144,7 @@ class Seq2SeqTask(SupervisedTask):
 
     def _by_length(self, decoded: list[tuple]) -> dict[str, dict[str, float]]:
         """Test metrics per bucket of source length (the data's `length_buckets`)."""
-        buckets = getattr(self.trainer.datamodule, "length_buckets", None) or []
+        buckets = getattr(self.trainer.datamodule, "length_buckets", None) or []  # type: ignore[attr-defined]  # set by Lightning, undeclared
         table = {}
         for low, high in buckets:
             members = [example for example in decoded if low <= example[2] <= high]
@@ -153,7 +159,7 @@ class Seq2SeqTask(SupervisedTask):
         return table
 
 
-def check_decode_room(model: nn.Module, split_name: str, batch: Batch) -> None:
+def check_decode_room(model: Seq2Seq, split_name: str, batch: Batch) -> None:
     """Refuse evaluation data whose references are longer than the model may decode: those examples
     could never be matched, so exact match and BLEU would be capped without saying why."""
     limits = model.decode_limits(batch["source_lengths"])

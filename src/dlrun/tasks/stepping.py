@@ -38,7 +38,9 @@ class Stepper:
     ) -> None:
         self.module = module
         self.trainer = module.trainer
-        self.optimizer: LightningOptimizer = module.optimizers()
+        optimizer = module.optimizers()
+        assert isinstance(optimizer, LightningOptimizer)  # dlrun's tasks configure one optimizer
+        self.optimizer = optimizer
         self.clip_val = clip_val
         self.clip_algorithm = clip_algorithm
         self.accumulate = accumulate
@@ -69,7 +71,7 @@ class Stepper:
             optimizer.optimizer.zero_grad(set_to_none=True)
         else:
             if self.clip_val is not None:
-                self.module.clip_gradients(optimizer, self.clip_val, self.clip_algorithm)
+                self.module.clip_gradients(optimizer, self.clip_val, self.clip_algorithm)  # type: ignore[arg-type]  # Lightning passes its wrapper on too
             optimizer.step()
             optimizer.zero_grad(set_to_none=True)
         if self.schedulers:
@@ -86,7 +88,7 @@ class Stepper:
                 continue
             if isinstance(config.scheduler, ReduceLROnPlateau):
                 monitors = getattr(self.module, "scheduler_monitors", {})
-                value = self.trainer.callback_metrics.get(monitors.get(id(config.scheduler), config.monitor))
+                value = self.trainer.callback_metrics.get(str(monitors.get(id(config.scheduler), config.monitor)))
                 if value is not None:
                     config.scheduler.step(value)
             else:
@@ -105,7 +107,7 @@ def direct_steps_are_equivalent(trainer: pl.Trainer, module: pl.LightningModule)
     for hook in PER_STEP_HOOKS:
         if is_overridden(hook, module, pl.LightningModule):
             return False
-        if any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks):
+        if any(is_overridden(hook, callback, pl.Callback) for callback in trainer.callbacks):  # type: ignore[attr-defined]  # set by Lightning's connector
             return False
     return True
 

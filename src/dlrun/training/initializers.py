@@ -18,7 +18,7 @@ their padding row stays 0.
 from __future__ import annotations
 
 import math
-from typing import Literal, get_args
+from typing import Final, Literal, cast, get_args
 
 import torch
 from torch import Tensor, nn
@@ -50,11 +50,11 @@ INITIALIZED_LAYERS = DENSE_AND_CONV_LAYERS
 # whose slope starts at its `init` (He et al., 2015 derive its gain from that slope).
 GainNonlinearity = Literal["linear", "sigmoid", "tanh", "relu", "leaky_relu", "selu"]
 GainStandIn = Literal["elu", "gelu", "silu", "prelu"]
-GAIN_STAND_INS: dict[GainStandIn, GainNonlinearity] = {"elu": "relu", "gelu": "relu", "silu": "relu", "prelu": "leaky_relu"}
+GAIN_STAND_INS: dict[str, GainNonlinearity] = {"elu": "relu", "gelu": "relu", "silu": "relu", "prelu": "leaky_relu"}
 GAIN_NONLINEARITIES = get_args(GainNonlinearity)
 DEFAULT_LEAKY_SLOPE = 0.01  # calculate_gain's and nn.LeakyReLU's default
 GAIN_SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "orthogonal")
-FROM_MODEL = "model"  # init.nonlinearity: the activation the model declares
+FROM_MODEL: Final = "model"  # init.nonlinearity: the activation the model declares
 LSTM_FORGET_GATE = 1  # torch orders an LSTM's gates input, forget, cell, output
 
 
@@ -110,23 +110,23 @@ class Initializer:
                 self._init_weight(self.scheme, layer.weight, nonlinearity, slope)
                 if layer.bias is not None:
                     nn.init.zeros_(layer.bias)
-        for layer in recurrent:
-            self._init_recurrent(layer)
+        for rnn in recurrent:
+            self._init_recurrent(rnn)
         if self.embedding_std is not None:
-            for layer in embeddings:
-                nn.init.normal_(layer.weight, std=self.embedding_std)
-                if layer.padding_idx is not None:
+            for embedding in embeddings:
+                nn.init.normal_(embedding.weight, std=self.embedding_std)
+                if embedding.padding_idx is not None:
                     with torch.no_grad():
-                        layer.weight[layer.padding_idx].zero_()
+                        embedding.weight[embedding.padding_idx].zero_()
 
-    def gain_arguments(self, model: nn.Module) -> tuple[str, float]:
+    def gain_arguments(self, model: nn.Module) -> tuple[GainNonlinearity, float]:
         if self.nonlinearity != FROM_MODEL:
             return _gain_arguments(self.nonlinearity, None, "init.nonlinearity")
         return gain_arguments(model)
 
     def _init_recurrent(self, layer: nn.RNNBase) -> None:
         # A gated cell's gain is 1; an Elman RNN's is its own nonlinearity's (see the module docstring).
-        nonlinearity = getattr(layer, "nonlinearity", "linear") if isinstance(layer, nn.RNN) else "linear"
+        nonlinearity: GainNonlinearity = getattr(layer, "nonlinearity", "linear") if isinstance(layer, nn.RNN) else "linear"
         for name, parameter in layer.named_parameters():
             gates = parameter.chunk(_gate_count(layer), dim=0)
             if name.startswith("weight_ih"):
@@ -141,14 +141,16 @@ class Initializer:
                     nn.init.constant_(gates[LSTM_FORGET_GATE], self.forget_bias)
             # weight_hr (LSTM projections) keeps torch's initialization
 
-    def _init_weight(self, scheme: str, weight: Tensor, nonlinearity: str, slope: float) -> None:
+    def _init_weight(self, scheme: str, weight: Tensor, nonlinearity: GainNonlinearity, slope: float) -> None:
         gain = nn.init.calculate_gain(nonlinearity, slope)
         with torch.no_grad():
             if scheme == "zeros":
                 nn.init.zeros_(weight)
             elif scheme == "normal":
+                assert self.std is not None  # _check_spread requires it for this scheme
                 nn.init.normal_(weight, mean=0.0, std=self.std)
             elif scheme == "uniform":
+                assert self.bound is not None  # _check_spread requires it for this scheme
                 nn.init.uniform_(weight, -self.bound, self.bound)
             elif scheme == "xavier_uniform":
                 nn.init.xavier_uniform_(weight, gain=gain)
@@ -174,7 +176,7 @@ def _gate_count(layer: nn.RNNBase) -> int:
     return {"LSTM": 4, "GRU": 3}.get(layer.mode, 1)
 
 
-def gain_arguments(model: nn.Module) -> tuple[str, float]:
+def gain_arguments(model: nn.Module) -> tuple[GainNonlinearity, float]:
     """(nonlinearity, negative slope) to hand to torch.nn.init for `model`'s activation.
 
     The slope only matters for leaky_relu; kaiming_* take it as `a` and calculate_gain as `param`.
@@ -189,7 +191,7 @@ def gain_arguments(model: nn.Module) -> tuple[str, float]:
     return _gain_arguments(name, getattr(model, "nonlinearity_param", None), f"{type(model).__name__}.nonlinearity")
 
 
-def _gain_arguments(name: str, param: float | None, where: str) -> tuple[str, float]:
+def _gain_arguments(name: str, param: float | None, where: str) -> tuple[GainNonlinearity, float]:
     nonlinearity = GAIN_STAND_INS.get(name, name)
     if nonlinearity not in GAIN_NONLINEARITIES:
         known = (*GAIN_NONLINEARITIES, *GAIN_STAND_INS)
@@ -197,6 +199,7 @@ def _gain_arguments(name: str, param: float | None, where: str) -> tuple[str, fl
             f"{where} is '{name}', which has no known gain; set it to one of: "
             f"{', '.join(known)}.{did_you_mean(str(name), known)}"
         )
+    nonlinearity = cast(GainNonlinearity, nonlinearity)  # checked just above
     if nonlinearity != "leaky_relu":
         return nonlinearity, 0.0
     slope = DEFAULT_LEAKY_SLOPE if param is None else param

@@ -2,7 +2,9 @@
 
 from torch import nn
 
-DENSE_AND_CONV_LAYERS: tuple[type[nn.Module], ...] = (
+# Left to inference (a tuple of the exact classes), so that isinstance narrows a module to layers
+# whose `weight` and `bias` are typed.
+DENSE_AND_CONV_LAYERS = (
     nn.Linear,
     nn.Conv1d,
     nn.Conv2d,
@@ -12,4 +14,4 @@ DENSE_AND_CONV_LAYERS: tuple[type[nn.Module], ...] = (
     nn.ConvTranspose3d,
 )
 
-RECURRENT_LAYERS: tuple[type[nn.Module], ...] = (nn.RNN, nn.LSTM, nn.GRU)
+RECURRENT_LAYERS: tuple[type[nn.RNNBase], ...] = (nn.RNN, nn.LSTM, nn.GRU)

@@ -14,5 +14,6 @@ def batches_done_in_epoch(trainer: pl.Trainer | None) -> int:
     """
     if trainer is None or not trainer.training:
         return 0
-    done = trainer.fit_loop.epoch_loop.batch_progress.current.processed
+    # A _ProcessedTracker, declared as its base class in Lightning.
+    done = trainer.fit_loop.epoch_loop.batch_progress.current.processed  # type: ignore[attr-defined]
     return done if 0 < done < trainer.num_training_batches else 0

@@ -14,6 +14,8 @@ which `warmup_steps` sizes instead.
 
 from __future__ import annotations
 
+from typing import Literal, cast
+
 from torch.optim import Optimizer
 from torch.optim.lr_scheduler import (
     CosineAnnealingLR,
@@ -75,6 +77,7 @@ def cosine(
 ) -> list[SchedulerConfig]:
     """Anneal from the optimizer's learning rate to `eta_min` along half a cosine over max_epochs."""
     _check_finite_epochs("cosine", max_epochs)
+    assert max_epochs is not None  # checked just above
     scheduler = CosineAnnealingLR(optimizer, T_max=max_epochs, eta_min=eta_min)
     return _with_warmup(optimizer, [_per_epoch(scheduler)], warmup_steps)
 
@@ -101,8 +104,9 @@ def plateau(
         "scheduler.factor", factor, above=0, below=1, meaning="it multiplies the learning rate to reduce it",
         error=ValueError,
     )
+    # The signature keeps `str`: the config's value checker reads it, and the check above words the error.
     scheduler = ReduceLROnPlateau(
-        optimizer, mode=mode, factor=factor, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=min_lr
+        optimizer, mode=cast(Literal["min", "max"], mode), factor=factor, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=min_lr
     )
     return _with_warmup(optimizer, [_per_epoch(scheduler)], warmup_steps)
 
@@ -127,6 +131,7 @@ def onecycle(
     to max_lr/(div_factor*final_div_factor), per optimizer step. `max_lr` null takes the optimizer's
     learning rate; `warmup_steps` > 0 sets the rising phase in steps in place of `pct_start`."""
     _check_finite_epochs("onecycle", max_epochs)
+    assert max_epochs is not None  # checked just above
     check_number("scheduler.warmup_steps", warmup_steps, at_least=0, whole=True, error=ValueError)
     total_steps = steps_per_epoch * max_epochs
     if warmup_steps:
@@ -136,14 +141,13 @@ def onecycle(
                 f"({steps_per_epoch} per epoch x {max_epochs} epochs), got {warmup_steps}"
             )
         pct_start = warmup_steps / total_steps
-    if max_lr is None:
-        max_lr = [group["lr"] for group in optimizer.param_groups]
+    peak_lr: float | list[float] = [group["lr"] for group in optimizer.param_groups] if max_lr is None else max_lr
     scheduler = OneCycleLR(
         optimizer,
-        max_lr=max_lr,
+        max_lr=peak_lr,
         total_steps=total_steps,
         pct_start=pct_start,
-        anneal_strategy=anneal_strategy,
+        anneal_strategy=cast(Literal["cos", "linear"], anneal_strategy),  # OneCycleLR refuses any other
         div_factor=div_factor,
         final_div_factor=final_div_factor,
         three_phase=three_phase,

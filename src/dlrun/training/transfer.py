@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -51,7 +52,7 @@ def checkpoint_path(source: str | Path) -> Path:
     return path
 
 
-def load_pretrained(model: nn.Module, source: str | Path, skip: list[str] = ()) -> LoadReport:
+def load_pretrained(model: nn.Module, source: str | Path, skip: Sequence[str] = ()) -> LoadReport:
     """Copy every tensor whose name and shape match; leave the rest as the new model made them.
 
     The usual case is a new head: the old one has another number of outputs, so its weights are

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -107,7 +108,7 @@ def check_composed(cfg: DictConfig, provenance: Provenance, trust: Trust, also: 
         _refuse(provenance.run_dir, trust, config_findings(cfg, provenance, set(also)))
 
 
-def config_findings(cfg: DictConfig, provenance: Provenance, also: set[str] = frozenset()) -> list[str]:
+def config_findings(cfg: DictConfig, provenance: Provenance, also: AbstractSet[str] = frozenset()) -> list[str]:
     """What in `cfg` an untrusted run may not have: callables off the allow-list, values that only
     building would turn into config, and writes outside the run dir. Hydra's own node is left out:
     it comes from Hydra's shipped configs alone (see `_hydra_overrides` and `hydra_settings_in`)."""
@@ -181,7 +182,7 @@ def _leaves(node, prefix: str):
     if not isinstance(node, DictConfig):
         return
     for key in node.keys():
-        path = f"{prefix}.{key}"
+        path = f"{prefix}.{key!s}"
         try:
             value = node[key]
         except OmegaConfBaseException:

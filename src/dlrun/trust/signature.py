@@ -61,7 +61,9 @@ def data_dir() -> Path:
 
 def sign(run_dir: Path) -> None:
     """Write the run's signature (replacing an older one of the same run)."""
-    record = {"algorithm": ALGORITHM, "files": list(SIGNED_FILES), "digest": _digest(run_dir, _key(create=True))}
+    key = _key(create=True)
+    assert key is not None  # made if missing
+    record = {"algorithm": ALGORITHM, "files": list(SIGNED_FILES), "digest": _digest(run_dir, key)}
     path = run_dir / SIGNATURE_FILE
     scratch = path.with_name(f".{path.name}.{os.getpid()}")
     scratch.write_text(json.dumps(record) + "\n", encoding="utf-8")

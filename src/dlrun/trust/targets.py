@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, ListConfig, Node, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from dlrun.trust.allowed import TARGET_KEY
@@ -39,13 +39,16 @@ def callables_in(cfg: DictConfig | ListConfig) -> tuple[list[Target], list[Opaqu
     targets: list[Target] = []
     opaque: list[Opaque] = []
     for found in _walk(cfg, ""):
-        (targets if isinstance(found, Target) else opaque).append(found)
+        if isinstance(found, Target):
+            targets.append(found)
+        else:
+            opaque.append(found)
     return targets, opaque
 
 
 def _walk(node: Any, prefix: str) -> Iterator[Target | Opaque]:
     if isinstance(node, DictConfig):
-        items = [(str(k), f"{prefix}{k}") for k in node.keys()]
+        items = [(str(k), f"{prefix}{k!s}") for k in node.keys()]
         for key, path in items:
             yield from _child(node, key, path)
     elif isinstance(node, ListConfig):
@@ -55,9 +58,9 @@ def _walk(node: Any, prefix: str) -> Iterator[Target | Opaque]:
         yield from _walk(OmegaConf.create(node), prefix)
 
 
-def _child(parent: DictConfig | ListConfig, key: str | int, path: str) -> Iterator[Target | Opaque]:
+def _child(parent: DictConfig | ListConfig, key: Any, path: str) -> Iterator[Target | Opaque]:
     raw = parent._get_node(key)  # the node as written, before its interpolation resolves
-    text = raw._value() if raw is not None else None
+    text = raw._value() if isinstance(raw, Node) else None
     interpolated = OmegaConf.is_interpolation(parent, key) if isinstance(parent, DictConfig) else _is_interpolation(text)
     try:
         value = parent[key]

@@ -8,12 +8,17 @@ step back to the first (the vanishing gradient); an LSTM's falls much less.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 import pytorch_lightning as pl
 import torch
 
 from dlrun.data.loader import Batch
 from dlrun.models.hidden_states import stepwise_states
 from dlrun.models.recurrent import RecurrentNet
+
+if TYPE_CHECKING:
+    from dlrun.tasks.base import SupervisedTask
 
 
 def measurable(pl_module: pl.LightningModule) -> bool:
@@ -25,14 +30,15 @@ def measurable(pl_module: pl.LightningModule) -> bool:
 def bptt_gradient_norms(pl_module: pl.LightningModule, batch: Batch) -> list[float]:
     """Mean over examples of ||d loss / d h_t|| for each step t of `batch` (h_t: every layer's state
     after step t), in eval mode (no dropout); the module's own gradients are left untouched."""
+    task = cast("SupervisedTask", pl_module)  # measurable(pl_module): a task around a RecurrentNet
     training = pl_module.training
     pl_module.eval()
     try:
         # cuDNN's RNN has no backward in eval mode; the per-step calls are small anyway.
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False), stepwise_states(pl_module.model) as states:
-            outputs = pl_module.forward_batch(batch)
-            loss = pl_module.batch_loss(outputs, batch) if hasattr(pl_module, "batch_loss") else pl_module.loss(
-                outputs, pl_module.targets_of(batch)
+        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False), stepwise_states(cast(RecurrentNet, task.model)) as states:
+            outputs = task.forward_batch(batch)
+            loss = task.batch_loss(outputs, batch) if hasattr(task, "batch_loss") else task.loss(
+                outputs, task.targets_of(batch)
             )
         gradients = torch.autograd.grad(loss, states, allow_unused=True)
     finally:

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import logging
 import math
+from collections.abc import Callable
 from time import perf_counter
+from typing import cast
 
 import pytorch_lightning as pl
 import torch
@@ -50,6 +52,7 @@ from dlrun.callbacks.diagnostics.layers import LayerSampler, side_path_layers, w
 from dlrun.data.loader import Batch
 from dlrun.data.padding import LENGTH_KEYS, trim_to_longest
 from dlrun.errors import ConfigError
+from dlrun.models.recurrent import RecurrentNet
 
 # Named after the package, as it was when this module was dlrun.callbacks.diagnostics: the warnings
 # keep the logger name that run logs show and that log filters select.
@@ -215,6 +218,7 @@ class Diagnostics(pl.Callback):
             found += gradient_findings(on_chain, self.thresholds)
         units = self._unit_fractions(trainer, pl_module)
         if units is not None:
+            assert self._batch is not None  # the units were measured on it
             self._last.update(epoch=epoch, examples=len(next(iter(self._batch.values()))))
             for figure, by_layer in units.items():
                 self._last[figure] = {name: _compact(value) for name, value in by_layer.items()}
@@ -269,11 +273,12 @@ class Diagnostics(pl.Callback):
         # Only the network switches to eval mode (no dropout, batch norm's running statistics): the
         # task's metrics have no mode, and switching them all costs as much as the pass.
         network = getattr(pl_module, "model", pl_module)
+        forward_batch = cast(Callable[[Batch], torch.Tensor], pl_module.forward_batch)  # there, as checked above
         training = network.training
         network.eval()
         try:
             with torch.no_grad():
-                return activation_fractions(self._activations, lambda: pl_module.forward_batch(batch), self.saturation_threshold)
+                return activation_fractions(self._activations, lambda: forward_batch(batch), self.saturation_threshold)
         finally:
             network.train(training)
 
@@ -299,8 +304,9 @@ class Diagnostics(pl.Callback):
         ratio = first_over_last(norms)
         self._last["bptt_gradient"] = [_compact(n) for n in norms]
         self._last["bptt_first_over_last"] = None if ratio is None else _compact(ratio)
-        layer = next(name for name, module in pl_module.named_modules() if module is pl_module.model.rnn)
-        self._report(bptt_findings(layer, pl_module.model.cell, ratio, self.thresholds), self._epoch, trainer)
+        model = cast(RecurrentNet, pl_module.model)  # measurable(pl_module) above
+        layer = next(name for name, module in pl_module.named_modules() if module is model.rnn)
+        self._report(bptt_findings(layer, model.cell, ratio, self.thresholds), self._epoch, trainer)
         if ratio is not None:
             for logger in trainer.loggers:
                 logger.log_metrics({"diagnostics/bptt_first_over_last": ratio}, step=trainer.global_step)
@@ -320,7 +326,7 @@ def first_examples(trainer: pl.Trainer, count: int, device: torch.device) -> Bat
     tensors. The validation loader of the data module is asked directly when the Trainer has none
     (trainer.limit_val_batches=0)."""
     loader = trainer.val_dataloaders
-    datamodule = trainer.datamodule
+    datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared
     if loader is None and datamodule is not None and is_overridden("val_dataloader", datamodule, pl.LightningDataModule):
         loader = datamodule.val_dataloader()
     if isinstance(loader, list | tuple):

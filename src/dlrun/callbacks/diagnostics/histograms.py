@@ -8,13 +8,15 @@ add_histogram_raw.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 from torch import Tensor
 
 BUCKETS = 64
 
 
-def histogram_parts(tensors: list[Tensor]) -> dict[str, object]:
+def histogram_parts(tensors: Sequence[Tensor]) -> dict[str, object]:
     """add_histogram_raw's arguments (but tag and step) for the values of `tensors` taken together."""
     values = torch.cat([t.detach().to_dense().flatten() for t in tensors]).float()
     low, high, total, squares = torch.stack([values.min(), values.max(), values.sum(), values.square().sum()]).tolist()
@@ -33,7 +35,7 @@ def histogram_parts(tensors: list[Tensor]) -> dict[str, object]:
     }
 
 
-def log_histogram(writers: list, tag: str, tensors: list[Tensor], step: int) -> None:
+def log_histogram(writers: list, tag: str, tensors: Sequence[Tensor], step: int) -> None:
     parts = histogram_parts(tensors)
     for writer in writers:
         writer.add_histogram_raw(tag, global_step=step, **parts)

@@ -59,7 +59,7 @@ def _norms(tensors: list[Tensor | None]) -> Tensor:
     accumulate = functools.reduce(torch.promote_types, (t.dtype for t in present), torch.float32)
     if len(present) == len(tensors) and not any(t.is_sparse for t in present) and len({t.device for t in present}) == 1:
         # One call for all of them, as clip_grad_norm_ does: half the time of a norm call per tensor.
-        return torch.stack(torch._foreach_norm(tensors, 2, dtype=accumulate)).float()
+        return torch.stack(torch._foreach_norm(present, 2, dtype=accumulate)).float()  # present: all of them
     norms = []
     for tensor in tensors:
         if tensor is None:
@@ -81,7 +81,7 @@ class LayerSampler:
 
     def __init__(self, layers: dict[str, list[nn.Parameter]], every_n_steps: int, first_step: int = 0) -> None:
         self.names = list(layers)
-        self.parameters = [p for parameters in layers.values() for p in parameters]
+        self.parameters: list[Tensor] = [p for parameters in layers.values() for p in parameters]
         self._layer_of = [i for i, parameters in enumerate(layers.values()) for _ in parameters]
         self.every_n_steps = every_n_steps
         self.step = first_step
@@ -115,11 +115,11 @@ class LayerSampler:
         if self._before is None:
             return
         before, self._before = self._before, None
-        gradients = [p.grad for p in self.parameters]
+        gradients: list[Tensor | None] = [p.grad for p in self.parameters]
         with torch.no_grad():
             # One stack of every norm and one sum per layer: a sample is a few dozen small kernels.
             updates = list(torch._foreach_sub(self.parameters, before))
-            sample = self._per_layer(_norms(gradients + before + updates).view(3, -1))
+            sample = self._per_layer(_norms([*gradients, *before, *updates]).view(3, -1))
             sample[2] /= sample[1]  # update norm over the weight norm before the step
             if self._sums is None:
                 self._sums = sample

@@ -14,8 +14,8 @@ from pathlib import Path
 import numpy as np
 
 from dlrun.data.audio.speech_module import LabelledClips, SpeechDataModule
-from dlrun.data.class_folders import find_class_files
 from dlrun.data.audio.wav_files import WAV_SUFFIXES, read_wav
+from dlrun.data.class_folders import find_class_files
 from dlrun.data.splits import split_indices
 from dlrun.errors import ConfigError, DlrunError
 

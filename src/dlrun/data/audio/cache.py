@@ -49,7 +49,7 @@ def cached_arrays(path: Path, make: Callable[[], dict[str, np.ndarray]]) -> dict
         path.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile(dir=path.parent, prefix=path.stem, suffix=".tmp.npz", delete=False) as f:
             temporary = Path(f.name)
-            np.savez(f, **arrays)
+            np.savez(f, **arrays)  # type: ignore[arg-type]  # numpy's stubs match **arrays against allow_pickle
         os.replace(temporary, path)
     except OSError as e:
         raise ConfigError(

@@ -78,6 +78,11 @@ class SpeechFeatures(nn.Module):
     utterance's own are 0. Computed in the waveforms' dtype (float64 gives librosa's numbers to ~1e-12).
     """
 
+    # Buffers, registered in __init__.
+    window: Tensor
+    filterbank: Tensor
+    dct: Tensor
+
     def __init__(
         self,
         sample_rate: int = 16000,
@@ -244,8 +249,8 @@ def compute_features(
         chunk_lengths = torch.as_tensor(lengths[start: start + chunk_size], dtype=torch.int64)
         padded = torch.zeros(len(chunk), int(chunk_lengths.max()))
         for row, clip in enumerate(chunk):
-            clip = torch.as_tensor(np.asarray(clip, dtype=np.float32)[: padded.shape[1]])
-            padded[row, : len(clip)] = clip
+            samples = torch.as_tensor(np.asarray(clip, dtype=np.float32)[: padded.shape[1]])
+            padded[row, : len(samples)] = samples
         values, chunk_counts = module(padded, chunk_lengths)
         features[start: start + len(chunk), : values.shape[1]] = values
         counts[start: start + len(chunk)] = chunk_counts

@@ -53,15 +53,18 @@ def synthesize_all(utterances: Sequence[Spoken], sample_rate: int) -> dict[str, 
     """Every utterance synthesized (in threads, one espeak-ng process each), as the cache keeps them:
     `samples` (int16, utterances end to end) and `offsets` (utterance i is samples[offsets[i]:offsets[i+1]])."""
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+    def one(utterance: Spoken) -> np.ndarray:  # a def, not a lambda: mypy mis-infers a lambda's parameter here
+        return _int16(synthesis.synthesize(*utterance, sample_rate))
+
     with ThreadPoolExecutor(max_workers=workers) as pool:
-        waves = list(pool.map(lambda utterance: _int16(synthesis.synthesize(*utterance, sample_rate)), utterances))
+        waves = list(pool.map(one, utterances))
     return {
         "samples": np.concatenate(waves) if waves else np.zeros(0, np.int16),
         "offsets": np.concatenate([[0], np.cumsum([len(w) for w in waves])]).astype(np.int64),
     }
 
 
-def waveforms(arrays: dict[str, np.ndarray], rows: Sequence[int]) -> list[np.ndarray]:
+def waveforms(arrays: dict[str, np.ndarray], rows: Sequence[int] | np.ndarray) -> list[np.ndarray]:
     """Utterances `rows` of synthesize_all's arrays, as float32 in [-1, 1)."""
     offsets, samples = arrays["offsets"], arrays["samples"]
     return [samples[offsets[i]: offsets[i + 1]].astype(np.float32) / INT16_SCALE for i in rows]

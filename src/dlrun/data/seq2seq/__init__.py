@@ -14,13 +14,6 @@ from dlrun.data.seq2seq.batches import (
     encode_pairs,
     parse_length_buckets,
 )
-from dlrun.data.seq2seq.parallel import (
-    BibleEnEsDataModule,
-    ParallelTextDataModule,
-    ParallelTSVDataModule,
-    read_parallel_tsv,
-)
-from dlrun.data.seq2seq.module import Seq2SeqDataModule, source_overlap
 from dlrun.data.seq2seq.generators import (
     DATE_FORMATS,
     TASKS,
@@ -31,6 +24,13 @@ from dlrun.data.seq2seq.generators import (
     reverse,
     sort,
     task_symbols,
+)
+from dlrun.data.seq2seq.module import Seq2SeqDataModule, source_overlap
+from dlrun.data.seq2seq.parallel import (
+    BibleEnEsDataModule,
+    ParallelTextDataModule,
+    ParallelTSVDataModule,
+    read_parallel_tsv,
 )
 from dlrun.data.seq2seq.procedural import ProceduralSeq2SeqDataModule, Seq2SeqSplits
 from dlrun.data.seq2seq.vocabulary import (

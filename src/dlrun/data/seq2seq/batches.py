@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
+from typing import Any, TypeGuard
 
 import numpy as np
 import torch
@@ -56,14 +57,12 @@ def encode_pairs(
     rows, columns = np.repeat(np.arange(n), target_lengths), _positions(target_lengths)
     target_in[rows, columns] = np.fromiter((i for t in targets for i in (BOS_ID, *t)), dtype=np.int64, count=len(rows))
     target_out[rows, columns] = np.fromiter((i for t in targets for i in (*t, EOS_ID)), dtype=np.int64, count=len(rows))
-    source, target_in, target_out = (torch.from_numpy(a) for a in (source, target_in, target_out))
-    source_lengths, target_lengths = torch.from_numpy(source_lengths), torch.from_numpy(target_lengths)
     return {
-        SOURCE: source,
-        SOURCE_LENGTHS: source_lengths,
-        TARGET_IN: target_in,
-        TARGET_OUT: target_out,
-        TARGET_LENGTHS: target_lengths,
+        SOURCE: torch.from_numpy(source),
+        SOURCE_LENGTHS: torch.from_numpy(source_lengths),
+        TARGET_IN: torch.from_numpy(target_in),
+        TARGET_OUT: torch.from_numpy(target_out),
+        TARGET_LENGTHS: torch.from_numpy(target_lengths),
     }
 
 
@@ -89,7 +88,7 @@ def parse_length_buckets(spec: object) -> list[tuple[int, int]]:
     if isinstance(spec, str):
         items: list[object] = [part for part in spec.split(",") if part.strip()]
     elif isinstance(spec, Sequence) or _is_list_config(spec):
-        items = list(spec)  # type: ignore[arg-type]
+        items = list(spec)
     else:
         raise ConfigError(
             f"{BUCKETS_KEY} must be a list of ranges such as [5-14, 15-24] (or [[5, 14], [15, 24]]); got {spec!r}."
@@ -114,7 +113,7 @@ def _parse_bucket(item: object) -> tuple[int, int]:
         low = int(match.group(1))
         high = int(match.group(2)) if match.group(2) is not None else low
     elif (isinstance(item, Sequence) or _is_list_config(item)) and not isinstance(item, str) and len(item) == 2:
-        low, high = item  # type: ignore[misc]
+        low, high = item
         if not all(isinstance(v, int) and not isinstance(v, bool) for v in (low, high)):
             raise ConfigError(f"{BUCKETS_KEY}: a bucket [low, high] takes two whole numbers; got {list(item)!r}.")
     else:
@@ -127,7 +126,7 @@ def _parse_bucket(item: object) -> tuple[int, int]:
     return int(low), int(high)
 
 
-def _is_list_config(value: object) -> bool:
+def _is_list_config(value: object) -> TypeGuard[Sequence[Any]]:  # omegaconf's ListConfig is a MutableSequence
     return type(value).__name__ == "ListConfig"
 
 

@@ -8,7 +8,6 @@ from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.seq2seq.batches import (
     SOURCE_LENGTHS,
-    Pair,
     assign_buckets,
     bucket_name,
     default_length_buckets,
@@ -19,7 +18,7 @@ from dlrun.data.seq2seq.vocabulary import Seq2SeqVocab
 from dlrun.data.spec import DataSpec
 from dlrun.data.text_vocabulary import Vocabulary
 
-Pairs = list[Pair]
+Pairs = list[tuple[list[str], list[str]]]  # (source tokens, target tokens), as the subclasses make them
 
 
 def source_overlap(pairs: dict[str, Pairs]) -> dict[str, int]:
@@ -57,6 +56,8 @@ class Seq2SeqDataModule(InMemoryDataModule):
         max_source = max(int(b["source"].shape[1]) for b in splits.values())
         max_target = max(int(b["target_out"].shape[1]) for b in splits.values())
         self._vocab = Seq2SeqVocab.of(source_vocab, target_vocab, max_source, max_target)
+        # Target vocabularies are symbol vocabularies (seq2seq/vocabulary.py): they have BOS and EOS.
+        assert target_vocab.bos_id is not None and target_vocab.eos_id is not None
         spec = DataSpec(
             "seq2seq",
             (max_source,),

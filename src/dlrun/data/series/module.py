@@ -65,8 +65,8 @@ class SeriesDataModule(InMemoryDataModule):
             "data.season", season, at_least=1, whole=True, unit="steps",
             meaning="the length of the seasonal cycle", null_means="for a series without one"
         )
-        for key, value in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
-            check_number(f"data.{key}", value, above=0, below=1)
+        for key, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
+            check_number(f"data.{key}", fraction, above=0, below=1)
         if val_fraction + test_fraction >= 1.0:
             raise ConfigError(
                 f"data.val_fraction + data.test_fraction must leave steps for training; "

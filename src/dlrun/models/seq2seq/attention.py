@@ -111,6 +111,7 @@ class LuongGeneralAttention(Attention):
         return self.W(keys)
 
     def score(self, query: Tensor, keys: Tensor, projected: Tensor | None) -> Tensor:
+        assert projected is not None  # forward computes it with project_keys
         return torch.bmm(projected, query.unsqueeze(-1)).squeeze(-1)
 
 
@@ -133,6 +134,7 @@ class LuongConcatAttention(Attention):
 
     def score(self, query: Tensor, keys: Tensor, projected: Tensor | None) -> Tensor:
         q = F.linear(query, self.W.weight[:, : self.query_size])
+        assert projected is not None  # forward computes it with project_keys
         return self.v(torch.tanh(q.unsqueeze(1) + projected)).squeeze(-1)
 
 

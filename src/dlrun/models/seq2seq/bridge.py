@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, cast
 
 import torch
 from torch import Tensor, nn
@@ -62,10 +62,11 @@ class Bridge(nn.Module):
         joined = per_layer_final(final, self.num_layers, self.num_directions)
         if self.kind == "last":
             return joined.contiguous()
+        assert linear is not None  # linear_tanh builds its layers
         return torch.tanh(linear(joined))
 
     def forward(self, state: State) -> State:
         if self.cell == "lstm":
             h_n, c_n = state
             return self._one(h_n, getattr(self, "h", None)), self._one(c_n, getattr(self, "c", None))
-        return self._one(state, getattr(self, "h", None))
+        return self._one(cast(Tensor, state), getattr(self, "h", None))  # a GRU's state is h_n alone

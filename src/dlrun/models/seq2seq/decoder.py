@@ -26,7 +26,8 @@ LUONG = ("luong_dot", "luong_general", "luong_concat")
 def select_state(state: State, index: Tensor) -> State:
     """The state's entries `index` along the batch axis (dim 1 of (layers, N, H))."""
     if isinstance(state, tuple):
-        return tuple(s.index_select(1, index) for s in state)
+        h, c = state
+        return h.index_select(1, index), c.index_select(1, index)
     return state.index_select(1, index)
 
 
@@ -40,8 +41,10 @@ class Memory:
     fixed: Tensor | None  # (N, Hk) the context of attention=none
 
     def select(self, index: Tensor) -> Memory:
-        pick = lambda t: None if t is None else t.index_select(0, index)  # noqa: E731
-        return Memory(pick(self.keys), pick(self.mask), pick(self.projected), pick(self.fixed))
+        def pick(t: Tensor | None) -> Tensor | None:
+            return None if t is None else t.index_select(0, index)
+
+        return Memory(self.keys.index_select(0, index), self.mask.index_select(0, index), pick(self.projected), pick(self.fixed))
 
 
 @dataclass
@@ -55,6 +58,8 @@ class DecoderState:
 
 
 class Decoder(nn.Module):
+    banned: Tensor  # a buffer, registered in __init__
+
     def __init__(
         self,
         vocab_size: int,
@@ -112,6 +117,7 @@ class Decoder(nn.Module):
         return (hidden[0] if isinstance(hidden, tuple) else hidden)[-1]
 
     def _attend(self, query: Tensor, memory: Memory) -> tuple[Tensor, Tensor]:
+        assert self.attention is not None  # only the attention variants attend
         return self.attention(query, memory.keys, memory.mask, memory.projected)
 
     def _output(self, context: Tensor, h: Tensor) -> tuple[Tensor, Tensor]:
@@ -128,10 +134,14 @@ class Decoder(nn.Module):
             context, weights = self._attend(self._top(state.hidden), memory)
             x = torch.cat([embedded, context], dim=-1)
         elif self.attention is None:
+            assert memory.fixed is not None  # memory() computes it for attention=none
             context = memory.fixed
             x = torch.cat([embedded, context], dim=-1)
+        elif self.input_feeding:
+            assert state.feed is not None  # initial() starts it for input feeding, every step passes it on
+            x = torch.cat([embedded, state.feed], dim=-1)
         else:
-            x = torch.cat([embedded, state.feed], dim=-1) if self.input_feeding else embedded
+            x = embedded
         out, hidden = self.rnn(x.unsqueeze(1), state.hidden)
         h = out[:, 0]
         if self.luong:
@@ -154,6 +164,7 @@ class Decoder(nn.Module):
         steps = target_in.shape[1]
         if self.attention is None or (self.luong and not self.input_feeding):
             if self.attention is None:
+                assert memory.fixed is not None  # memory() computes it for attention=none
                 fixed = memory.fixed.unsqueeze(1).expand(-1, steps, -1)
                 outs, _ = self.rnn(torch.cat([embedded, fixed], dim=-1), state.hidden)
                 contexts = fixed
@@ -182,7 +193,7 @@ class Decoder(nn.Module):
         n, steps = target_in.shape
         gold = torch.rand(n, steps, device=target_in.device) < teacher_forcing_ratio
         tokens = target_in[:, 0]
-        logits = []
+        logits: list[Tensor] = []
         for t in range(steps):
             if t > 0:
                 own = self.decodable(logits[-1].detach()).argmax(-1)

@@ -11,7 +11,7 @@ from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 from dlrun.choices import check_choice
 
 Seq2SeqCell = Literal["gru", "lstm"]
-CELLS: dict[Seq2SeqCell, type[nn.RNNBase]] = {"gru": nn.GRU, "lstm": nn.LSTM}
+CELLS: dict[Seq2SeqCell, type[nn.GRU] | type[nn.LSTM]] = {"gru": nn.GRU, "lstm": nn.LSTM}
 
 # What an RNN returns as its final state: h_n for a GRU, (h_n, c_n) for an LSTM; each (layers * dirs, N, H).
 State = Tensor | tuple[Tensor, Tensor]

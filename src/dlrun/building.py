@@ -1,39 +1,30 @@
-"""One training run: build the data, model, task and trainer from the config, fit, then test."""
+"""Building a run's parts from its config: the data module, the model (with the arguments the data's
+description offers), its init, the optimizer, the task around them, and the callbacks, loggers and
+Trainer. Nothing here trains or writes; fitting and testing are dlrun.fit_and_test."""
 
 from __future__ import annotations
 
-import contextlib
 import inspect
-import os
 import logging
-import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 import pytorch_lightning as pl
 import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
-from omegaconf import DictConfig, OmegaConf, open_dict
-from pytorch_lightning.loggers import Logger, TensorBoardLogger
+from omegaconf import DictConfig, open_dict
+from pytorch_lightning.loggers import Logger
 
-from dlrun.callbacks import Diagnostics, EarlyStopping, MetricHistory, RandomStates
-from dlrun.checkpoints import load_checkpoint, load_weights
+from dlrun.callbacks import MetricHistory, RandomStates
 from dlrun.data.in_memory import InMemoryDataModule
-from dlrun.distributed import command_line_of_this_job, is_rank_zero
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
-from dlrun.results import RunResult
 from dlrun.tasks import SupervisedTask, task_class_for
-from dlrun.sweeps.hparam_keys import fill_missing
-from dlrun.tensorboard_hparams import hparams_of, log_hparams
 from dlrun.training import transfer
 
-# Set by `dlrun resume` (an environment variable, so the processes DDP starts see it too): the
-# checkpoint this run continues from.
-RESUME_CHECKPOINT = "DLRUN_RESUME_CHECKPOINT"
 TRANSFER_SETTINGS = ("pretrained", "pretrained_skip", "freeze", "pretrained_lr_scale")
 STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
 
@@ -78,7 +69,7 @@ def build_run(cfg: DictConfig) -> Run:
         build(node, f"callbacks.{name}", pl.Callback) for name, node in cfg.callbacks.items() if node is not None
     ]
     loggers = [build(node, f"logger.{name}", Logger) for name, node in cfg.logger.items() if node is not None]
-    trainer_cfg, _ = _split_step_settings(cfg.trainer)
+    trainer_cfg, _ = split_step_settings(cfg.trainer)
     trainer: pl.Trainer = build(trainer_cfg, "trainer", pl.Trainer, callbacks=callbacks, logger=loggers or False)
     return Run(datamodule, task, trainer, history)
 
@@ -93,7 +84,7 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
     datamodule = build_data(cfg)
     spec = datamodule.spec
     model = build_model(cfg, spec)
-    _, transfer_settings = _split_transfer_settings(cfg.model)
+    _, transfer_settings = split_transfer_settings(cfg.model)
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
         try:
@@ -103,7 +94,7 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
     optimizer = build(cfg.optimizer, "optimizer")
     if any(transfer_settings.get(key) for key in ("pretrained", "pretrained_skip", "freeze")):
         optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
-    _, step_settings = _split_step_settings(cfg.trainer)
+    _, step_settings = split_step_settings(cfg.trainer)
     try:
         task_factory = build_optional(cfg.task, "task") or task_class_for(spec.task)
         task = task_factory(
@@ -128,7 +119,7 @@ def build_data(cfg: DictConfig) -> InMemoryDataModule:
 
 def build_model(cfg: DictConfig, spec: DataSpec) -> torch.nn.Module:
     """The network `cfg.model` describes, for data described by `spec`, freshly initialized."""
-    model_cfg, _ = _split_transfer_settings(cfg.model)
+    model_cfg, _ = split_transfer_settings(cfg.model)
     return build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
 
 
@@ -138,7 +129,7 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
     **kwargs gets input_shape and num_outputs."""
     target = model_cfg.get("_target_")
     try:
-        parameters = inspect.signature(get_object(target)).parameters
+        parameters: Mapping[str, inspect.Parameter] = inspect.signature(get_object(target)).parameters
     except Exception:  # Hydra says what is wrong with the target when it builds it
         parameters = {}
     offered = spec.model_arguments()
@@ -164,64 +155,7 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
     return arguments
 
 
-def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) -> RunResult:
-    """Fit, test on the best weights, and fill `result` and TensorBoard's HPARAMS with the outcome."""
-    started = time.perf_counter()
-    run = build_run(cfg)
-    trainer = run.trainer
-    result.record_device(trainer)
-    result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
-    if is_rank_zero():
-        run.datamodule.save_preprocessing(Path(result.run_dir))
-    resume_from = os.environ.get(RESUME_CHECKPOINT)
-    if resume_from:
-        load_checkpoint(resume_from)  # refuses a checkpoint that carries code before Lightning reads it
-    with _as_one_job_for_ddp(trainer, result):
-        trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=resume_from or None, weights_only=True)
-        result.epochs = trainer.current_epoch
-        result.history = run.history.epochs
-        result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
-        result.tested_on = use_best_weights(trainer, run.task)
-        tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
-    result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
-    result.baselines = run.datamodule.baselines()
-    result.extras = run.task.test_extras()
-    for callback in trainer.callbacks:
-        if getattr(callback, "pruned_at_epoch", None) is not None:
-            result.extras["pruned_at_epoch"] = callback.pruned_at_epoch
-        if isinstance(callback, Diagnostics):
-            result.extras["diagnostics"] = callback.last_epoch_figures()
-            result.findings = callback.findings()
-    result.wall_time_s = time.perf_counter() - started
-
-    params = fill_missing(hparams_of(cfg, choices), _sweep_dir())
-    metrics = dict(result.test_metrics)
-    if result.best_value is not None:
-        metrics[f"best/{cfg.monitor}"] = result.best_value
-    if is_rank_zero():
-        log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
-    return result
-
-
-def _sweep_dir() -> str | None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return str(HydraConfig.get().sweep.dir)
-    return None
-
-
-def _as_one_job_for_ddp(trainer: pl.Trainer, result: RunResult):
-    """The ranks DDP starts must re-run this job in its dir (see dlrun.distributed)."""
-    from hydra.core.hydra_config import HydraConfig
-
-    if trainer.num_devices * trainer.num_nodes > 1 and HydraConfig.initialized():
-        return command_line_of_this_job(str(Path(result.run_dir).resolve()), result.overrides)
-    return contextlib.nullcontext()
-
-
-def _split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
+def split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
     """model.pretrained / freeze / pretrained_lr_scale are about the weights, not the architecture."""
     model_cfg = model_cfg.copy()
     with open_dict(model_cfg):
@@ -248,7 +182,7 @@ def _start_from_pretrained(model, optimizer, pretrained=None, pretrained_skip=()
     return transfer.with_scaled_lr(optimizer, pretrained_parameters, pretrained_lr_scale)
 
 
-def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
+def split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
     """Take clipping, accumulation and the logging interval out of the Trainer's arguments.
 
     Users set them where Lightning users expect them (trainer.gradient_clip_val, ...), but the task
@@ -264,22 +198,6 @@ def _split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str,
         # Epoch metrics and callbacks that log per batch then log every batch (a group of steps).
         trainer_cfg.log_every_n_steps = 1
     return trainer_cfg, settings
-
-
-def use_best_weights(trainer: pl.Trainer, task: pl.LightningModule) -> str:
-    """Put the best weights into `task` for testing and say which they are.
-
-    Early stopping may have restored them in memory already; otherwise they come from the best
-    checkpoint through the safe loader (never Lightning's `ckpt_path`, which unpickles by itself).
-    """
-    for callback in trainer.callbacks:
-        if isinstance(callback, EarlyStopping) and callback.restore_best_weights and callback.best_epoch is not None:
-            return f"best (epoch {callback.best_epoch + 1}, restored by early stopping)"
-    checkpoint = trainer.checkpoint_callback
-    if checkpoint is not None and getattr(checkpoint, "best_model_path", ""):
-        task.load_state_dict(load_checkpoint(checkpoint.best_model_path)["state_dict"])
-        return f"best ({Path(checkpoint.best_model_path).name})"
-    return "last"
 
 
 def _check_monitor(monitor: str, available: list[str]) -> None:
