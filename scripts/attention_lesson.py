@@ -34,8 +34,12 @@ def main() -> None:
     for attention in args.attention:
         run_dir = root / attention
         command = [
-            "train", "experiment=reverse_bahdanau", f"model.attention={attention}", f"trainer.max_epochs={args.epochs}",
-            f"task_name=reverse_{attention}", f"hydra.run.dir={run_dir}",
+            "train",
+            "experiment=reverse_bahdanau",
+            f"model.attention={attention}",
+            f"trainer.max_epochs={args.epochs}",
+            f"task_name=reverse_{attention}",
+            f"hydra.run.dir={run_dir}",
         ]
         print(f"$ dlrun {' '.join(command)}", flush=True)
         env = {**os.environ, "OMP_NUM_THREADS": "1"}

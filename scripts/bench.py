@@ -116,18 +116,22 @@ def packaged_diagnostics() -> str:
 
 def dlrun_run(epochs: int, out_dir: str, model: str, diagnostics: bool):
     """dlrun's side, built from the packaged configs as `dlrun train` builds it."""
-    overrides = MODEL_OVERRIDES[model] + ([packaged_diagnostics()] if diagnostics else []) + [
-        f"trainer.max_epochs={epochs}",
-        "trainer.limit_val_batches=0",
-        f"trainer.gradient_clip_val={CLIP_NORM}",
-        "trainer.accelerator=cpu",
-        "callbacks=none",
-        "+callbacks.progress={_target_: dlrun.callbacks.PlainProgress, line_interval_s: 30}",
-        "optimizer=adam",
-        f"optimizer.lr={LEARNING_RATE}",
-        f"data.batch_size={BATCH_SIZE}",
-        f"hydra.run.dir={out_dir}",
-    ]
+    overrides = (
+        MODEL_OVERRIDES[model]
+        + ([packaged_diagnostics()] if diagnostics else [])
+        + [
+            f"trainer.max_epochs={epochs}",
+            "trainer.limit_val_batches=0",
+            f"trainer.gradient_clip_val={CLIP_NORM}",
+            "trainer.accelerator=cpu",
+            "callbacks=none",
+            "+callbacks.progress={_target_: dlrun.callbacks.PlainProgress, line_interval_s: 30}",
+            "optimizer=adam",
+            f"optimizer.lr={LEARNING_RATE}",
+            f"data.batch_size={BATCH_SIZE}",
+            f"hydra.run.dir={out_dir}",
+        ]
+    )
     return build_run(ConfigSource().compose(overrides))
 
 
@@ -274,7 +278,9 @@ def main() -> None:
         datamodule = built.datamodule
         train = datamodule.split("train")
         if args.model == "seq2seq":
-            print(f"data: reverse train split, {len(train['source'])} pairs of lengths 5-30; {epochs} epoch(s) of batch {BATCH_SIZE}")  # noqa: E501
+            print(
+                f"data: reverse train split, {len(train['source'])} pairs of lengths 5-30; {epochs} epoch(s) of batch {BATCH_SIZE}"
+            )  # noqa: E501
             pool, spec = datamodule.bucket_pool_batches, datamodule.spec
             hand = lambda: HandSeq2seq(train, spec.pad_id, pool, built.task.model)  # noqa: E731
         elif args.model == "mlp":
@@ -290,8 +296,10 @@ def main() -> None:
                 f"bucketed (pools of {pool} batches)"
             )
             hand = lambda: HandLSTM(train, datamodule.spec.vocab_size, pool)  # noqa: E731
-        print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}; "
-              f"diagnostics {args.diagnostics}")
+        print(
+            f"torch {torch.__version__}, {torch.get_num_threads()} threads, pytorch-lightning {pl.__version__}; "
+            f"diagnostics {args.diagnostics}"
+        )
         warm_up = 2 if args.model == "mlp" else 1  # first calls allocate and pick kernels
         diagnostics = args.diagnostics == "on"
         interleaved_steps_per_second(dlrun_run(warm_up, f"{tmp}/warmup", args.model, diagnostics), hand())

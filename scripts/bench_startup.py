@@ -44,10 +44,15 @@ def main() -> None:
             trains.append(seconds[id(train)])
             imports.append(seconds[id(IMPORTS)])
             ratios.append(trains[-1] / imports[-1])
-            print(f"repeat {repeat + 1}: dlrun train debug=fast {trains[-1]:.2f} s, imports {imports[-1]:.2f} s, "
-                  f"ratio {ratios[-1]:.2f}", flush=True)
-    print(f"median: train {statistics.median(trains):.2f} s, imports {statistics.median(imports):.2f} s; "
-          f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})")
+            print(
+                f"repeat {repeat + 1}: dlrun train debug=fast {trains[-1]:.2f} s, imports {imports[-1]:.2f} s, "
+                f"ratio {ratios[-1]:.2f}",
+                flush=True,
+            )
+    print(
+        f"median: train {statistics.median(trains):.2f} s, imports {statistics.median(imports):.2f} s; "
+        f"ratio median {statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f})"
+    )
     print(f"ratio: {statistics.median(ratios):.2f}")
 
 

@@ -33,8 +33,18 @@ PARALLEL = ["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"]
 def sweep(extra: list[str], where: Path, epochs: int) -> float:
     """Wall seconds of one `dlrun train -m` of the 8 runs; fails loudly if any job failed."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "MKL_NUM_THREADS")}
-    command = [sys.executable, "-m", "dlrun", "train", "-m", *RUNS, *TINY, f"trainer.max_epochs={epochs}", *extra,
-               f"hydra.sweep.dir={where}"]
+    command = [
+        sys.executable,
+        "-m",
+        "dlrun",
+        "train",
+        "-m",
+        *RUNS,
+        *TINY,
+        f"trainer.max_epochs={epochs}",
+        *extra,
+        f"hydra.sweep.dir={where}",
+    ]
     started = time.perf_counter()
     done = subprocess.run(command, capture_output=True, text=True, env=env)
     elapsed = time.perf_counter() - started
@@ -57,10 +67,15 @@ def main() -> None:
                 extra = PARALLEL if side == "parallel" else []
                 seconds[side] = sweep(extra, Path(tmp) / f"{side}{repeat}", args.epochs)
             ratios.append(seconds["serial"] / seconds["parallel"])
-            print(f"repeat {repeat + 1}: serial {seconds['serial']:.1f} s, 2 jobs {seconds['parallel']:.1f} s, "
-                  f"speedup {ratios[-1]:.2f}", flush=True)
-    print(f"cores: {len(os.sched_getaffinity(0))}; speedup median {statistics.median(ratios):.2f} "
-          f"(min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} repeats)")
+            print(
+                f"repeat {repeat + 1}: serial {seconds['serial']:.1f} s, 2 jobs {seconds['parallel']:.1f} s, "
+                f"speedup {ratios[-1]:.2f}",
+                flush=True,
+            )
+    print(
+        f"cores: {len(os.sched_getaffinity(0))}; speedup median {statistics.median(ratios):.2f} "
+        f"(min {min(ratios):.2f}, max {max(ratios):.2f}, {len(ratios)} repeats)"
+    )
     print(f"speedup: {statistics.median(ratios):.2f}")
 
 

@@ -37,9 +37,7 @@ DEFAULT_OUTPUT = Path(__file__).resolve().parents[1] / "src/dlrun/data/files/bib
 VERSE_KEY = re.compile(r"^(?P<book>.+) (?P<chapter>\d+):(?P<verse>\d+)$")
 # Elements dropped with everything inside them (never nested within themselves in these modules).
 DROPPED_ELEMENTS = ("note", "title", "speaker")
-_DROPPED = re.compile(
-    r"<(?P<name>" + "|".join(DROPPED_ELEMENTS) + r")\b[^>]*?(?<!/)>.*?</(?P=name)\s*>", re.DOTALL
-)
+_DROPPED = re.compile(r"<(?P<name>" + "|".join(DROPPED_ELEMENTS) + r")\b[^>]*?(?<!/)>.*?</(?P=name)\s*>", re.DOTALL)
 _DROPPED_EMPTY = re.compile(r"<(?:" + "|".join(DROPPED_ELEMENTS) + r")\b[^>]*/>")
 # Inline markup whose removal must not split a word: <w>God</w>, <q>“...</q>, <transChange>...
 INLINE_TAGS = ("w", "q", "seg", "name", "transChange", "reference", "catchWord", "rdg", "hi", "foreign", "divineName")

@@ -41,7 +41,9 @@ REFERENCES = {
     "fashion_resnet": Reference(("experiment=fashion_resnet",), "test/acc", 0.92),
     "spoken_digits_cnn": Reference(("data=spoken_digits", "model=cnn"), "test/acc", 0.90),
     "spoken_digits_bilstm": Reference(("experiment=spoken_digits_bilstm",), "test/acc", 0.90),
-    "spoken_digit_strings_ctc": Reference(("experiment=spoken_digit_strings_ctc",), "test/wer", 0.10, higher_is_better=False),
+    "spoken_digit_strings_ctc": Reference(
+        ("experiment=spoken_digit_strings_ctc",), "test/wer", 0.10, higher_is_better=False
+    ),
 }
 
 

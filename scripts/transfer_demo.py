@@ -59,7 +59,9 @@ def main() -> None:
         rows = []
         for label, (start_dir, start_overrides) in starts.items():
             run_dir = args.out / f"{budget_dir}_{start_dir}"
-            result = dlrun(*common, f"data.classes={SECOND}", *budget_overrides, *start_overrides, f"hydra.run.dir={run_dir}")
+            result = dlrun(
+                *common, f"data.classes={SECOND}", *budget_overrides, *start_overrides, f"hydra.run.dir={run_dir}"
+            )
             rows.append((label, result))
         print(f"\nclasses 5-9 of {args.data}, {budget}")
         print(f"{'start':<26}{'test acc':>10}{'wall time':>11}")

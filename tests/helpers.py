@@ -49,17 +49,39 @@ _TRAINED: dict[str, Path] = {}
 RUNS = {
     "iris": ("data=iris", "debug=fast", "logger=none"),
     "cnn": ("model=cnn", "debug=fast", "logger=none", "model.channels=[4,8]", "model.head_sizes=[16]"),
-    "text": ("data=text_csv", "data.path=texts.csv", "data.min_freq=1", "model=bilstm", "model.hidden_size=8",
-             "model.embedding_size=8", "debug=fast", "logger=none"),
-    "reverse": ("data=reverse", "model=seq2seq", "data.train_size=200", "data.val_size=20", "data.test_size=20",
-                "model.hidden_size=8", "model.embedding_size=8", "debug=fast", "logger=none"),
+    "text": (
+        "data=text_csv",
+        "data.path=texts.csv",
+        "data.min_freq=1",
+        "model=bilstm",
+        "model.hidden_size=8",
+        "model.embedding_size=8",
+        "debug=fast",
+        "logger=none",
+    ),
+    "reverse": (
+        "data=reverse",
+        "model=seq2seq",
+        "data.train_size=200",
+        "data.val_size=20",
+        "data.test_size=20",
+        "model.hidden_size=8",
+        "model.embedding_size=8",
+        "debug=fast",
+        "logger=none",
+    ),
     "csv": ("data=csv", "data.path=a.csv", "data.target=y", "debug=fast", "logger=none", "model.hidden_sizes=[16]"),
 }
 
 
 def run_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "dlrun", *args], cwd=cwd, env=dlrun_env(), capture_output=True, text=True, timeout=timeout
+        [sys.executable, "-m", "dlrun", *args],
+        cwd=cwd,
+        env=dlrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
     )
 
 

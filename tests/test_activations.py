@@ -73,7 +73,9 @@ def test_each_name_builds_its_module_with_default_parameters(name):
         torch.testing.assert_close(module(X), reference(X), rtol=1e-5, atol=1e-6)
 
 
-@pytest.mark.parametrize("spec, module_class, reference", WITH_PARAMETERS, ids=[str(spec) for spec, _, _ in WITH_PARAMETERS])
+@pytest.mark.parametrize(
+    "spec, module_class, reference", WITH_PARAMETERS, ids=[str(spec) for spec, _, _ in WITH_PARAMETERS]
+)
 @pytest.mark.parametrize("as_dictconfig", [False, True], ids=["dict", "DictConfig"])
 def test_mapping_sets_the_activations_parameters(spec, module_class, reference, as_dictconfig):
     # Hydra hands the model a DictConfig; Python callers a dict.
@@ -202,10 +204,13 @@ def test_cnn_head_dropout_kind_picks_the_head_dropout_layer(kind, expected):
     assert [type(m) for m in dropouts] == [expected, expected]
 
 
-@pytest.mark.parametrize("build", [
-    lambda: MLP((4,), 3, dropout_kind="gaussian"),
-    lambda: CNN((1, 8, 8), 3, head_dropout_kind="gaussian"),
-])
+@pytest.mark.parametrize(
+    "build",
+    [
+        lambda: MLP((4,), 3, dropout_kind="gaussian"),
+        lambda: CNN((1, 8, 8), 3, head_dropout_kind="gaussian"),
+    ],
+)
 def test_unknown_dropout_kind_lists_the_choices_even_without_dropout(build):
     with pytest.raises(ValueError, match="unknown dropout kind 'gaussian'; choose one of: standard, alpha"):
         build()
@@ -245,8 +250,13 @@ def test_activation_mapping_trains_end_to_end(tmp_path):
 
 def test_cnn_activation_and_alpha_head_dropout_train_end_to_end(tmp_path):
     run = build_from_overrides(
-        tmp_path, "model=cnn", "model.channels=[4]", "model.head_sizes=[8]", "model.activation=selu",
-        "model.head_dropout=0.1", "model.head_dropout_kind=alpha",
+        tmp_path,
+        "model=cnn",
+        "model.channels=[4]",
+        "model.head_sizes=[8]",
+        "model.activation=selu",
+        "model.head_dropout=0.1",
+        "model.head_dropout_kind=alpha",
     )
     model = run.task.model
     assert sum(isinstance(m, nn.SELU) for m in model.modules()) == 2

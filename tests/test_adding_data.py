@@ -135,8 +135,15 @@ def test_config_builds_the_module_and_describes_every_key():
 
 def test_an_lstm_run_fits_and_tests_on_the_adding_problem(tmp_path):
     run = build_from_overrides(
-        tmp_path, "data=adding", "model=lstm", "data.sequence_length=10", "data.train_size=64",
-        "data.val_size=32", "data.test_size=32", "data.batch_size=16", "model.hidden_size=8",
+        tmp_path,
+        "data=adding",
+        "model=lstm",
+        "data.sequence_length=10",
+        "data.train_size=64",
+        "data.val_size=32",
+        "data.test_size=32",
+        "data.batch_size=16",
+        "model.hidden_size=8",
     )
     assert run.datamodule.spec.input_shape == (10, 2)
     run.trainer.fit(run.task, datamodule=run.datamodule)

@@ -32,8 +32,19 @@ def chirp(samples: int, seed: int = 0, dtype=np.float32) -> np.ndarray:
 
 def librosa_log_mel(y, n_fft, win_length, hop, n_mels, fmin=0.0, fmax=None, top_db=80.0):
     power = librosa.feature.melspectrogram(
-        y=y, sr=SR, n_fft=n_fft, win_length=win_length, hop_length=hop, n_mels=n_mels, fmin=fmin, fmax=fmax,
-        htk=True, norm=None, pad_mode="constant", center=True, power=2.0,
+        y=y,
+        sr=SR,
+        n_fft=n_fft,
+        win_length=win_length,
+        hop_length=hop,
+        n_mels=n_mels,
+        fmin=fmin,
+        fmax=fmax,
+        htk=True,
+        norm=None,
+        pad_mode="constant",
+        center=True,
+        power=2.0,
     )
     return librosa.power_to_db(power, ref=1.0, amin=1e-10, top_db=top_db)
 
@@ -75,8 +86,16 @@ def test_mfcc_matches_librosa():
 def test_mel_power_without_floor_matches_librosa():
     y = chirp(6000, seed=5, dtype=np.float64)
     expected = librosa.feature.melspectrogram(
-        y=y, sr=SR, n_fft=512, win_length=400, hop_length=160, n_mels=40, htk=True, norm=None,
-        pad_mode="constant", center=True,
+        y=y,
+        sr=SR,
+        n_fft=512,
+        win_length=400,
+        hop_length=160,
+        n_mels=40,
+        htk=True,
+        norm=None,
+        pad_mode="constant",
+        center=True,
     )
     features, _ = SpeechFeatures(SR, 512, 400, 160, 40, top_db=None)(torch.from_numpy(y)[None])
     power = 10.0 ** (features[0].numpy().T / 10.0)
@@ -95,7 +114,7 @@ def test_padded_batch_gives_each_clip_its_own_features():
     for row, clip in enumerate(clips):
         alone, _ = module(torch.from_numpy(clip)[None])
         torch.testing.assert_close(batch[row, : frames[row]], alone[0], rtol=1e-5, atol=1e-4)
-        assert (batch[row, frames[row]:] == 0).all()
+        assert (batch[row, frames[row] :] == 0).all()
     # compute_features, chunk by chunk, gives the same numbers.
     chunked, counts = compute_features(FeatureSettings(kind="mfcc", n_mels=40, n_mfcc=13), clips, chunk_size=2)
     assert counts.tolist() == frames.tolist()
@@ -176,8 +195,18 @@ def test_scaler_uses_real_frames_of_the_training_split():
 
 
 def test_every_setting_reaches_the_features():
-    settings = FeatureSettings(kind="mfcc", sample_rate=SR, window_ms=32.0, hop_ms=12.0, n_fft=1024, n_mels=30,
-                               n_mfcc=10, f_min=100.0, f_max=6000.0, top_db=60.0)
+    settings = FeatureSettings(
+        kind="mfcc",
+        sample_rate=SR,
+        window_ms=32.0,
+        hop_ms=12.0,
+        n_fft=1024,
+        n_mels=30,
+        n_mfcc=10,
+        f_min=100.0,
+        f_max=6000.0,
+        top_db=60.0,
+    )
     y = chirp(10000, seed=7)
     features, frames = compute_features(settings, [y])
     log_mel = librosa_log_mel(y.astype(np.float64), 1024, 512, 192, 30, 100.0, 6000.0, top_db=60.0)

@@ -102,8 +102,15 @@ def test_folder_errors_say_what_to_fix(folder, change, message):
 
 
 def test_a_recurrent_model_trains_on_the_frames(tmp_path, folder):
-    run = build_from_overrides(tmp_path, "data=audio_folder", f"data.path={folder}", "model=gru", "model.hidden_size=8",
-                               "data.features.kind=mfcc", "callbacks=none")
+    run = build_from_overrides(
+        tmp_path,
+        "data=audio_folder",
+        f"data.path={folder}",
+        "model=gru",
+        "model.hidden_size=8",
+        "data.features.kind=mfcc",
+        "callbacks=none",
+    )
     assert run.datamodule.layout == "frames"
     assert run.datamodule.spec.input_shape[1] == 13 and run.datamodule.spec.is_sequence
     run.trainer.fit(run.task, datamodule=run.datamodule)

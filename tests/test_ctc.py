@@ -43,8 +43,13 @@ def most_likely_labelling(log_probs: torch.Tensor, blank: int = B) -> tuple[int,
 def test_greedy_merges_repeats_drops_blanks_and_keeps_a_label_repeated_across_a_blank():
     # argmax per frame: 1 1 B 1 2 2 B  ->  1 1 2
     lp = posteriors(
-        [0.1, 0.8, 0.1], [0.2, 0.7, 0.1], [0.9, 0.05, 0.05], [0.3, 0.6, 0.1],
-        [0.1, 0.2, 0.7], [0.2, 0.1, 0.7], [0.8, 0.1, 0.1],
+        [0.1, 0.8, 0.1],
+        [0.2, 0.7, 0.1],
+        [0.9, 0.05, 0.05],
+        [0.3, 0.6, 0.1],
+        [0.1, 0.2, 0.7],
+        [0.2, 0.1, 0.7],
+        [0.8, 0.1, 0.1],
     )
     assert greedy_decode(lp, torch.tensor([7])) == [[1, 1, 2]]
 
@@ -124,7 +129,8 @@ def test_the_loss_is_torchs_ctc_loss_per_target_label_and_brute_force_agrees():
         paths = itertools.product(range(3), repeat=int(frames[i]))
         p = sum(
             math.exp(sum(float(log_probs[i, t, label]) for t, label in enumerate(path)))
-            for path in paths if collapse(path) == target
+            for path in paths
+            if collapse(path) == target
         )
         by_paths.append(-math.log(p) / len(target))
     assert loss.item() == pytest.approx(sum(by_paths) / 3, rel=1e-6)
@@ -157,7 +163,12 @@ class Posteriors(nn.Module):
 
 def ctc_task(frames: int, beam_width: int = 1, model: nn.Module | None = None) -> CTCTask:
     spec = DataSpec(
-        "ctc", (frames, len(WORDS)), class_names=WORDS, target_vocab_size=len(WORDS), max_length=frames, max_target_length=3
+        "ctc",
+        (frames, len(WORDS)),
+        class_names=WORDS,
+        target_vocab_size=len(WORDS),
+        max_length=frames,
+        max_target_length=3,
     )
     model = model if model is not None else Posteriors(len(WORDS))
     return CTCTask(model, spec, lambda parameters: torch.optim.SGD(parameters, lr=0.1), beam_width=beam_width)
@@ -240,8 +251,15 @@ def test_the_task_refuses_a_model_without_an_output_per_frame():
 def test_the_frames_read_out_gives_an_output_per_step_unchanged_by_more_padding(cell):
     torch.manual_seed(0)
     net = RecurrentNet(
-        (9, 5), 4, cell=cell, hidden_size=6, num_layers=2, bidirectional=True, read_out="frames",
-        head_sizes=[7], head_activation={"name": "prelu", "num_parameters": 7},
+        (9, 5),
+        4,
+        cell=cell,
+        hidden_size=6,
+        num_layers=2,
+        bidirectional=True,
+        read_out="frames",
+        head_sizes=[7],
+        head_activation={"name": "prelu", "num_parameters": 7},
     ).eval()
     inputs = torch.randn(3, 6, 5)
     lengths = torch.tensor([6, 4, 2])

@@ -188,9 +188,7 @@ def test_split_is_a_partition_with_the_asked_sizes(digits_targets, val_fraction,
 
 def class_deviation(targets: np.ndarray, idx: np.ndarray) -> float:
     """The largest |count of a class in the split - its count if the split had the overall proportions|."""
-    return max(
-        abs(np.sum(targets[idx] == c) - len(idx) * np.mean(targets == c)) for c in np.unique(targets)
-    )
+    return max(abs(np.sum(targets[idx] == c) - len(idx) * np.mean(targets == c)) for c in np.unique(targets))
 
 
 @pytest.mark.parametrize("seed", [0, 1, 2])

@@ -60,7 +60,9 @@ class Regression(pl.LightningModule):
         return torch.optim.SGD(self.parameters(), lr=self.lr)
 
     def train_dataloader(self):
-        return DataLoader(TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)), batch_size=len(X))
+        return DataLoader(
+            TensorDataset(torch.tensor(X, dtype=torch.float32), torch.tensor(Y, dtype=torch.float32)), batch_size=len(X)
+        )
 
 
 def linear(weight: np.ndarray, bias: np.ndarray) -> nn.Linear:
@@ -107,8 +109,14 @@ def test_gradient_and_weight_norms_and_update_ratio_of_a_linear_layer_match_the_
 
 def test_an_sgd_step_through_dlruns_own_task_moves_the_weights_by_the_reported_ratio(tmp_path):
     run = build_from_overrides(
-        tmp_path, "model.hidden_sizes=[16]", "optimizer=sgd", "optimizer.lr=0.05", "trainer.gradient_clip_val=null",
-        "trainer.limit_train_batches=1", "callbacks=none", with_diagnostics(every_n_steps=1),
+        tmp_path,
+        "model.hidden_sizes=[16]",
+        "optimizer=sgd",
+        "optimizer.lr=0.05",
+        "trainer.gradient_clip_val=null",
+        "trainer.limit_train_batches=1",
+        "callbacks=none",
+        with_diagnostics(every_n_steps=1),
     )
     before = {name: p.detach().clone() for name, p in run.task.named_parameters()}
     run.trainer.fit(run.task, datamodule=run.datamodule)
@@ -128,8 +136,12 @@ def test_an_sgd_step_through_dlruns_own_task_moves_the_weights_by_the_reported_r
 def test_steps_inside_a_lightning_batch_are_sampled_every_n_steps(tmp_path, every_n_steps, samples):
     """4 optimizer steps per Lightning batch, 3 batches: 12 steps, of which steps 0, 5, 10 are every 5th."""
     run = build_from_overrides(
-        tmp_path, "model.hidden_sizes=[16]", "data.steps_per_execution=4", "trainer.limit_train_batches=3",
-        "callbacks=none", with_diagnostics(every_n_steps=every_n_steps),
+        tmp_path,
+        "model.hidden_sizes=[16]",
+        "data.steps_per_execution=4",
+        "trainer.limit_train_batches=3",
+        "callbacks=none",
+        with_diagnostics(every_n_steps=every_n_steps),
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
     assert run.trainer.global_step == 12
@@ -142,14 +154,21 @@ def test_epochs_shorter_than_every_n_steps_still_sample_a_step_of_their_own(tmp_
     """3 epochs of 4 steps, one step in 50 sampled: each epoch's figures hold the first step after the
     previous figures (steps 0, 4 and 8), so no epoch reports an earlier epoch's numbers as its own."""
     run = build_from_overrides(
-        tmp_path, "model.hidden_sizes=[16]", "data.steps_per_execution=4", "trainer.limit_train_batches=1",
-        "trainer.max_epochs=3", "callbacks=none", with_diagnostics(every_n_steps=50, time_budget="null"),
+        tmp_path,
+        "model.hidden_sizes=[16]",
+        "data.steps_per_execution=4",
+        "trainer.limit_train_batches=1",
+        "trainer.max_epochs=3",
+        "callbacks=none",
+        with_diagnostics(every_n_steps=50, time_budget="null"),
     )
     diagnostics = diagnostics_of(run)
     sampled = []
     means = LayerSampler.epoch_means
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(LayerSampler, "epoch_means", lambda self: (sampled.append((self.step, self.samples)), means(self))[1])
+        patch.setattr(
+            LayerSampler, "epoch_means", lambda self: (sampled.append((self.step, self.samples)), means(self))[1]
+        )
         run.trainer.fit(run.task, datamodule=run.datamodule)
     assert sampled == [(4, 1), (8, 1), (12, 1)]  # (steps taken, samples in the figures) at each epoch's end
     assert diagnostics.last_epoch_figures()["epoch"] == 3
@@ -202,8 +221,13 @@ def test_saturated_fraction_of_tanh_and_sigmoid_against_the_hand_computation(thr
 
 def test_the_fixed_batch_and_the_saturation_threshold_reach_the_epoch_figures(tmp_path):
     run = build_from_overrides(
-        tmp_path, "model.hidden_sizes=[32]", "model.activation=tanh", "init=normal", "init.std=0.3",
-        "callbacks=none", with_diagnostics(num_examples=100, saturation_threshold=0.9),
+        tmp_path,
+        "model.hidden_sizes=[32]",
+        "model.activation=tanh",
+        "init=normal",
+        "init.std=0.3",
+        "callbacks=none",
+        with_diagnostics(num_examples=100, saturation_threshold=0.9),
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
     figures = diagnostics_of(run).last_epoch_figures()
@@ -267,7 +291,11 @@ def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch
     diagnostics = Diagnostics(every_n_steps=1, time_budget=time_budget)
     epochs = []
     figures = diagnostics._epoch_figures
-    monkeypatch.setattr(diagnostics, "_epoch_figures", lambda trainer, module, epoch: (epochs.append(epoch), figures(trainer, module, epoch)))
+    monkeypatch.setattr(
+        diagnostics,
+        "_epoch_figures",
+        lambda trainer, module, epoch: (epochs.append(epoch), figures(trainer, module, epoch)),
+    )
     regression = Regression(nn.Sequential(linear(W, B)), lr=0.1, manual=False)
     make_trainer(tmp_path, max_epochs=4, callbacks=[diagnostics, Idle()]).fit(regression)
     assert epochs == measured  # epoch 4 skipped for time, then taken at the end of training
@@ -280,8 +308,15 @@ def test_short_epochs_skip_the_figures_within_the_time_budget_and_the_last_epoch
 
 def adding_run(tmp_path, *overrides: str):
     return build_from_overrides(
-        tmp_path, "data=adding", "data.sequence_length=12", "data.train_size=100", "data.val_size=32",
-        "data.test_size=32", "model=rnn", "model.hidden_size=8", *overrides,
+        tmp_path,
+        "data=adding",
+        "data.sequence_length=12",
+        "data.train_size=100",
+        "data.val_size=32",
+        "data.test_size=32",
+        "model=rnn",
+        "model.hidden_size=8",
+        *overrides,
     )
 
 
@@ -343,7 +378,9 @@ def test_bidirectional_models_have_no_per_step_states():
 
 @pytest.mark.parametrize("every, images", [(0, 1), (1, 2)])
 def test_the_bptt_figure_goes_to_tensorboard_at_the_end_and_every_n_epochs(tmp_path, every, images):
-    run = adding_run(tmp_path, "logger=tensorboard", "trainer.max_epochs=2", f"callbacks.diagnostics.bptt_every_n_epochs={every}")
+    run = adding_run(
+        tmp_path, "logger=tensorboard", "trainer.max_epochs=2", f"callbacks.diagnostics.bptt_every_n_epochs={every}"
+    )
     run.trainer.fit(run.task, datamodule=run.datamodule)
     events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
@@ -369,7 +406,12 @@ def test_vanishing_and_exploding_layers_against_the_output_layer():
     # never shows against the layers next to it, only against where back-propagation starts.
     geometric = {f"layer{i}": 20.0 ** (i - 6) for i in range(7)}
     found = gradient_findings(geometric, DEFAULTS)
-    assert [(f.layer, f.kind) for f in found] == [("layer0", "vanishing"), ("layer1", "vanishing"), ("layer2", "vanishing"), ("layer3", "vanishing")]
+    assert [(f.layer, f.kind) for f in found] == [
+        ("layer0", "vanishing"),
+        ("layer1", "vanishing"),
+        ("layer2", "vanishing"),
+        ("layer3", "vanishing"),
+    ]
     assert "x the output layer's" in found[0].what
     assert [f.kind for f in gradient_findings({"a": float("nan"), "b": 1.0}, DEFAULTS)] == ["exploding"]
     assert gradient_findings({"a": 1e-9, "b": 0.0}, DEFAULTS) == []  # no gradient at the output: nothing to judge by
@@ -385,7 +427,11 @@ def test_dead_and_saturated_layers_over_the_warn_fraction():
 
 @pytest.mark.parametrize("vanishing_ratio, warned", [(1e-3, True), (1e-9, False)])
 def test_a_layer_with_tiny_gradients_is_warned_about_by_name_and_epoch(tmp_path, caplog, vanishing_ratio, warned):
-    net = nn.Sequential(linear(np.full((4, 3), 0.3), np.zeros(4)), linear(np.eye(4) * 1e-5, np.ones(4)), linear(np.hstack([W, W[:, :1]]), B))
+    net = nn.Sequential(
+        linear(np.full((4, 3), 0.3), np.zeros(4)),
+        linear(np.eye(4) * 1e-5, np.ones(4)),
+        linear(np.hstack([W, W[:, :1]]), B),
+    )
     # What reaches the first layer passes through the second's tiny weights: ~1e-5 of the others' gradient.
     diagnostics = Diagnostics(every_n_steps=1, vanishing_ratio=vanishing_ratio)
     with caplog.at_level(logging.WARNING, logger="dlrun.callbacks.diagnostics"):
@@ -467,10 +513,21 @@ def test_the_summary_prints_the_findings(capsys):
 @pytest.mark.parametrize(
     "key, value",
     [
-        ("every_n_steps", 0), ("every_n_steps", 2.5), ("every_n_epochs", -1), ("num_examples", 0),
-        ("saturation_threshold", 0.3), ("saturation_threshold", 1.0), ("vanishing_ratio", 0.0), ("vanishing_ratio", 2.0),
-        ("exploding_ratio", 0.5), ("warn_fraction", 1.0), ("bptt_every_n_epochs", -2), ("every_n_steps", True),
-        ("time_budget", 0.0), ("time_budget", 1.5), ("time_budget", "fast"),
+        ("every_n_steps", 0),
+        ("every_n_steps", 2.5),
+        ("every_n_epochs", -1),
+        ("num_examples", 0),
+        ("saturation_threshold", 0.3),
+        ("saturation_threshold", 1.0),
+        ("vanishing_ratio", 0.0),
+        ("vanishing_ratio", 2.0),
+        ("exploding_ratio", 0.5),
+        ("warn_fraction", 1.0),
+        ("bptt_every_n_epochs", -2),
+        ("every_n_steps", True),
+        ("time_budget", 0.0),
+        ("time_budget", 1.5),
+        ("time_budget", "fast"),
     ],
 )
 def test_a_bad_option_is_a_config_error_naming_it(key, value):
@@ -502,9 +559,16 @@ def test_a_float64_run_gets_its_diagnostics(dlrun, tmp_path, model):
 
 def test_a_dlrun_train_run_writes_figures_scalars_histograms_and_findings(dlrun, tmp_path):
     done = dlrun(
-        "train", "data=digits", "model=mlp", "model.hidden_sizes=[32,32,32,32,32,32]", "model.activation=sigmoid",
-        "init=normal", "trainer.max_epochs=2", "callbacks.diagnostics.every_n_steps=7",
-        "callbacks.diagnostics.every_n_epochs=2", "hydra.run.dir=run",
+        "train",
+        "data=digits",
+        "model=mlp",
+        "model.hidden_sizes=[32,32,32,32,32,32]",
+        "model.activation=sigmoid",
+        "init=normal",
+        "trainer.max_epochs=2",
+        "callbacks.diagnostics.every_n_steps=7",
+        "callbacks.diagnostics.every_n_epochs=2",
+        "hydra.run.dir=run",
     )
     assert done.returncode == 0, done.stderr
     results = json.loads((tmp_path / "run" / "results.json").read_text())

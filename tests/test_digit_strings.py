@@ -65,17 +65,25 @@ def test_the_targets_are_the_digits_the_voice_was_asked_to_say(data):
 def test_every_utterance_draws_its_count_speed_and_pitch_from_the_ranges(cache):
     module = tiny(cache, min_digits=3, max_digits=4, speed_range=[150, 160], pitch_range=[40, 41])
     plan = generation_plan(
-        module.voices_by_split(), {"train": 200, "val": 20, "test": 20}, module.digit_range, module.speed_range,
-        module.pitch_range, module.generator_seed,
+        module.voices_by_split(),
+        {"train": 200, "val": 20, "test": 20},
+        module.digit_range,
+        module.speed_range,
+        module.pitch_range,
+        module.generator_seed,
     )
     utterances = [u for split in plan.values() for u in split]
     assert {len(digits) for digits, *_ in utterances} == {3, 4}
     assert {speed for _, _, speed, _ in utterances} <= set(range(150, 161))
     assert {pitch for *_, pitch in utterances} == {40, 41}
     assert {d for digits, *_ in utterances for d in digits} == set(range(10))
-    again = generation_plan(module.voices_by_split(), {"train": 50, "val": 20, "test": 20}, (3, 4), (150, 160), (40, 41), 0)
+    again = generation_plan(
+        module.voices_by_split(), {"train": 50, "val": 20, "test": 20}, (3, 4), (150, 160), (40, 41), 0
+    )
     assert again["val"] == plan["val"] and again["test"] == plan["test"]  # a split's own stream
-    other_seed = generation_plan(module.voices_by_split(), {"train": 50, "val": 20, "test": 20}, (3, 4), (150, 160), (40, 41), 1)
+    other_seed = generation_plan(
+        module.voices_by_split(), {"train": 50, "val": 20, "test": 20}, (3, 4), (150, 160), (40, 41), 1
+    )
     assert other_seed["val"] != plan["val"]
 
 
@@ -86,7 +94,9 @@ def test_no_speaker_is_heard_in_two_splits(cache):
     assert not speakers["train"] & speakers["val"] and not speakers["train"] & speakers["test"]
     assert not speakers["val"] & speakers["test"]
     total = sum(len(s) for s in speakers.values())
-    assert len(speakers["test"]) == pytest.approx(0.3 * total, abs=1) and len(speakers["val"]) == pytest.approx(0.2 * total, abs=1)
+    assert len(speakers["test"]) == pytest.approx(0.3 * total, abs=1) and len(speakers["val"]) == pytest.approx(
+        0.2 * total, abs=1
+    )
     only = tiny(cache, languages=["en-us"], variants=["m1", "m2", "f1", "f2"]).voices()
     assert {synthesis.variant_of(v) for v in only} == {"m1", "m2", "f1", "f2"}
     assert {v.partition("+")[0] for v in only} <= {"en-us", "en-us-nyc"} and "en-us+m1" in only
@@ -129,8 +139,15 @@ def test_bad_options_are_config_errors_naming_the_key(cache, options, message):
 # -- the command line -----------------------------------------------------------------------------
 
 TRAIN = (
-    "data=spoken_digit_strings", "model=bilstm", "model.read_out=frames", "model.hidden_size=16",
-    "data.train_size=24", "data.val_size=6", "data.test_size=6", "trainer.max_epochs=2", "logger=none",
+    "data=spoken_digit_strings",
+    "model=bilstm",
+    "model.read_out=frames",
+    "model.hidden_size=16",
+    "data.train_size=24",
+    "data.val_size=6",
+    "data.test_size=6",
+    "trainer.max_epochs=2",
+    "logger=none",
     "hydra.run.dir=outputs/tiny",
 )
 
@@ -142,9 +159,12 @@ def trained(tmp_path_factory, cache):
 
     root = tmp_path_factory.mktemp("cli")
     done = subprocess.run(
-        [sys.executable, "-m", "dlrun", "train", *TRAIN, f"data.cache_dir={cache}", "task=ctc",
-         "task.beam_width=3"],
-        cwd=root, env=dlrun_env(), capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "dlrun", "train", *TRAIN, f"data.cache_dir={cache}", "task=ctc", "task.beam_width=3"],
+        cwd=root,
+        env=dlrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stdout + done.stderr
     run_dir = root / "outputs" / "tiny"

@@ -36,7 +36,10 @@ def test_two_processes_train_the_weights_of_one_with_the_same_global_batch(dlrun
     assert apart < 1e-4 < 1e-2 < moved, (apart, moved)
     record = json.loads((tmp_path / "two" / "results.json").read_text())
     assert record["status"] == "completed" and record["test_metrics"]["test/acc"] > 0.8
-    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.suffix == ".log") == ["train.log", "train_ddp_process_1.log"]
+    assert sorted(p.name for p in (tmp_path / "two").iterdir() if p.suffix == ".log") == [
+        "train.log",
+        "train_ddp_process_1.log",
+    ]
 
 
 def test_a_sweep_of_ddp_runs_runs_each_job_once_in_its_own_dir(dlrun, tmp_path):

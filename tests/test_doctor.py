@@ -40,7 +40,16 @@ def test_doctor_passes_and_names_every_family(dlrun):
     assert "FAIL" not in out
     for distribution in ("torch", "pytorch-lightning", "hydra-core", "omegaconf", "torchmetrics", "optuna"):
         assert importlib.metadata.version(distribution) in out
-    for section in ("Versions", "Devices", "Optional data", "fashion-mnist", "rotten_tomatoes", "espeak-ng", "cuda", "torch threads"):
+    for section in (
+        "Versions",
+        "Devices",
+        "Optional data",
+        "fashion-mnist",
+        "rotten_tomatoes",
+        "espeak-ng",
+        "cuda",
+        "torch threads",
+    ):
         assert section in out
     assert "All 12 fits passed" in out or "All 24 fits passed" in out or "All 36 fits passed" in out
 
@@ -97,7 +106,10 @@ def hydra_query(comp_line: str, shell: str = "bash", *flags: str) -> list[str]:
     env = dlrun_env() | {"COMP_LINE": comp_line, "COMP_POINT": str(len(comp_line))}
     done = subprocess.run(
         [sys.executable, "-m", "dlrun", "train", *flags, "-sc", f"query={shell}"],
-        env=env, capture_output=True, text=True, timeout=120,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     return done.stdout.split()
@@ -134,12 +146,16 @@ def bash_complete(env, script: str, tmp_path, *lines: str) -> dict[str, list[str
     calls = "".join(
         f"COMP_LINE='{line}'; COMP_POINT=${{#COMP_LINE}}; COMP_WORDS=($COMP_LINE); "
         "COMP_CWORD=$((${#COMP_WORDS[@]} - 1)); _dlrun_complete; "
-        "echo \"${COMPREPLY[*]}\"\n"
+        'echo "${COMPREPLY[*]}"\n'
         for line in lines
     )
     done = subprocess.run(
         ["bash", "-c", f"source {tmp_path / 'completion.bash'}\n{calls}"],
-        env=env, capture_output=True, text=True, timeout=120, cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=tmp_path,
     )
     assert done.returncode == 0, done.stderr
     return dict(zip(lines, (out.split() for out in done.stdout.splitlines()), strict=True))
@@ -150,8 +166,13 @@ def test_bash_completes_verbs_groups_and_options(dlrun_on_path, tmp_path):
     script = completion_script(dlrun_on_path, "bash")
     assert "complete -o default -F _dlrun_complete dlrun" in script
     replies = bash_complete(
-        dlrun_on_path, script, tmp_path,
-        "dlrun tr", "dlrun train mod", "dlrun train model=c", "dlrun show model=cnn optimizer.l",
+        dlrun_on_path,
+        script,
+        tmp_path,
+        "dlrun tr",
+        "dlrun train mod",
+        "dlrun train model=c",
+        "dlrun show model=cnn optimizer.l",
     )
     assert replies["dlrun tr"] == ["train", "translate"]
     assert "model=" in replies["dlrun train mod"]
@@ -165,7 +186,10 @@ def test_fish_completes_groups_and_options(dlrun_on_path):
     script = completion_script(dlrun_on_path, "fish")
     done = subprocess.run(
         ["fish", "--no-config", "-c", f"{script}\ncomplete -C'dlrun tr'\ncomplete -C'dlrun train model='"],
-        env=dlrun_on_path, capture_output=True, text=True, timeout=120,
+        env=dlrun_on_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     replies = done.stdout.split()
@@ -178,9 +202,17 @@ def test_fish_completes_groups_and_options(dlrun_on_path):
 def test_zsh_script_defines_its_completion(dlrun_on_path, tmp_path):
     (tmp_path / "completion.zsh").write_text(completion_script(dlrun_on_path, "zsh"))
     done = subprocess.run(
-        ["zsh", "-f", "-c", f"autoload -Uz compinit && compinit -u -d {tmp_path}/zcompdump; "
-         f"source {tmp_path}/completion.zsh; print -r -- $_comps[dlrun]"],
-        env=dlrun_on_path, capture_output=True, text=True, timeout=60,
+        [
+            "zsh",
+            "-f",
+            "-c",
+            f"autoload -Uz compinit && compinit -u -d {tmp_path}/zcompdump; "
+            f"source {tmp_path}/completion.zsh; print -r -- $_comps[dlrun]",
+        ],
+        env=dlrun_on_path,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip() == "_dlrun"

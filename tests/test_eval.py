@@ -61,7 +61,9 @@ def test_weights_last_tests_the_last_checkpoint(tmp_path_factory, tmp_path):
     _, model = rebuilt(run, "best.ckpt")
     generator = torch.Generator().manual_seed(0)
     later = {k: v + 0.3 * torch.randn(v.shape, generator=generator) for k, v in model.state_dict().items()}
-    torch.save({"state_dict": {f"model.{k}": v for k, v in later.items()}, "epoch": 7}, run / "checkpoints" / "last.ckpt")
+    torch.save(
+        {"state_dict": {f"model.{k}": v for k, v in later.items()}, "epoch": 7}, run / "checkpoints" / "last.ckpt"
+    )
     done = run_cli(tmp_path, "eval", "run", "--weights", "last")
     assert done.returncode == 0, done.stdout + done.stderr
     record = only_new_eval(run, [])
@@ -137,11 +139,24 @@ def test_a_taken_name_gets_a_suffix_and_the_earlier_file_stays(tmp_path):
     from dlrun.commands.eval import Evaluation, write_evaluation
 
     made = [
-        Evaluation(str(tmp_path), "best", "w", [], [], None, metrics={"test/acc": float(i)}, evaluated_at="2026-12-02T10:00:00+00:00")
+        Evaluation(
+            str(tmp_path),
+            "best",
+            "w",
+            [],
+            [],
+            None,
+            metrics={"test/acc": float(i)},
+            evaluated_at="2026-12-02T10:00:00+00:00",
+        )
         for i in range(3)
     ]
     paths = [write_evaluation(e) for e in made]
-    assert [p.name for p in paths] == ["eval-20261202-100000.json", "eval-20261202-100000-2.json", "eval-20261202-100000-3.json"]
+    assert [p.name for p in paths] == [
+        "eval-20261202-100000.json",
+        "eval-20261202-100000-2.json",
+        "eval-20261202-100000-3.json",
+    ]
     assert [json.loads(p.read_text())["metrics"]["test/acc"] for p in paths] == [0.0, 1.0, 2.0]
 
 
@@ -154,10 +169,18 @@ def test_new_overrides_replace_the_runs_own_and_a_new_group_option_drops_its_key
     groups = {"data", "model"}
     original = ["data=csv", "data.path=a.csv", "data.target=y", "model.hidden_sizes=[16]", "seed=1"]
     assert merge_overrides(original, ["data.path=b.csv"], groups) == [
-        "data=csv", "data.target=y", "model.hidden_sizes=[16]", "seed=1", "data.path=b.csv"
+        "data=csv",
+        "data.target=y",
+        "model.hidden_sizes=[16]",
+        "seed=1",
+        "data.path=b.csv",
     ]
     assert merge_overrides(original, ["data=csv", "data.path=b.csv"], groups) == [
-        "data.target=y", "model.hidden_sizes=[16]", "seed=1", "data=csv", "data.path=b.csv"
+        "data.target=y",
+        "model.hidden_sizes=[16]",
+        "seed=1",
+        "data=csv",
+        "data.path=b.csv",
     ]
     assert merge_overrides(original, ["data=iris"], groups) == ["model.hidden_sizes=[16]", "seed=1", "data=iris"]
 
@@ -180,13 +203,17 @@ def test_values_the_packaged_configs_changed_since_training_are_kept_as_recorded
 def test_the_config_dir_the_run_was_trained_with_is_used_again(dlrun, tmp_path):
     (tmp_path / "my_conf" / "model").mkdir(parents=True)
     (tmp_path / "my_conf" / "model" / "tiny.yaml").write_text("# tiny\n_target_: dlrun.models.MLP\nhidden_sizes: [8]\n")
-    trained_run = dlrun("train", "--config-dir", "my_conf", "model=tiny", "debug=fast", "logger=none", "hydra.run.dir=tiny")
+    trained_run = dlrun(
+        "train", "--config-dir", "my_conf", "model=tiny", "debug=fast", "logger=none", "hydra.run.dir=tiny"
+    )
     assert trained_run.returncode == 0, trained_run.stderr
     done = dlrun("eval", "tiny")
     assert done.returncode == 0, done.stdout + done.stderr
     (record,) = [json.loads(p.read_text()) for p in eval_files(tmp_path / "tiny")]
     assert Path(record["config_dir"]) == (tmp_path / "my_conf").resolve()
-    assert record["metrics"]["test/acc"] == pytest.approx(results(tmp_path / "tiny")["test_metrics"]["test/acc"], abs=1e-6)
+    assert record["metrics"]["test/acc"] == pytest.approx(
+        results(tmp_path / "tiny")["test_metrics"]["test/acc"], abs=1e-6
+    )
     (tmp_path / "my_conf").rename(tmp_path / "moved_conf")
     assert_user_error(dlrun("eval", "tiny"), "--config-dir", "which is gone", "--config-dir DIR")
 
@@ -213,7 +240,9 @@ def test_eval_refuses_what_is_not_a_run(dlrun, tmp_path):
 @pytest.mark.slow
 def test_eval_refuses_overrides_the_run_cannot_take(dlrun, tmp_path_factory, tmp_path):
     run = copy_run(trained(tmp_path_factory, "iris"), tmp_path / "run")
-    assert_user_error(dlrun("eval", "run", "model.hidden_sizez=[3]"), "Unknown key 'model.hidden_sizez'", "model.hidden_sizes")
+    assert_user_error(
+        dlrun("eval", "run", "model.hidden_sizez=[3]"), "Unknown key 'model.hidden_sizez'", "model.hidden_sizes"
+    )
     assert_user_error(dlrun("eval", "run", "model.hidden_sizes=[3]"), "do not fit the model")
     assert not list(run.glob("eval-*"))
 

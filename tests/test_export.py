@@ -56,7 +56,9 @@ def test_onnx_computes_what_the_network_computes_on_the_test_split(tmp_path_fact
     ort = pytest.importorskip("onnxruntime")
     run = trained(tmp_path_factory, name)
     done = exported(run, "--format", "onnx", "--output", str(tmp_path / "onnx"))
-    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted(["model.onnx", "model.json"] + (["preprocessing.json"] if (run / "preprocessing.json").exists() else []))
+    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted(
+        ["model.onnx", "model.json"] + (["preprocessing.json"] if (run / "preprocessing.json").exists() else [])
+    )
     assert "max abs diff from torch" in done.stdout
     info = description(tmp_path / "onnx")
     batches, model = split_batches(run)
@@ -64,7 +66,11 @@ def test_onnx_computes_what_the_network_computes_on_the_test_split(tmp_path_fact
     assert info["inputs"] == [dict(info["inputs"][0], name="inputs", shape=["batch", *spec_shape], dtype="float32")]
     assert info["outputs"][0]["shape"] == ["batch", info["num_outputs"]] and info["task"] == "multiclass"
     assert len(info["class_names"]) == info["num_outputs"] == (3 if name == "iris" else 10)
-    assert info["dlrun_version"] and info["max_abs_diff"] <= 1e-4 and info["weights_file"] == "checkpoints/weights.safetensors"
+    assert (
+        info["dlrun_version"]
+        and info["max_abs_diff"] <= 1e-4
+        and info["weights_file"] == "checkpoints/weights.safetensors"
+    )
     session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
     for batch in batches + [{k: v[:1] for k, v in batches[0].items()}]:  # the batch axis is dynamic
         assert (onnx_outputs(session, batch) - torch_outputs(model, batch)).abs().max() < 1e-4
@@ -77,7 +83,8 @@ def test_a_bidirectional_lstm_on_text_exports_with_its_lengths(tmp_path_factory,
     exported(run, "--format", "onnx", "--output", str(tmp_path / "onnx"))
     info = description(tmp_path / "onnx")
     assert [(i["name"], i["shape"], i["dtype"]) for i in info["inputs"]] == [
-        ("inputs", ["batch", "steps"], "int64"), ("lengths", ["batch"], "int64")
+        ("inputs", ["batch", "steps"], "int64"),
+        ("lengths", ["batch"], "int64"),
     ]
     assert info["vocabulary"]["files"] == ["vocab.json"] and info["task"] == "binary"
     assert (tmp_path / "onnx" / "vocab.json").read_bytes() == (run / "vocab.json").read_bytes()
@@ -101,8 +108,17 @@ def test_the_unpacked_recurrent_net_equals_the_packed_one():
     for cell, bidirectional, read_out, layers in itertools.product(
         ["lstm", "gru", "rnn"], [False, True], ["last", "mean", "max", "attention"], [1, 2]
     ):
-        net = RecurrentNet((12,), 3, cell=cell, hidden_size=6, num_layers=layers, bidirectional=bidirectional,
-                           read_out=read_out, vocab_size=20, embedding_size=4).eval()
+        net = RecurrentNet(
+            (12,),
+            3,
+            cell=cell,
+            hidden_size=6,
+            num_layers=layers,
+            bidirectional=bidirectional,
+            read_out=read_out,
+            vocab_size=20,
+            embedding_size=4,
+        ).eval()
         tokens = torch.randint(1, 20, (9, 12))  # whatever follows each length must not matter
         lengths = torch.tensor([12, 1, 5, 7, 3, 12, 2, 9, 4])
         with torch.no_grad():
@@ -128,7 +144,9 @@ def test_without_onnxruntime_the_check_is_said_to_be_skipped(tmp_path_factory, t
     done = CliRunner().invoke(app, ["export", str(run), "--format", "onnx", "--output", str(tmp_path / "out")])
     assert done.exit_code == 0, (done.output, done.exception)
     assert "not checked: onnxruntime is not installed" in done.stdout
-    assert description(tmp_path / "out")["check"].startswith("not checked") and (tmp_path / "out" / "model.onnx").is_file()
+    assert (
+        description(tmp_path / "out")["check"].startswith("not checked") and (tmp_path / "out" / "model.onnx").is_file()
+    )
 
 
 # -- TorchScript and safetensors ----------------------------------------------------------------
@@ -168,7 +186,9 @@ def test_an_export_never_overwrites_and_a_new_output_dir_is_taken(dlrun, tmp_pat
     run = copy_run(trained(tmp_path_factory, "iris"), tmp_path / "run")
     assert dlrun("export", "run", "--format", "safetensors").returncode == 0
     before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
-    assert_user_error(dlrun("export", "run", "--format", "safetensors"), "already holds model.safetensors, model.json", "--output")
+    assert_user_error(
+        dlrun("export", "run", "--format", "safetensors"), "already holds model.safetensors, model.json", "--output"
+    )
     assert_user_error(dlrun("export", "run", "--format", "torchscript"), "already holds model.json")
     assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
     assert dlrun("export", "run", "--format", "torchscript", "--output", "elsewhere").returncode == 0
@@ -182,7 +202,9 @@ def test_export_refuses_bad_requests(dlrun, tmp_path):
     assert_user_error(dlrun("export", "plain", "--format", "onnx"), "is not a dlrun run dir")
     (tmp_path / "run" / ".hydra").mkdir(parents=True)
     (tmp_path / "run" / ".hydra" / "config.yaml").write_text("seed: 0\n")
-    assert_user_error(dlrun("export", "run", "--format", "tflite"), "Unknown --format 'tflite'", "onnx, safetensors, torchscript")
+    assert_user_error(
+        dlrun("export", "run", "--format", "tflite"), "Unknown --format 'tflite'", "onnx, safetensors, torchscript"
+    )
     assert_user_error(dlrun("export", "run", "--format", "onnx", "--weights", "first"), "Unknown --weights 'first'")
     assert_user_error(dlrun("export", "run", "--format", "onnx"), "has no best weights")
     assert not (tmp_path / "run" / "export").exists()
@@ -192,7 +214,9 @@ def test_export_refuses_bad_requests(dlrun, tmp_path):
 def test_a_seq2seq_run_exports_its_weights_and_refuses_a_traced_graph(dlrun, tmp_path_factory, tmp_path):
     run = trained(tmp_path_factory, "reverse")
     for fmt in ("onnx", "torchscript"):
-        assert_user_error(dlrun("export", str(run), "--format", fmt, "--output", "out"), "Seq2Seq", "--format safetensors")
+        assert_user_error(
+            dlrun("export", str(run), "--format", fmt, "--output", "out"), "Seq2Seq", "--format safetensors"
+        )
     assert not (tmp_path / "out").exists()
     assert dlrun("export", str(run), "--format", "safetensors", "--output", "out").returncode == 0
     info = description(tmp_path / "out")

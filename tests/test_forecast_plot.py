@@ -87,8 +87,11 @@ def test_default_steps_are_one_and_the_horizon_once():
 def test_dates_on_the_x_axis_when_the_time_is_datetime64():
     series = hand_series()
     dated = ForecastSeries(
-        name="y", time=np.arange("2020-01-01", "2020-01-07", dtype="datetime64[D]").astype("datetime64[ns]"),
-        values=series.values, targets=series.targets, start=0,
+        name="y",
+        time=np.arange("2020-01-01", "2020-01-07", dtype="datetime64[D]").astype("datetime64[ns]"),
+        values=series.values,
+        targets=series.targets,
+        start=0,
     )
     figure = draw_forecast(forecast_lines(dated, np.zeros((4, 2)), [1, 2]), "y: test part", "y")
     axes = figure.axes[0]

@@ -177,7 +177,11 @@ def test_unreadable_image_names_the_file(tmp_path):
 
 @pytest.mark.parametrize(
     ("kwargs", "needle"),
-    [({"channels": 2}, "data.channels"), ({"image_size": [8]}, "data.image_size"), ({"image_size": [8, 0]}, "data.image_size")],
+    [
+        ({"channels": 2}, "data.channels"),
+        ({"image_size": [8]}, "data.image_size"),
+        ({"image_size": [8, 0]}, "data.image_size"),
+    ],
 )
 def test_bad_settings(tmp_path, kwargs, needle):
     assert needle in config_error(lambda: module(tmp_path, **kwargs))
@@ -188,9 +192,7 @@ def test_bad_settings(tmp_path, kwargs, needle):
 
 def test_image_folder_trains_a_cnn_end_to_end_through_the_config(tmp_path):
     root = make_folder(tmp_path / "fruit")
-    run = build_from_overrides(
-        tmp_path, "data=image_folder", f"data.path={root}", "data.image_size=[8,8]", "model=cnn"
-    )
+    run = build_from_overrides(tmp_path, "data=image_folder", f"data.path={root}", "data.image_size=[8,8]", "model=cnn")
     assert run.datamodule.spec.input_shape == (3, 8, 8)
     run.trainer.fit(run.task, datamodule=run.datamodule)
     assert run.trainer.current_epoch == 1

@@ -43,7 +43,15 @@ def expected_std(scheme: str, gain: float, fan_in: int, fan_out: int) -> float:
 
 
 UNIFORM_SCHEMES = {"xavier_uniform", "he_uniform", "lecun_uniform"}
-FORMULA_SCHEMES = ("xavier_uniform", "xavier_normal", "he_uniform", "he_normal", "lecun_uniform", "lecun_normal", "orthogonal")
+FORMULA_SCHEMES = (
+    "xavier_uniform",
+    "xavier_normal",
+    "he_uniform",
+    "he_normal",
+    "lecun_uniform",
+    "lecun_normal",
+    "orthogonal",
+)
 
 
 class Probe(nn.Module):
@@ -169,8 +177,11 @@ def test_every_linear_and_conv_is_initialized_biases_zero_norms_untouched(scheme
     for norm in norms:
         assert torch.equal(norm.weight, torch.ones_like(norm.weight))
         assert torch.equal(norm.bias, torch.zeros_like(norm.bias))
-    changed = [not torch.equal(p, before[n]) for n, p in [*model.named_parameters(), *mlp.named_parameters()]
-               if n.endswith("weight") and p.dim() > 1]
+    changed = [
+        not torch.equal(p, before[n])
+        for n, p in [*model.named_parameters(), *mlp.named_parameters()]
+        if n.endswith("weight") and p.dim() > 1
+    ]
     assert len(changed) == 7 and all(changed)
 
 
@@ -232,7 +243,11 @@ def test_he_normal_from_the_config_uses_the_models_activation(tmp_path):
 
 def _first_layer_after_training(tmp_path, init: str) -> torch.Tensor:
     run = build_from_overrides(
-        tmp_path / init, "data=iris", f"init={init}", "model.hidden_sizes=[8]", "model.activation=sigmoid",
+        tmp_path / init,
+        "data=iris",
+        f"init={init}",
+        "model.hidden_sizes=[8]",
+        "model.activation=sigmoid",
         "trainer.max_epochs=3",
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
@@ -313,7 +328,9 @@ def test_recurrent_settings_are_checked():
         Initializer("he_normal", hidden_scheme="orthogonl")
     with pytest.raises(ValueError, match="embedding_std must be a positive number"):
         Initializer("he_normal", embedding_std=-1.0)
-    with pytest.raises(ValueError, match="init.std must be a positive number .init=normal needs it, for scheme or hidden"):
+    with pytest.raises(
+        ValueError, match="init.std must be a positive number .init=normal needs it, for scheme or hidden"
+    ):
         Initializer("he_normal", hidden_scheme="normal")  # no std for it
 
 

@@ -20,9 +20,7 @@ TARGETS = np.random.default_rng(0).permutation(np.repeat([0, 1, 2], [60, 30, 15]
 
 
 def all_folds(targets, folds, stratify=True, seed=0):
-    return [
-        split_indices(targets, 0.15, 0.2, seed=seed, stratify=stratify, folds=folds, fold=i) for i in range(folds)
-    ]
+    return [split_indices(targets, 0.15, 0.2, seed=seed, stratify=stratify, folds=folds, fold=i) for i in range(folds)]
 
 
 @pytest.mark.parametrize("stratify", [True, False])
@@ -60,9 +58,10 @@ def test_folds_depend_on_the_split_seed_only():
 
 
 def test_positional_call_still_works_and_ignores_folds():
-    assert split_indices(TARGETS, 0.15, 0.2, 0, True)["val"].tolist() == split_indices(
-        TARGETS, 0.15, 0.2, seed=0, stratify=True, folds=None, fold=0
-    )["val"].tolist()
+    assert (
+        split_indices(TARGETS, 0.15, 0.2, 0, True)["val"].tolist()
+        == split_indices(TARGETS, 0.15, 0.2, seed=0, stratify=True, folds=None, fold=0)["val"].tolist()
+    )
 
 
 def test_split_train_val_folds_a_set_whose_test_split_is_fixed_elsewhere():
@@ -72,7 +71,12 @@ def test_split_train_val_folds_a_set_whose_test_split_is_fixed_elsewhere():
     assert sorted(vals.tolist()) == list(range(len(TARGETS)))
     for f in folds:
         assert sorted(np.concatenate([f["train"], f["val"]]).tolist()) == list(range(len(TARGETS)))
-        assert [int(np.sum(TARGETS[f["val"]] == c)) for c in range(3)] in ([15, 8, 4], [15, 7, 4], [15, 8, 3], [15, 7, 3])
+        assert [int(np.sum(TARGETS[f["val"]] == c)) for c in range(3)] in (
+            [15, 8, 4],
+            [15, 7, 4],
+            [15, 8, 3],
+            [15, 7, 3],
+        )
     plain = split_train_val(TARGETS, 0.2, seed=0, stratify=True)
     assert len(plain["val"]) == 21 and [int(np.sum(TARGETS[plain["val"]] == c)) for c in range(3)] == [12, 6, 3]
 

@@ -20,9 +20,17 @@ def test_lines_follow_the_buckets_and_scale_bleu():
 
 def test_a_seq2seq_test_writes_the_figure(tmp_path):
     run = build_from_overrides(
-        tmp_path, "data=reverse", "model=seq2seq", "model.hidden_size=16", "model.embedding_size=8",
-        "data.train_size=128", "data.val_size=32", "data.test_size=64", "logger=tensorboard",
-        "data.max_length=20", "data.length_buckets=[5-12,13-20]",
+        tmp_path,
+        "data=reverse",
+        "model=seq2seq",
+        "model.hidden_size=16",
+        "model.embedding_size=8",
+        "data.train_size=128",
+        "data.val_size=32",
+        "data.test_size=64",
+        "logger=tensorboard",
+        "data.max_length=20",
+        "data.length_buckets=[5-12,13-20]",
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
     run.trainer.test(run.task, datamodule=run.datamodule, verbose=False)

@@ -108,9 +108,9 @@ def test_cross_entropy_class_weights_make_a_weighted_mean():
 def test_cross_entropy_label_smoothing():
     eps, classes = 0.2, 3
     # the target is (1 - eps) on the true class plus eps / C on every class
-    by_hand = sum(
-        -(1 - eps) * row[y] - eps / classes * sum(row) for row, y in zip(log_softmax_rows(), TARGETS)
-    ) / len(TARGETS)
+    by_hand = sum(-(1 - eps) * row[y] - eps / classes * sum(row) for row, y in zip(log_softmax_rows(), TARGETS)) / len(
+        TARGETS
+    )
     loss = CrossEntropy(label_smoothing=eps)(torch.tensor(LOGITS), torch.tensor(TARGETS))
     assert float(loss) == pytest.approx(by_hand, rel=1e-6)
 
@@ -267,7 +267,9 @@ def test_each_loss_trains_and_is_the_one_the_task_uses(tmp_path, case):
 def test_a_wrong_pairing_exits_cleanly_from_the_command_line(dlrun):
     done = dlrun("train", "data=iris", "loss=mse", "debug=fast", "logger=none", "callbacks=none")
     assert done.returncode == 2, done.stderr
-    assert "the loss MeanSquaredError is for regression or forecasting tasks, but this data is multiclass" in done.stderr
+    assert (
+        "the loss MeanSquaredError is for regression or forecasting tasks, but this data is multiclass" in done.stderr
+    )
     assert "Traceback" not in done.stderr
 
 

@@ -64,8 +64,11 @@ def test_mlp_norm_layers(norm, expected):
     assert count(model, nn.BatchNorm1d) == (2 if norm == "batch" else 0)
     assert count(model, nn.LayerNorm) == (2 if norm == "layer" else 0)
     if expected is not None:
-        widths = [m.num_features if isinstance(m, nn.BatchNorm1d) else m.normalized_shape[0]
-                  for m in model.modules() if isinstance(m, expected)]
+        widths = [
+            m.num_features if isinstance(m, nn.BatchNorm1d) else m.normalized_shape[0]
+            for m in model.modules()
+            if isinstance(m, expected)
+        ]
         assert widths == [16, 8]
     # A hidden block is Linear -> norm -> activation: the norm follows its Linear directly.
     layers = list(model.children())
@@ -86,7 +89,12 @@ def test_mlp_dropout_layers(dropout):
 def test_mlp_layer_sequence():
     model = MLP((1, 8, 8), 10, hidden_sizes=(32,), norm="batch", dropout=0.5, activation="tanh")
     assert [type(m) for m in model.children()] == [
-        nn.Flatten, nn.Linear, nn.BatchNorm1d, nn.Tanh, nn.Dropout, nn.Linear,
+        nn.Flatten,
+        nn.Linear,
+        nn.BatchNorm1d,
+        nn.Tanh,
+        nn.Dropout,
+        nn.Linear,
     ]
     assert model[1].in_features == 64 and model[1].out_features == 32
     assert model[-1].in_features == 32 and model[-1].out_features == 10

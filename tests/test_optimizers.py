@@ -29,8 +29,14 @@ EXPECTED = {
         torch.optim.RMSprop,
         {"lr": 0.001, "alpha": 0.99, "eps": 1e-8, "momentum": 0.0, "centered": False, "weight_decay": 0.0},
     ),
-    "adam": (torch.optim.Adam, {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False}),
-    "adamw": (torch.optim.AdamW, {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False}),
+    "adam": (
+        torch.optim.Adam,
+        {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.0, "amsgrad": False},
+    ),
+    "adamw": (
+        torch.optim.AdamW,
+        {"lr": 0.001, "betas": (0.9, 0.999), "eps": 1e-8, "weight_decay": 0.01, "amsgrad": False},
+    ),
 }
 
 
@@ -62,13 +68,17 @@ def test_gd_takes_one_full_batch_step_per_epoch(tmp_path):
     assert run.datamodule.batch_size is None
     assert run.trainer.global_step == epochs
     # The same data with the default batch size takes several steps per epoch.
-    minibatch = fit(tmp_path / "sgd", "optimizer=sgd", f"trainer.max_epochs={epochs}", "trainer.limit_train_batches=1.0")
+    minibatch = fit(
+        tmp_path / "sgd", "optimizer=sgd", f"trainer.max_epochs={epochs}", "trainer.limit_train_batches=1.0"
+    )
     assert minibatch.trainer.global_step > epochs
 
 
 def test_gd_step_follows_the_whole_training_sets_gradient(tmp_path):
     """One epoch of gd moves the weights by exactly -lr times the full-batch gradient."""
-    run = build_from_overrides(tmp_path, "data=iris", "callbacks=none", "optimizer=gd", "trainer.gradient_clip_val=null")
+    run = build_from_overrides(
+        tmp_path, "data=iris", "callbacks=none", "optimizer=gd", "trainer.gradient_clip_val=null"
+    )
     task, train = run.task, run.datamodule.split("train")
     before = [p.detach().clone() for p in task.model.parameters()]
     task.model.zero_grad()

@@ -35,12 +35,20 @@ def test_the_wheel_ships_conf_and_runs_from_elsewhere(tmp_path):
     env["PYTHONPATH"] = os.pathsep.join([str(site), env["PYTHONPATH"]])
     where = subprocess.run(
         [sys.executable, "-c", "from dlrun.config.location import config_dir; print(config_dir())"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, check=True,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert Path(where.stdout.strip()) == site / "dlrun" / "conf"
     done = subprocess.run(
         [sys.executable, "-m", "dlrun", "train", "debug=fast"],
-        cwd=elsewhere, env=env, capture_output=True, text=True, timeout=300,
+        cwd=elsewhere,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
     )
     assert done.returncode == 0, done.stderr
     assert list(elsewhere.glob("outputs/train/runs/*/results.json"))

@@ -26,12 +26,8 @@ def test_min_pool_is_the_minimum_of_each_window():
     out = MinPool2d(2)(X)
     torch.testing.assert_close(out, torch.tensor([[1.0, -2.0], [-3.0, 1.0]]).reshape(1, 1, 2, 2))
     # ... which is neither what max nor avg pooling give on the same windows.
-    torch.testing.assert_close(
-        make_pool("max", 2)(X), torch.tensor([[5.0, 8.0], [6.0, 9.0]]).reshape(1, 1, 2, 2)
-    )
-    torch.testing.assert_close(
-        make_pool("avg", 2)(X), torch.tensor([[3.25, 3.25], [0.5, 3.5]]).reshape(1, 1, 2, 2)
-    )
+    torch.testing.assert_close(make_pool("max", 2)(X), torch.tensor([[5.0, 8.0], [6.0, 9.0]]).reshape(1, 1, 2, 2))
+    torch.testing.assert_close(make_pool("avg", 2)(X), torch.tensor([[3.25, 3.25], [0.5, 3.5]]).reshape(1, 1, 2, 2))
 
 
 def test_min_pool_with_stride_and_padding_ignores_the_padded_border():
@@ -100,9 +96,7 @@ def test_every_family_uses_the_pool_it_is_given(family, pools, name, kind):
 
 def test_pool_min_changes_what_the_cnn_computes():
     torch.manual_seed(0)
-    by_pool = {
-        name: CNN((1, 8, 8), 4, channels=(3,), head_sizes=(), norm=None, pool=name) for name in ("max", "min")
-    }
+    by_pool = {name: CNN((1, 8, 8), 4, channels=(3,), head_sizes=(), norm=None, pool=name) for name in ("max", "min")}
     by_pool["min"].load_state_dict(by_pool["max"].state_dict())  # same weights, only the pool differs
     x = torch.randn(2, 1, 8, 8)
     conv_then_act = by_pool["min"].features[:2]
@@ -115,4 +109,3 @@ def test_pool_min_changes_what_the_cnn_computes():
 def test_pool_min_from_the_config_reaches_the_model(tmp_path):
     run = build_from_overrides(tmp_path, "model=cnn", "model.pool=min")
     assert pool_types(run.task.model) == [MinPool2d, MinPool2d]
-

@@ -95,8 +95,15 @@ def test_a_csv_table_run_predicts_as_its_preprocessing_and_weights_say(dlrun, tm
     monkeypatch.chdir(tmp_path)
     table = _table(tmp_path)
     run = train(
-        dlrun, tmp_path, "table_run", "data=csv", "data.path=houses.csv", "data.target=label",
-        "data.missing=mean", "model=mlp", "model.hidden_sizes=[8]",
+        dlrun,
+        tmp_path,
+        "table_run",
+        "data=csv",
+        "data.path=houses.csv",
+        "data.target=label",
+        "data.missing=mean",
+        "model=mlp",
+        "model.hidden_sizes=[8]",
     )
     # By hand: classes sorted, the stratified seeded split, training means and standard deviations,
     # colours one-hot in sorted order.
@@ -110,8 +117,13 @@ def test_a_csv_table_run_predicts_as_its_preprocessing_and_weights_say(dlrun, tm
     colours = sorted(set(table["color"]))
 
     new = pd.DataFrame(
-        {"id": [101, 102, 103, 104], "color": ["red", "blue", "green", "blue"], "note": list("abcd"),
-         "x2": [5.0, 1.0, np.nan, 9.0], "x1": [0.1, -2.0, 1.0, 0.5]}
+        {
+            "id": [101, 102, 103, 104],
+            "color": ["red", "blue", "green", "blue"],
+            "note": list("abcd"),
+            "x2": [5.0, 1.0, np.nan, 9.0],
+            "x1": [0.1, -2.0, 1.0, 0.5],
+        }
     )  # other column order, extra columns, a gap
     new.to_csv("new.csv", index=False)
     x = np.column_stack([new["x1"], new["x2"].fillna(filled_with[1])])
@@ -198,8 +210,14 @@ def test_an_image_folder_run_predicts_files_folders_globs_and_stdin(dlrun, tmp_p
     rng = np.random.default_rng(1)
     _write_images(tmp_path / "photos", rng)
     run = train(
-        dlrun, tmp_path, "image_run", "data=image_folder", "data.path=photos", "data.image_size=[8,8]",
-        "model=mlp", "model.hidden_sizes=[8]",
+        dlrun,
+        tmp_path,
+        "image_run",
+        "data=image_folder",
+        "data.path=photos",
+        "data.image_size=[8,8]",
+        "model=mlp",
+        "model.hidden_sizes=[8]",
     )
     files = sorted((tmp_path / "photos" / "cat").glob("*.png")) + sorted((tmp_path / "photos" / "dog").glob("*.png"))
     labels = np.array([0] * 12 + [1] * 12)
@@ -245,7 +263,11 @@ def test_fashion_mnist_preprocessing_repeats_the_filters_and_scaling_exactly(tmp
     data = FashionMNISTSmallDataModule(resize=[14, 14], blur=1.0, median=3, classes=[0, 7, 9])
     data.save_preprocessing(tmp_path)
     saved = read_preprocessing(tmp_path)
-    assert saved["class_names"] == ["T-shirt/top", "Sneaker", "Ankle boot"] and saved["spec"]["input_shape"] == [1, 14, 14]
+    assert saved["class_names"] == ["T-shirt/top", "Sneaker", "Ankle boot"] and saved["spec"]["input_shape"] == [
+        1,
+        14,
+        14,
+    ]
     with np.load(SMALL_SUBSET) as subset:
         images, labels = subset["test_images"], subset["test_labels"]
     kept = np.flatnonzero(np.isin(labels, [0, 7, 9]))[:5]
@@ -285,7 +307,11 @@ def test_digits_preprocessing_reads_pixel_columns_and_8x8_images(tmp_path):
 
 # -- text --------------------------------------------------------------------------------------
 
-MOODS = {"up": ["good", "great", "fine", "love"], "down": ["bad", "awful", "poor", "hate"], "meh": ["okay", "so", "meh"]}
+MOODS = {
+    "up": ["good", "great", "fine", "love"],
+    "down": ["bad", "awful", "poor", "hate"],
+    "meh": ["okay", "so", "meh"],
+}
 
 
 @pytest.mark.slow
@@ -298,8 +324,17 @@ def test_a_text_run_predicts_lines_columns_and_stdin_with_its_vocabulary(dlrun, 
     texts = [" ".join(rng.choice(MOODS[m], int(rng.integers(2, 6)))) + " movie" for m in labels]
     pd.DataFrame({"review": texts, "stars": labels}).to_csv("reviews.csv", index=False)
     run = train(
-        dlrun, tmp_path, "text_run", "data=text_csv", "data.path=reviews.csv", "data.text_column=review",
-        "data.label_column=stars", "data.min_freq=1", "model=lstm", "model.hidden_size=8", "model.embedding_size=8",
+        dlrun,
+        tmp_path,
+        "text_run",
+        "data=text_csv",
+        "data.path=reviews.csv",
+        "data.text_column=review",
+        "data.label_column=stars",
+        "data.min_freq=1",
+        "model=lstm",
+        "model.hidden_size=8",
+        "model.embedding_size=8",
     )
     classes = sorted(MOODS)
     codes = np.array([classes.index(m) for m in labels])
@@ -312,17 +347,24 @@ def test_a_text_run_predicts_lines_columns_and_stdin_with_its_vocabulary(dlrun, 
     ids = {t: i for i, t in enumerate(vocabulary)}
     longest = max(len(texts[i].split()) for i in train_rows)
     model = RecurrentNet(
-        input_shape=(longest,), num_outputs=3, cell="lstm", hidden_size=8, embedding_size=8,
-        vocab_size=len(vocabulary), pad_id=0,
+        input_shape=(longest,),
+        num_outputs=3,
+        cell="lstm",
+        hidden_size=8,
+        embedding_size=8,
+        vocab_size=len(vocabulary),
+        pad_id=0,
     )
     model.load_state_dict(weights(run))
     model.eval()
 
     new = ["Good GREAT movie", "awful", "okay so what", "love " * 12 + "bad"]  # unknown words; one too long
+
     def by_hand(text: str) -> np.ndarray:
         encoded = [ids.get(t, 1) for t in text.lower().split()[:longest]]
         with torch.no_grad():
             return softmax(model(torch.tensor([encoded]), lengths=torch.tensor([len(encoded)])))[0]
+
     expected = np.stack([by_hand(t) for t in new])
 
     Path("new.txt").write_text("\n".join([new[0], "", *new[1:]]) + "\n")  # blank lines are skipped
@@ -356,9 +398,18 @@ def test_a_series_run_forecasts_the_steps_after_the_last_window(dlrun, tmp_path,
     series = pd.DataFrame({"day": day, "value": np.sin(day / 5) * 10 + day * 0.1, "other": np.cos(day / 7)})
     series.to_csv("sales.csv", index=False)
     run = train(
-        dlrun, tmp_path, "series_run", "data=series_csv", "data.path=sales.csv", "data.target=value",
-        "data.time_column=day", "data.features=[other]", "data.lookback=10", "data.horizon=3",
-        "model=gru", "model.hidden_size=8",
+        dlrun,
+        tmp_path,
+        "series_run",
+        "data=series_csv",
+        "data.path=sales.csv",
+        "data.target=value",
+        "data.time_column=day",
+        "data.features=[other]",
+        "data.lookback=10",
+        "data.horizon=3",
+        "model=gru",
+        "model.hidden_size=8",
     )
     values = series[["value", "other"]].to_numpy()
     train_part = values[: 120 - 18 - 18]  # chronological: 15% validation, then 15% test
@@ -403,9 +454,19 @@ def test_a_seq2seq_run_decodes_each_line_as_translate_does(dlrun, tmp_path, monk
 
     monkeypatch.chdir(tmp_path)
     run = train(
-        dlrun, tmp_path, "copy_run", "data=copy", "model=seq2seq", "data.min_length=2", "data.max_length=4",
-        "data.vocab_size=5", "data.train_size=300", "data.val_size=20", "data.test_size=20",
-        "model.hidden_size=16", "model.embedding_size=8",
+        dlrun,
+        tmp_path,
+        "copy_run",
+        "data=copy",
+        "model=seq2seq",
+        "data.min_length=2",
+        "data.max_length=4",
+        "data.vocab_size=5",
+        "data.train_size=300",
+        "data.val_size=20",
+        "data.test_size=20",
+        "model.hidden_size=16",
+        "model.embedding_size=8",
     )
     sources = ["1 2 3", "4 0", "3 3 1 0"]
     Path("sources.txt").write_text("\n".join(sources) + "\n\n")
@@ -414,7 +475,9 @@ def test_a_seq2seq_run_decodes_each_line_as_translate_does(dlrun, tmp_path, monk
     got = pd.read_csv(io.StringIO(ok(predict(run, "sources.txt"))), dtype=str, keep_default_na=False)
     assert got["source"].tolist() == sources
     assert got["prediction"].tolist() == translated.stdout.split("\n")[:3]
-    records = [json.loads(line) for line in ok(predict(run, "-", "--format", "jsonl", input="\n".join(sources))).splitlines()]
+    records = [
+        json.loads(line) for line in ok(predict(run, "-", "--format", "jsonl", input="\n".join(sources))).splitlines()
+    ]
     assert [r["prediction"] for r in records] == translated.stdout.split("\n")[:3]
     Image.fromarray(np.zeros((4, 4), dtype=np.uint8)).save("picture.png")
     refused(predict(run, "picture.png"), "not a UTF-8 text file")

@@ -102,7 +102,14 @@ def test_extra_padding_changes_nothing(cell, read_out, bidirectional):
 def test_extra_padding_changes_nothing_for_tokens(read_out):
     torch.manual_seed(0)
     net = RecurrentNet(
-        (9,), 3, cell="gru", hidden_size=HIDDEN, read_out=read_out, bidirectional=True, vocab_size=11, pad_id=2,
+        (9,),
+        3,
+        cell="gru",
+        hidden_size=HIDDEN,
+        read_out=read_out,
+        bidirectional=True,
+        vocab_size=11,
+        pad_id=2,
         embedding_size=4,
     ).eval()
     tokens = torch.randint(3, 11, (len(LENGTHS), 7))

@@ -21,18 +21,46 @@ from dlrun.report.table import build_report
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
 
-def write_run(run_dir: Path, overrides: list[str], best: float | None, *, status: str = "completed",
-              monitor: str = "val/acc", mode: str = "max", test: dict[str, float] | None = None,
-              error: str | None = None, epochs: int = 3, **extra) -> Path:
+def write_run(
+    run_dir: Path,
+    overrides: list[str],
+    best: float | None,
+    *,
+    status: str = "completed",
+    monitor: str = "val/acc",
+    mode: str = "max",
+    test: dict[str, float] | None = None,
+    error: str | None = None,
+    epochs: int = 3,
+    **extra,
+) -> Path:
     """A results.json as `dlrun train` writes it, with a history whose best epoch holds `best`."""
     run_dir.mkdir(parents=True, exist_ok=True)
-    history = [{"epoch": e, monitor: best if e == epochs - 1 else (best or 0) * 0.5, "train/loss": 1.0 / (e + 1)}
-               for e in range(epochs)] if best is not None else []
+    history = (
+        [
+            {"epoch": e, monitor: best if e == epochs - 1 else (best or 0) * 0.5, "train/loss": 1.0 / (e + 1)}
+            for e in range(epochs)
+        ]
+        if best is not None
+        else []
+    )
     record = {
-        "run_dir": str(run_dir), "overrides": overrides, "monitor": monitor, "monitor_mode": mode,
-        "status": status, "best_value": best, "best_epoch": epochs - 1 if best is not None else None,
-        "test_metrics": test or {}, "tested_on": "best", "epochs": epochs, "wall_time_s": 2.5,
-        "history": history, "baselines": {}, "tensorboard": False, "error": error, **extra,
+        "run_dir": str(run_dir),
+        "overrides": overrides,
+        "monitor": monitor,
+        "monitor_mode": mode,
+        "status": status,
+        "best_value": best,
+        "best_epoch": epochs - 1 if best is not None else None,
+        "test_metrics": test or {},
+        "tested_on": "best",
+        "epochs": epochs,
+        "wall_time_s": 2.5,
+        "history": history,
+        "baselines": {},
+        "tensorboard": False,
+        "error": error,
+        **extra,
     }
     (run_dir / "results.json").write_text(json.dumps(record, indent=2))
     return run_dir
@@ -45,7 +73,9 @@ def report_of(*dirs: Path):
 def row_with(report, **settings):
     """The completed row whose varied overrides have these values (keys with dots as __)."""
     wanted = {key.replace("__", "."): value for key, value in settings.items()}
-    [row] = [r for r in report.rows if r.status == "completed" and all(r.settings.get(k) == v for k, v in wanted.items())]
+    [row] = [
+        r for r in report.rows if r.status == "completed" and all(r.settings.get(k) == v for k, v in wanted.items())
+    ]
     return row
 
 
@@ -53,10 +83,21 @@ def row_with(report, **settings):
 def sweep(tmp_path) -> Path:
     """A multirun-shaped sweep: lr 0.01 over three seeds, lr 0.1 over two, lr 1.0 once."""
     root = tmp_path / "sweep"
-    values = {("0.01", 0): 0.80, ("0.01", 1): 0.84, ("0.01", 2): 0.83, ("0.1", 0): 0.90, ("0.1", 1): 0.86, ("1.0", 0): 0.40}
+    values = {
+        ("0.01", 0): 0.80,
+        ("0.01", 1): 0.84,
+        ("0.01", 2): 0.83,
+        ("0.1", 0): 0.90,
+        ("0.1", 1): 0.86,
+        ("1.0", 0): 0.40,
+    }
     for job, ((lr, seed), best) in enumerate(values.items()):
-        write_run(root / str(job), ["debug=fast", f"optimizer.lr={lr}", f"seed={seed}"], best,
-                  test={"test/acc": best - 0.05, "test/loss": 1 - best})
+        write_run(
+            root / str(job),
+            ["debug=fast", f"optimizer.lr={lr}", f"seed={seed}"],
+            best,
+            test={"test/acc": best - 0.05, "test/loss": 1 - best},
+        )
     (root / "multirun.yaml").write_text("hydra: {}\n")
     return root
 
@@ -134,7 +175,11 @@ def test_varied_columns_are_the_overrides_that_tell_runs_apart(tmp_path):
     assert varied_keys(runs) == ["model", "model.dropout"]
     report = build_report(runs)
     assert report.headers()[1:3] == ["model", "model.dropout"]
-    assert [report.cells(row)[1:3] for row in report.rows] == [["mlp", "0.2"], ["mlp", "(default)"], ["cnn", "(default)"]]
+    assert [report.cells(row)[1:3] for row in report.rows] == [
+        ["mlp", "0.2"],
+        ["mlp", "(default)"],
+        ["cnn", "(default)"],
+    ]
 
 
 def test_runs_are_found_at_any_depth_once_each_skipping_hydra_dirs(tmp_path, sweep):
@@ -261,7 +306,9 @@ def test_cli_prints_the_table_and_names_the_best_run(dlrun, sweep, tmp_path):
 def test_cli_refuses_dirs_that_hold_no_runs(dlrun, sweep, tmp_path):
     assert_user_error(dlrun("report", str(tmp_path / "missing")), "does not exist", "made by `dlrun train`")
     (tmp_path / "empty").mkdir()
-    assert_user_error(dlrun("report", str(sweep), str(tmp_path / "empty")), "has no results.json under it", "made by `dlrun train`")
+    assert_user_error(
+        dlrun("report", str(sweep), str(tmp_path / "empty")), "has no results.json under it", "made by `dlrun train`"
+    )
     assert_user_error(dlrun("report", str(sweep / "0" / "results.json")), "is a file, not a dir")
     assert not (sweep / "report.csv").exists()
     assert dlrun("report").returncode == 2  # no dir at all: typer's usage error
@@ -269,7 +316,9 @@ def test_cli_refuses_dirs_that_hold_no_runs(dlrun, sweep, tmp_path):
 
 @pytest.mark.slow
 def test_a_real_sweep_reports_the_numbers_its_runs_wrote(dlrun, tmp_path):
-    trained = dlrun("train", "-m", "debug=fast", "logger=none", "optimizer.lr=0.01,0.1", "seed=0,1", "hydra.sweep.dir=sweep")
+    trained = dlrun(
+        "train", "-m", "debug=fast", "logger=none", "optimizer.lr=0.01,0.1", "seed=0,1", "hydra.sweep.dir=sweep"
+    )
     assert trained.returncode == 0, trained.stderr
     done = dlrun("report", "sweep")
     assert done.returncode == 0, done.stderr

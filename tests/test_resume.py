@@ -17,8 +17,17 @@ from helpers import assert_user_error, malicious_checkpoint
 from dlrun.checkpoints import load_checkpoint
 
 # Dropout (the random generators), a cosine schedule and early stopping's state all have to come back.
-RUN = ("model=cnn", "model.channels=[4,8]", "model.head_sizes=[16]", "model.dropout=0.3", "scheduler=cosine", "trainer.max_epochs=5", "logger=none",
-       "callbacks.early_stopping.patience=2", "data.steps_per_execution=4")
+RUN = (
+    "model=cnn",
+    "model.channels=[4,8]",
+    "model.head_sizes=[16]",
+    "model.dropout=0.3",
+    "scheduler=cosine",
+    "trainer.max_epochs=5",
+    "logger=none",
+    "callbacks.early_stopping.patience=2",
+    "data.steps_per_execution=4",
+)
 
 
 def last_epoch(run_dir) -> int:
@@ -33,8 +42,13 @@ def killed_after(tmp_path, name: str, epoch: int, *command: str) -> None:
 
 def killed_when(tmp_path, ready, *command: str) -> None:
     """Run `command` and SIGKILL it as soon as `ready()`."""
-    run = subprocess.Popen([sys.executable, "-m", "dlrun", *command], cwd=tmp_path, env=dlrun_env(),
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "dlrun", *command],
+        cwd=tmp_path,
+        env=dlrun_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     while not ready():
         assert run.poll() is None, "the run ended before it could be killed"
         time.sleep(0.02)
@@ -96,8 +110,11 @@ def test_resume_only_lengthens_a_run_and_refuses_what_it_cannot_continue(dlrun, 
 
     assert dlrun("train", "debug=fast", "logger=none", "hydra.run.dir=done").returncode == 0
     run_dir = tmp_path / "done"
-    for overrides, needle in (([], "trainer.max_epochs=N"), (["optimizer.lr=0.1"], "'optimizer.lr=0.1' would change it"),
-                              (["trainer.max_epochs=1"], "does not extend the run")):
+    for overrides, needle in (
+        ([], "trainer.max_epochs=N"),
+        (["optimizer.lr=0.1"], "'optimizer.lr=0.1' would change it"),
+        (["trainer.max_epochs=1"], "does not extend the run"),
+    ):
         with pytest.raises(DlrunError, match=re.escape(needle)):
             resume(run_dir, overrides)
     with pytest.raises(DlrunError, match="does not exist"):

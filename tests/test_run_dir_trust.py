@@ -43,8 +43,14 @@ def flow(node: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("trusted")
-    done = subprocess.run([sys.executable, "-m", "dlrun", "train", *RUN, "hydra.run.dir=run"], cwd=root,
-                          env=dlrun_env(), capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "dlrun", "train", *RUN, "hydra.run.dir=run"],
+        cwd=root,
+        env=dlrun_env(),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return root / "run"
 
@@ -70,7 +76,9 @@ def record_config_dir(run: Path, config_dir: Path) -> None:
     """Make .hydra/hydra.yaml say that the run was trained with --config-dir `config_dir`."""
     path = run / ".hydra" / "hydra.yaml"
     record = yaml.safe_load(path.read_text())
-    record["hydra"]["runtime"]["config_sources"].insert(0, {"path": str(config_dir), "schema": "file", "provider": "command-line"})
+    record["hydra"]["runtime"]["config_sources"].insert(
+        0, {"path": str(config_dir), "schema": "file", "provider": "command-line"}
+    )
     path.write_text(yaml.safe_dump(record))
 
 
@@ -236,8 +244,14 @@ def run_dlrun(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
     environment = dlrun_env()
     environment["PYTHONPATH"] = os.pathsep.join([str(cwd / "plugins"), environment["PYTHONPATH"]])
     environment.update(env)
-    return subprocess.run([sys.executable, "-m", "dlrun", *map(str, args)], cwd=cwd, env=environment,
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "dlrun", *map(str, args)],
+        cwd=cwd,
+        env=environment,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 @pytest.mark.slow
@@ -262,7 +276,9 @@ def test_a_run_with_a_users_plugin_is_trusted_here_and_refused_elsewhere_until_t
     other = {"XDG_DATA_HOME": str(tmp_path / "another-user")}
     for args in (("eval", "shared"), ("resume", "shared", "trainer.max_epochs=3")):
         done = run_dlrun(tmp_path, *args, **other)
-        assert done.returncode == 2 and "'my_models.Tiny'" in done.stderr and "Traceback" not in done.stderr, done.stderr
+        assert done.returncode == 2 and "'my_models.Tiny'" in done.stderr and "Traceback" not in done.stderr, (
+            done.stderr
+        )
     assert run_dlrun(tmp_path, "eval", "shared", "--trust-config", **other).returncode == 0
     assert run_dlrun(tmp_path, "eval", "shared", **other, DLRUN_TRUST_CONFIG="1").returncode == 0
 

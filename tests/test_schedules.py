@@ -188,7 +188,11 @@ class LearningRates(pl.Callback):
 def fit(tmp_path, epochs: int, *overrides: str):
     """Iris: 105 training rows, so 2 optimizer steps an epoch at the default batch size of 64."""
     run = build_from_overrides(
-        tmp_path, "data=iris", "callbacks=none", f"trainer.max_epochs={epochs}", "trainer.limit_train_batches=1.0",
+        tmp_path,
+        "data=iris",
+        "callbacks=none",
+        f"trainer.max_epochs={epochs}",
+        "trainer.limit_train_batches=1.0",
         *overrides,
     )
     recorder = LearningRates()
@@ -210,7 +214,12 @@ def test_scheduler_none_runs_without_a_scheduler(tmp_path):
 
 def test_run_with_step_schedule_and_warmup(tmp_path):
     run, recorder = fit(
-        tmp_path, 5, "optimizer=sgd", "scheduler=step", "scheduler.step_size=2", "scheduler.gamma=0.5",
+        tmp_path,
+        5,
+        "optimizer=sgd",
+        "scheduler=step",
+        "scheduler.step_size=2",
+        "scheduler.gamma=0.5",
         "scheduler.warmup_steps=3",
     )
     expected = [0.01 * 0.5 ** (t // 4) * min(1.0, (t + 1) / 3) for t in range(10)]
@@ -239,7 +248,12 @@ def test_run_with_cosine_ends_at_eta_min(tmp_path):
 def test_run_with_plateau_reduces_on_the_monitored_metric(tmp_path):
     # A rate this small leaves val/loss flat, so every epoch after the first is a stall.
     run, recorder = fit(
-        tmp_path, 5, "optimizer=sgd", "optimizer.lr=1e-6", "scheduler=plateau", "scheduler.patience=1",
+        tmp_path,
+        5,
+        "optimizer=sgd",
+        "optimizer.lr=1e-6",
+        "scheduler=plateau",
+        "scheduler.patience=1",
         "scheduler.factor=0.5",
     )
     assert recorder.epochs == pytest.approx([1e-6] * 3 + [5e-7] * 2)

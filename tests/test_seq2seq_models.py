@@ -102,7 +102,9 @@ def test_attention_scores_weights_and_context_match_the_equations(kind):
     scores = reference_scores(att, q, keys)
     expected_w = softmax_over_real(scores, mask)
     torch.testing.assert_close(weights, expected_w, rtol=1e-5, atol=1e-6)
-    torch.testing.assert_close(context, torch.einsum("ns,nsk->nk", expected_w, keys * mask[..., None]), rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(
+        context, torch.einsum("ns,nsk->nk", expected_w, keys * mask[..., None]), rtol=1e-5, atol=1e-5
+    )
     # The scores themselves, through the module's own scoring path.
     torch.testing.assert_close(att.score(q, keys, att.project_keys(keys)), scores, rtol=1e-5, atol=1e-5)
 

@@ -44,10 +44,22 @@ def test_the_token_loss_averages_over_real_tokens_only():
 
 def test_a_seq2seq_run_learns_to_copy_and_reports_by_length(tmp_path):
     run = build_from_overrides(
-        tmp_path, "data=copy", "model=seq2seq", "data.min_length=3", "data.max_length=6", "data.vocab_size=6",
-        "data.train_size=3000", "data.val_size=200", "data.test_size=200", "model.hidden_size=32",
-        "model.embedding_size=16", "trainer.max_epochs=3", "trainer.limit_train_batches=1.0",
-        "trainer.limit_val_batches=1.0", "trainer.limit_test_batches=1.0", "optimizer.lr=0.005",
+        tmp_path,
+        "data=copy",
+        "model=seq2seq",
+        "data.min_length=3",
+        "data.max_length=6",
+        "data.vocab_size=6",
+        "data.train_size=3000",
+        "data.val_size=200",
+        "data.test_size=200",
+        "model.hidden_size=32",
+        "model.embedding_size=16",
+        "trainer.max_epochs=3",
+        "trainer.limit_train_batches=1.0",
+        "trainer.limit_val_batches=1.0",
+        "trainer.limit_test_batches=1.0",
+        "optimizer.lr=0.005",
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
     [metrics] = run.trainer.test(run.task, datamodule=run.datamodule, verbose=False)
@@ -60,13 +72,20 @@ def test_a_seq2seq_run_learns_to_copy_and_reports_by_length(tmp_path):
 
 def test_teacher_forcing_follows_the_models_schedule(tmp_path):
     run = build_from_overrides(
-        tmp_path, "data=reverse", "model=seq2seq", "model.teacher_forcing_schedule=linear",
-        "model.teacher_forcing_decay_steps=4", "data.train_size=256", "model.hidden_size=16",
+        tmp_path,
+        "data=reverse",
+        "model=seq2seq",
+        "model.teacher_forcing_schedule=linear",
+        "model.teacher_forcing_decay_steps=4",
+        "data.train_size=256",
+        "model.hidden_size=16",
     )
     schedule = run.task.model.teacher_forcing
     assert [schedule(step) for step in (0, 2, 4, 8)] == [1.0, 0.5, 0.0, 0.0]
     run.trainer.fit(run.task, datamodule=run.datamodule)
-    assert run.trainer.callback_metrics["train/teacher_forcing_ratio"] == pytest.approx(schedule(run.trainer.global_step))
+    assert run.trainer.callback_metrics["train/teacher_forcing_ratio"] == pytest.approx(
+        schedule(run.trainer.global_step)
+    )
 
 
 @pytest.mark.parametrize(
@@ -92,11 +111,24 @@ def test_attention_copes_with_lengths_where_the_fixed_context_fails(tmp_path):
     by_length = {}
     for attention in ("bahdanau", "none"):
         run = build_from_overrides(
-            tmp_path / attention, "data=reverse", "model=seq2seq", f"model.attention={attention}",
-            "data.min_length=4", "data.max_length=16", "data.vocab_size=8", "data.train_size=4096",
-            "data.val_size=200", "data.test_size=300", "data.length_buckets=[4-8,9-12,13-16]",
-            "model.hidden_size=32", "model.embedding_size=16", "optimizer.lr=0.005", "data.steps_per_execution=8",
-            "trainer.max_epochs=4", "trainer.limit_train_batches=1.0", "trainer.limit_val_batches=1.0",
+            tmp_path / attention,
+            "data=reverse",
+            "model=seq2seq",
+            f"model.attention={attention}",
+            "data.min_length=4",
+            "data.max_length=16",
+            "data.vocab_size=8",
+            "data.train_size=4096",
+            "data.val_size=200",
+            "data.test_size=300",
+            "data.length_buckets=[4-8,9-12,13-16]",
+            "model.hidden_size=32",
+            "model.embedding_size=16",
+            "optimizer.lr=0.005",
+            "data.steps_per_execution=8",
+            "trainer.max_epochs=4",
+            "trainer.limit_train_batches=1.0",
+            "trainer.limit_val_batches=1.0",
             "trainer.limit_test_batches=1.0",
         )
         run.trainer.fit(run.task, datamodule=run.datamodule)

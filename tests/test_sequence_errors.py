@@ -19,7 +19,9 @@ def write_files(root) -> None:
     texts = [" ".join(WORDS[(i * 7 + k) % len(WORDS)] for k in range(5)) for i in range(60)]
     rows = "".join(f"{text},{'pos' if i % 2 else 'neg'}\n" for i, text in enumerate(texts))
     (root / "texts.csv").write_text("review,label\n" + rows)
-    (root / "blank.csv").write_text("text,label\n" + "".join(f"{' ' if i == 7 else 'good film'},{i % 2}\n" for i in range(60)))
+    (root / "blank.csv").write_text(
+        "text,label\n" + "".join(f"{' ' if i == 7 else 'good film'},{i % 2}\n" for i in range(60))
+    )
     (root / "short.csv").write_text("t,y\n" + "".join(f"{i},{i / 2}\n" for i in range(20)))
     (root / "words.csv").write_text("t,y\n" + "".join(f"{i},{'x' if i == 30 else i / 2}\n" for i in range(100)))
 
@@ -28,11 +30,15 @@ def write_files(root) -> None:
     ("overrides", "needles"),
     [
         (("data=text_csv", "data.path=texts.csv"), ("data.text_column 'text'", "Columns: review, label")),
-        (("data=text_csv", "data.path=texts.csv", "data.text_column=review", "data.label_column=lable"),
-         ("data.label_column 'lable'", "Did you mean label?")),
+        (
+            ("data=text_csv", "data.path=texts.csv", "data.text_column=review", "data.label_column=lable"),
+            ("data.label_column 'lable'", "Did you mean label?"),
+        ),
         (("data=text_csv", "data.path=blank.csv"), ("row",)),
-        (("data=text_csv", "data.path=texts.csv", "data.text_column=review", "data.min_freq=1000"),
-         ("only PAD and UNK", "data.min_freq")),
+        (
+            ("data=text_csv", "data.path=texts.csv", "data.text_column=review", "data.min_freq=1000"),
+            ("only PAD and UNK", "data.min_freq"),
+        ),
         (("data=series_csv", "data.path=short.csv", "data.target=y"), ("20 steps", "data.lookback")),
         (("data=series_csv", "data.path=words.csv", "data.target=y"), ("not a number", "'x'")),
         (("data=sunspots", "data.lookback=0"), ("data.lookback must be", "at least 1")),

@@ -20,7 +20,9 @@ def fit_and_test(tmp_path, *overrides):
 
 
 def test_lstm_reads_the_digits_row_by_row(tmp_path):
-    _, metrics = fit_and_test(tmp_path, "model=lstm", "optimizer=adam", "trainer.max_epochs=8", "data.steps_per_execution=32")
+    _, metrics = fit_and_test(
+        tmp_path, "model=lstm", "optimizer=adam", "trainer.max_epochs=8", "data.steps_per_execution=32"
+    )
     assert metrics["test/acc"] > 0.85  # the full run reaches about 0.97
 
 

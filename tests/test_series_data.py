@@ -336,11 +336,14 @@ def test_bundled_series_hold_the_values_statsmodels_gives(tmp_path):
     assert inputs[0, 6] == pytest.approx(317.2, abs=1e-3)
 
 
-@pytest.mark.parametrize("name, cls, lookback, horizon, season", [
-    ("co2", Co2DataModule, 104, 12, 52),
-    ("sunspots", SunspotsDataModule, 33, 3, 11),
-    ("series_csv", SeriesCSVDataModule, 24, 1, None),
-])
+@pytest.mark.parametrize(
+    "name, cls, lookback, horizon, season",
+    [
+        ("co2", Co2DataModule, 104, 12, 52),
+        ("sunspots", SunspotsDataModule, 33, 3, 11),
+        ("series_csv", SeriesCSVDataModule, 24, 1, None),
+    ],
+)
 def test_configs_build_their_module_with_documented_keys(tmp_path, name, cls, lookback, horizon, season):
     path = config_dir() / "data" / f"{name}.yaml"
     text = path.read_text()

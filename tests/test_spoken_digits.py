@@ -22,8 +22,14 @@ from dlrun.errors import ConfigError
 pytestmark = pytest.mark.skipif(shutil.which("espeak-ng") is None, reason="needs espeak-ng (apt-get install espeak-ng)")
 
 VARIANTS = ["m1", "m3", "f2", "f4", "Alex", "klatt"]
-TINY = dict(words=["zero", "one", "seven"], examples_per_word=8, languages=["en-us", "en-gb"], variants=VARIANTS,
-            val_fraction=0.25, test_fraction=0.25)
+TINY = dict(
+    words=["zero", "one", "seven"],
+    examples_per_word=8,
+    languages=["en-us", "en-gb"],
+    variants=VARIANTS,
+    val_fraction=0.25,
+    test_fraction=0.25,
+)
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +109,12 @@ def test_labels_voices_speeds_and_pitches_are_the_utterances_own(cache):
     for i in (0, 7, 13, 23):
         # Synthesized again from what the cache says it is: the same samples, so the label is right.
         word = TINY["words"][arrays["labels"][i]]
-        again = synthesis.synthesize(word, str(arrays["voices"][i]), int(arrays["speeds"][i]), int(arrays["pitches"][i]))
+        again = synthesis.synthesize(
+            word, str(arrays["voices"][i]), int(arrays["speeds"][i]), int(arrays["pitches"][i])
+        )
         again = np.clip(np.round(again * 32768), -32768, 32767).astype(np.int16)
-        again = again[np.flatnonzero(again)[0]: np.flatnonzero(again)[-1] + 1]
-        np.testing.assert_array_equal(arrays["samples"][arrays["offsets"][i]: arrays["offsets"][i + 1]], again)
+        again = again[np.flatnonzero(again)[0] : np.flatnonzero(again)[-1] + 1]
+        np.testing.assert_array_equal(arrays["samples"][arrays["offsets"][i] : arrays["offsets"][i + 1]], again)
 
 
 def test_test_speakers_are_never_heard_in_training(cache):
@@ -149,14 +157,22 @@ def test_generation_options_change_the_data(cache):
     base = module(cache, words=["two", "three"], examples_per_word=4).generated()
     seeded = module(cache, words=["two", "three"], examples_per_word=4, generator_seed=5).generated()
     assert not np.array_equal(base["speeds"], seeded["speeds"])
-    slow = module(cache, words=["two", "three"], examples_per_word=4, speed_range=[100, 100], pitch_range=[10, 12]).generated()
+    slow = module(
+        cache, words=["two", "three"], examples_per_word=4, speed_range=[100, 100], pitch_range=[10, 12]
+    ).generated()
     assert set(slow["speeds"].tolist()) == {100} and set(slow["pitches"].tolist()) <= {10, 11, 12}
     assert np.diff(slow["offsets"]).mean() > np.diff(base["offsets"]).mean()
     rate = module(cache, words=["two", "three"], examples_per_word=4, sample_rate=8000).generated()
     np.testing.assert_allclose(np.diff(rate["offsets"]).sum() * 2, np.diff(base["offsets"]).sum(), rtol=0.01)
-    only = module(cache, words=["two", "three"], examples_per_word=4, languages=["en-gb"], variants=["m1", "f2", "Alex"]).generated()
-    assert all(str(v).startswith("en-gb") and synthesis.variant_of(str(v)) in ("m1", "f2", "Alex") for v in only["voices"])
-    bigger = module(cache, words=["two", "three"], examples_per_word=8, val_fraction=0.125, test_fraction=0.375).generated()
+    only = module(
+        cache, words=["two", "three"], examples_per_word=4, languages=["en-gb"], variants=["m1", "f2", "Alex"]
+    ).generated()
+    assert all(
+        str(v).startswith("en-gb") and synthesis.variant_of(str(v)) in ("m1", "f2", "Alex") for v in only["voices"]
+    )
+    bigger = module(
+        cache, words=["two", "three"], examples_per_word=8, val_fraction=0.125, test_fraction=0.375
+    ).generated()
     assert np.bincount(bigger["splits"]).tolist() == [2 * 4, 2 * 1, 2 * 3]
 
 
@@ -169,7 +185,7 @@ def test_layouts_and_feature_options(cache):
     batch = frames.split("train")
     assert frames.spec.input_shape[1] == 12 and frames.spec.max_length == frames.spec.input_shape[0] <= 51
     assert batch["lengths"].max() == batch["inputs"].shape[1] and batch["lengths"].min() < batch["lengths"].max()
-    assert (batch["inputs"][0, batch["lengths"][0]:] == 0).all()
+    assert (batch["inputs"][0, batch["lengths"][0] :] == 0).all()
     # auto: frames for dlrun's recurrent models, images for the rest.
     assert module(cache, model_target="dlrun.models.RecurrentNet").layout == "frames"
     assert module(cache, model_target="dlrun.models.CNN").layout == "image"
@@ -238,8 +254,16 @@ def test_train_then_predict_wav_files_through_the_cli(dlrun, tmp_path, monkeypat
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
     options = [f"data.{key}={value}" for key, value in TINY.items()]
     options = [o.replace("'", "") for o in options]
-    done = dlrun("train", "data=spoken_digits", "model=bilstm", "model.hidden_size=8", *options,
-                 "trainer.max_epochs=2", "logger=none", "hydra.run.dir=run")
+    done = dlrun(
+        "train",
+        "data=spoken_digits",
+        "model=bilstm",
+        "model.hidden_size=8",
+        *options,
+        "trainer.max_epochs=2",
+        "logger=none",
+        "hydra.run.dir=run",
+    )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     run = tmp_path / "run"
     assert "test/acc" in done.stdout
@@ -255,7 +279,7 @@ def test_train_then_predict_wav_files_through_the_cli(dlrun, tmp_path, monkeypat
     clips = tmp_path / "clips"
     clips.mkdir()
     for n, i in enumerate(test_rows):
-        samples = arrays["samples"][arrays["offsets"][i]: arrays["offsets"][i + 1]]
+        samples = arrays["samples"][arrays["offsets"][i] : arrays["offsets"][i + 1]]
         wavfile.write(clips / f"{n}.wav", 16000, samples)
     test = datamodule.split("test")
     with torch.no_grad():
@@ -268,7 +292,9 @@ def test_train_then_predict_wav_files_through_the_cli(dlrun, tmp_path, monkeypat
     np.testing.assert_allclose(probabilities, expected, atol=1e-5)
     assert table["prediction"].tolist() == [TINY["words"][k] for k in expected.argmax(axis=1)]
 
-    stereo = np.repeat(synthesis.resample(arrays["samples"][: arrays["offsets"][1]] / 32768.0, 16000, 44100)[:, None], 2, 1)
+    stereo = np.repeat(
+        synthesis.resample(arrays["samples"][: arrays["offsets"][1]] / 32768.0, 16000, 44100)[:, None], 2, 1
+    )
     wavfile.write(tmp_path / "stereo.wav", 44100, stereo.astype(np.float32))
     result = CliRunner().invoke(app, ["predict", str(run), str(tmp_path / "stereo.wav")])
     assert result.exit_code == 0, (result.output, result.exception)
@@ -288,9 +314,18 @@ def test_a_cnn_trains_on_the_spectrogram_images(tmp_path, cache):
     from conftest import build_from_overrides
 
     options = [f"data.{key}={value}".replace("'", "") for key, value in TINY.items()]
-    run = build_from_overrides(tmp_path, "data=spoken_digits", "model=cnn", "model.channels=[4,8]", "model.head_sizes=[16]",
-                               f"data.cache_dir={cache}", "data.augment.time_masks=1", "data.augment.time_mask_width=5",
-                               *options, "callbacks=none")
+    run = build_from_overrides(
+        tmp_path,
+        "data=spoken_digits",
+        "model=cnn",
+        "model.channels=[4,8]",
+        "model.head_sizes=[16]",
+        f"data.cache_dir={cache}",
+        "data.augment.time_masks=1",
+        "data.augment.time_mask_width=5",
+        *options,
+        "callbacks=none",
+    )
     assert run.datamodule.layout == "image" and run.datamodule.spec.input_shape == (1, 40, 101)
     before = {k: v.clone() for k, v in run.task.model.state_dict().items()}
     run.trainer.fit(run.task, datamodule=run.datamodule)

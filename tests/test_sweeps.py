@@ -33,8 +33,15 @@ def study(path: Path, name: str = "mlp_optuna"):
 
 @pytest.mark.slow
 def test_a_sweep_runs_every_job_past_failures_and_says_so(dlrun, tmp_path):
-    done = dlrun("train", "-m", *TINY, "optimizer=sgd", "trainer.gradient_clip_val=null",
-                 "optimizer.lr=-1,0.01,1e12", "hydra.sweep.dir=sweep")
+    done = dlrun(
+        "train",
+        "-m",
+        *TINY,
+        "optimizer=sgd",
+        "trainer.gradient_clip_val=null",
+        "optimizer.lr=-1,0.01,1e12",
+        "hydra.sweep.dir=sweep",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert statuses(tmp_path / "sweep") == {"-1": "failed", "0.01": "completed", "1000000000000.0": "diverged"}
     assert "3 jobs: 1 failed, 1 completed, 1 diverged" in done.stdout
@@ -46,15 +53,25 @@ def test_a_sweep_runs_every_job_past_failures_and_says_so(dlrun, tmp_path):
 
 def test_a_typo_stops_a_sweep_before_any_job(dlrun, tmp_path):
     assert_user_error(dlrun("train", "-m", "optimizer.lrr=0.1,0.2", "hydra.sweep.dir=sweep"), "optimizer.lrr")
-    assert_user_error(dlrun("train", "-m", "monitor=val/acc2", "optimizer.lr=0.1,0.2", "hydra.sweep.dir=s2"),
-                      "monitor 'val/acc2'", "Did you mean val/acc?")
+    assert_user_error(
+        dlrun("train", "-m", "monitor=val/acc2", "optimizer.lr=0.1,0.2", "hydra.sweep.dir=s2"),
+        "monitor 'val/acc2'",
+        "Did you mean val/acc?",
+    )
     assert not list(tmp_path.rglob("results.json"))
 
 
 @pytest.mark.slow
 def test_parallel_jobs_split_the_cores_and_survive_failures(dlrun, tmp_path):
-    done = dlrun("train", "-m", *TINY, "hydra/launcher=joblib", "hydra.launcher.n_jobs=2",
-                 "optimizer.lr=0.01,-1", "hydra.sweep.dir=sweep")
+    done = dlrun(
+        "train",
+        "-m",
+        *TINY,
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "optimizer.lr=0.01,-1",
+        "hydra.sweep.dir=sweep",
+    )
     assert done.returncode == 1, done.stdout + done.stderr
     assert statuses(tmp_path / "sweep") == {"0.01": "completed", "-1": "failed"}
     assert "2 jobs: 1 completed, 1 failed" in done.stdout
@@ -71,8 +88,12 @@ def test_a_joblib_sweeps_workers_import_during_the_checks_and_its_jobs_reuse_the
     cfg = ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=2"], multirun=True)
     assert warm_workers(ConfigSource().compose([], multirun=True)) is None  # the basic launcher has none
     # No head start, and no traceback, for a setting the checks after it refuse.
-    assert warm_workers(ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=${nowhere}"],
-                                               multirun=True)) is None
+    assert (
+        warm_workers(
+            ConfigSource().compose(["hydra/launcher=joblib", "hydra.launcher.n_jobs=${nowhere}"], multirun=True)
+        )
+        is None
+    )
     workers = warm_workers(cfg)
     try:
         workers.ready()
@@ -85,11 +106,24 @@ def test_a_joblib_sweeps_workers_import_during_the_checks_and_its_jobs_reuse_the
 
 
 def test_a_bad_value_stops_a_parallel_sweep_before_any_job(dlrun, tmp_path):
-    done = dlrun("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=2", "trainer.max_epochs=1.5",
-                 "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
+    done = dlrun(
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "trainer.max_epochs=1.5",
+        "optimizer.lr=0.1,0.2",
+        "hydra.sweep.dir=sweep",
+    )
     assert_user_error(done, "trainer.max_epochs")
-    unresolved = dlrun("train", "-m", "hydra/launcher=joblib", "hydra.launcher.n_jobs=${nowhere}",
-                       "optimizer.lr=0.1,0.2", "hydra.sweep.dir=sweep")
+    unresolved = dlrun(
+        "train",
+        "-m",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=${nowhere}",
+        "optimizer.lr=0.1,0.2",
+        "hydra.sweep.dir=sweep",
+    )
     assert_user_error(unresolved, "hydra.launcher.n_jobs does not resolve")
     assert not list(tmp_path.rglob("results.json"))
 
@@ -118,16 +152,28 @@ def test_optuna_maximizes_the_monitor_resumes_its_study_and_records_failures(dlr
 
     changed = dlrun("train", "-m", *search, "optimizer.lr=choice(-1, 0.01)")
     assert_user_error(changed, "searched optimizer.lr over LogUniformDistribution", "hydra.sweeper.study_name=")
-    failing = dlrun("train", "-m", *search, "hydra.sweeper.n_trials=6", "optimizer.lr=choice(-1, 0.01)",
-                    "hydra.sweeper.study_name=failing")
+    failing = dlrun(
+        "train",
+        "-m",
+        *search,
+        "hydra.sweeper.n_trials=6",
+        "optimizer.lr=choice(-1, 0.01)",
+        "hydra.sweeper.study_name=failing",
+    )
     assert failing.returncode == 1, failing.stdout + failing.stderr
     trials = study(tmp_path / "runs" / "optuna" / "failing" / "study.db", "failing").trials
     assert len(trials) == 6 and {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
     assert all((t.state.name == "FAIL") == (t.params["optimizer.lr"] == -1) for t in trials)
     # Every trial failing leaves Optuna without a best trial, and its sweeper raises at the end: one
     # line, then the summary of what failed.
-    doomed = dlrun("train", "-m", *search, "hydra.sweeper.n_trials=2", "optimizer.lr=choice(-1, -2)",
-                   "hydra.sweeper.study_name=doomed")
+    doomed = dlrun(
+        "train",
+        "-m",
+        *search,
+        "hydra.sweeper.n_trials=2",
+        "optimizer.lr=choice(-1, -2)",
+        "hydra.sweeper.study_name=doomed",
+    )
     assert doomed.returncode == 1 and "Traceback" not in doomed.stdout + doomed.stderr, doomed.stdout + doomed.stderr
     assert "Error: the sweep stopped: ValueError" in doomed.stderr and "2 jobs: 2 failed" in doomed.stdout
 
@@ -157,7 +203,9 @@ def test_pruning_finds_its_trial_in_the_storage_and_stops_a_bad_one(tmp_path):
 
     pruning = OptunaPruning("val/loss", storage, "s", n_startup_trials=3, n_warmup_steps=1)
     pruning.trial = find_trial(storage, "s", overrides, 3, 1)
-    trainer = SimpleNamespace(sanity_checking=False, callback_metrics={"val/loss": 5.0}, current_epoch=0, should_stop=False)
+    trainer = SimpleNamespace(
+        sanity_checking=False, callback_metrics={"val/loss": 5.0}, current_epoch=0, should_stop=False
+    )
     pruning.on_validation_end(trainer, None)  # within the warm-up
     assert not trainer.should_stop
     trainer.current_epoch, trainer.callback_metrics = 2, {"val/loss": 4.0}
@@ -221,6 +269,9 @@ def test_the_hparam_names_of_a_sweep_compose_one_job_of_each_shape():
     # lr and seed only change values; the model and the added key change which keys there are.
     assert len(composed) == 4
     assert {tuple(o for o in job if o.startswith(("model=", "+model."))) for job in composed} == {
-        ("model=mlp", "+model.note=a"), ("model=mlp", "+model.note=b"), ("model=cnn", "+model.note=a"), ("model=cnn", "+model.note=b")
+        ("model=mlp", "+model.note=a"),
+        ("model=mlp", "+model.note=b"),
+        ("model=cnn", "+model.note=a"),
+        ("model=cnn", "+model.note=b"),
     }
     assert {"model.channels", "model.hidden_sizes", "optimizer.lr", "seed"} <= set(keys)

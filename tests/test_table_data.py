@@ -195,7 +195,11 @@ def test_regression_targets_are_standardized_with_training_statistics(tmp_path):
     dm = module(write(tmp_path, table), target="price", features=["row"])
     train_rows = dm.split("train")["inputs"][:, 0].round().long().numpy()
     mean, std = table.price[train_rows].mean(), table.price[train_rows].std(ddof=0)
-    assert (dm.spec.task, dm.spec.target_mean, dm.spec.target_std) == ("regression", pytest.approx(mean), pytest.approx(std))
+    assert (dm.spec.task, dm.spec.target_mean, dm.spec.target_std) == (
+        "regression",
+        pytest.approx(mean),
+        pytest.approx(std),
+    )
     for split in ("train", "val", "test"):
         rows = dm.split(split)["inputs"][:, 0].round().long().numpy()
         np.testing.assert_allclose(dm.split(split)["targets"].numpy(), (table.price[rows] - mean) / std, rtol=1e-5)

@@ -50,8 +50,14 @@ def test_the_model_gets_the_spec_fields_its_constructor_names():
 
 def test_recurrent_options_reach_the_model_through_the_config(tmp_path):
     run = build_from_overrides(
-        tmp_path, "model=bigru", "model.num_layers=2", "model.hidden_size=12", "model.dropout=0.25",
-        "model.read_out=attention", "model.head_sizes=[7]", "model.head_dropout=0.1",
+        tmp_path,
+        "model=bigru",
+        "model.num_layers=2",
+        "model.hidden_size=12",
+        "model.dropout=0.25",
+        "model.read_out=attention",
+        "model.head_sizes=[7]",
+        "model.head_dropout=0.1",
     )
     model = run.task.model
     assert model.rnn.mode == "GRU" and model.rnn.bidirectional and model.rnn.num_layers == 2

@@ -102,12 +102,22 @@ def test_text_and_seq2seq_specials_give_the_ids_and_json_of_each_kind_of_run():
     assert seq2seq.decode([2, 4, 0, 5, 3, 6]) == ["a", "b"]
     # The JSON of vocab.json and of each side in seq2seq_vocab.json: these keys in this order.
     assert list(text.to_json().items()) == [
-        ("format", "dlrun.vocabulary"), ("version", 1), ("tokenizer", "word"), ("lowercase", True),
-        ("pad_id", 0), ("unk_id", 1), ("tokens", text.tokens),
+        ("format", "dlrun.vocabulary"),
+        ("version", 1),
+        ("tokenizer", "word"),
+        ("lowercase", True),
+        ("pad_id", 0),
+        ("unk_id", 1),
+        ("tokens", text.tokens),
     ]
     assert list(seq2seq.to_json().items()) == [
-        ("format", "dlrun.symbol_vocabulary"), ("version", 1),
-        ("pad_id", 0), ("unk_id", 1), ("bos_id", 2), ("eos_id", 3), ("tokens", seq2seq.tokens),
+        ("format", "dlrun.symbol_vocabulary"),
+        ("version", 1),
+        ("pad_id", 0),
+        ("unk_id", 1),
+        ("bos_id", 2),
+        ("eos_id", 3),
+        ("tokens", seq2seq.tokens),
     ]
     assert Vocabulary.from_json(seq2seq.to_json(), SEQ2SEQ_SPECIALS) == seq2seq
     assert Vocabulary.from_json(text.to_json()) == text

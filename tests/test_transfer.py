@@ -110,7 +110,11 @@ def test_fine_tuning_a_run_end_to_end(tmp_path):
     second.trainer.fit(second.task, datamodule=second.datamodule)
     after = second.task.model.features.state_dict()
     # Frozen convolutions keep their weights (batch-norm running statistics may still move).
-    assert all(torch.equal(after[k], v) for k, v in pretrained_features.items() if "running" not in k and "num_batches" not in k)
+    assert all(
+        torch.equal(after[k], v)
+        for k, v in pretrained_features.items()
+        if "running" not in k and "num_batches" not in k
+    )
     assert not torch.equal(second.task.model.head[-1].weight, head_before)
 
 

@@ -9,9 +9,19 @@ from helpers import assert_user_error
 pytestmark = pytest.mark.slow
 
 COPY = (
-    "data=copy", "model=seq2seq", "data.min_length=3", "data.max_length=5", "data.vocab_size=6",
-    "data.train_size=3000", "data.val_size=100", "data.test_size=100", "model.hidden_size=32",
-    "model.embedding_size=16", "optimizer.lr=0.005", "trainer.max_epochs=4", "logger=none",
+    "data=copy",
+    "model=seq2seq",
+    "data.min_length=3",
+    "data.max_length=5",
+    "data.vocab_size=6",
+    "data.train_size=3000",
+    "data.val_size=100",
+    "data.test_size=100",
+    "model.hidden_size=32",
+    "model.embedding_size=16",
+    "optimizer.lr=0.005",
+    "trainer.max_epochs=4",
+    "logger=none",
 )
 
 

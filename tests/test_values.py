@@ -32,7 +32,10 @@ BAD = [
     (("trainer.max_epochs=0",), ("trainer.max_epochs", "got 0", ">= 1")),
     (("+trainer.max_steps=0",), ("trainer.max_steps", "got 0", ">= 1, or -1 (no limit)")),
     (("trainer.gradient_clip_val=-1",), ("trainer.gradient_clip_val", "-1", ">= 0")),
-    (("trainer.gradient_clip_algorithm=nrom",), ("trainer.gradient_clip_algorithm", "'nrom'", "norm, value", "Did you mean norm?")),
+    (
+        ("trainer.gradient_clip_algorithm=nrom",),
+        ("trainer.gradient_clip_algorithm", "'nrom'", "norm, value", "Did you mean norm?"),
+    ),
     (("trainer.accumulate_grad_batches=0",), ("trainer.accumulate_grad_batches", "got 0", ">= 1")),
     (("trainer.limit_train_batches=1.5",), ("trainer.limit_train_batches", "1.5", "[0, 1]", "whole number of batches")),
     (("trainer.precision=33",), ("trainer.precision", "33", "32-true", "bf16-mixed")),
@@ -52,13 +55,22 @@ BAD = [
     (("scheduler=step", "scheduler.step_size=2.5"), ("scheduler.step_size", "2.5", "a whole number")),
     (("scheduler=plateau", "scheduler.factor=1.5"), ("scheduler.factor", "1.5", "(0, 1)")),
     (("scheduler=cosine", "scheduler.warmup_steps=-5"), ("scheduler.warmup_steps", "-5", ">= 0")),
-    (("scheduler=onecycle", "scheduler.anneal_strategy=cosine"), ("scheduler.anneal_strategy", "cosine", "'cos' or 'linear'")),
+    (
+        ("scheduler=onecycle", "scheduler.anneal_strategy=cosine"),
+        ("scheduler.anneal_strategy", "cosine", "'cos' or 'linear'"),
+    ),
     # callbacks
     (("callbacks.early_stopping.patience=-2",), ("callbacks.early_stopping.patience", "-2", ">= 0")),
     (("callbacks.early_stopping.patience=2.5",), ("callbacks.early_stopping.patience", "2.5", "a whole number")),
-    (("callbacks.lr_monitor.logging_interval=batch",), ("callbacks.lr_monitor.logging_interval", "'batch'", "epoch, null, step")),
+    (
+        ("callbacks.lr_monitor.logging_interval=batch",),
+        ("callbacks.lr_monitor.logging_interval", "'batch'", "epoch, null, step"),
+    ),
     (("callbacks.attention_maps.num_examples=0",), ("callbacks.attention_maps.num_examples", "got 0", ">= 1")),
-    (("+callbacks.early_stopping.patiance=3",), ("callbacks.early_stopping.patiance", "Did you mean callbacks.early_stopping.patience?")),
+    (
+        ("+callbacks.early_stopping.patiance=3",),
+        ("callbacks.early_stopping.patiance", "Did you mean callbacks.early_stopping.patience?"),
+    ),
     # top level
     (("seed=-1",), ("seed", "-1", "[0, 4294967295]")),
     (("seed=1.5",), ("seed", "1.5", "a whole number or null")),
@@ -84,7 +96,10 @@ BAD = [
     (("model=rnn", "model.nonlinearity=sigmoid"), ("model.nonlinearity", "'sigmoid'", "relu, tanh")),
     ((*SEQ2SEQ, "model.attention=luong"), ("model.attention", "'luong'", "bahdanau", "luong_general")),
     ((*SEQ2SEQ, "model.cell=rnn"), ("model.cell", "'rnn'", "gru, lstm.")),  # the seq2seq module's own CELLS
-    ((*SEQ2SEQ, "model.teacher_forcing_schedule=linearr"), ("model.teacher_forcing_schedule", "linearr", "inverse_sigmoid")),
+    (
+        (*SEQ2SEQ, "model.teacher_forcing_schedule=linearr"),
+        ("model.teacher_forcing_schedule", "linearr", "inverse_sigmoid"),
+    ),
     ((*SEQ2SEQ, "model.beam_size=0"), ("model.beam_size", "got 0", ">= 1")),
     (("model=resnet", "model.blocks_per_stage=[2,0]"), ("model.blocks_per_stage", "[2, 0]", ">= 1")),
     # data
@@ -104,15 +119,24 @@ BAD = [
     (("data=co2", "data.horizon=1.5"), ("data.horizon", "1.5", "a whole number")),
     ((*SEQ2SEQ, "data.task=revers"), ("data.task", "'revers'", "Did you mean reverse?")),
     (("data=adding", "data.sequence_length=1"), ("data.sequence_length", "got 1", ">= 2")),
-    (("data=bible_en_es", "model=seq2seq", "data.source_tokenizer=chars"), ("data.source_tokenizer", "'chars'", "char, word")),
+    (
+        ("data=bible_en_es", "model=seq2seq", "data.source_tokenizer=chars"),
+        ("data.source_tokenizer", "'chars'", "char, word"),
+    ),
     (("logger=csv", "logger.csv.name=5"), ("logger.csv.name", "got 5", "a string or null")),
     # loss, regularizer, init
     (("loss=cross_entropy", "loss.label_smoothing=1.5"), ("loss.label_smoothing", "1.5", "[0, 1)")),
     (("loss=huber", "loss.delta=0"), ("loss.delta", "got 0", "a positive number")),
     (("loss=mse", "+loss.reductin=sum"), ("loss.reductin", "Did you mean loss.reduction?")),
     (("regularizer=l2", "regularizer.strength=-1"), ("regularizer.strength", "-1", ">= 0")),
-    (("regularizer=l1", "regularizer.include_biases_and_norms=yes"), ("regularizer.include_biases_and_norms", "'yes'", "true or false")),
-    (("init=he_normal", "init.hidden_scheme=orthogonl"), ("init.hidden_scheme", "'orthogonl'", "Did you mean orthogonal?")),
+    (
+        ("regularizer=l1", "regularizer.include_biases_and_norms=yes"),
+        ("regularizer.include_biases_and_norms", "'yes'", "true or false"),
+    ),
+    (
+        ("init=he_normal", "init.hidden_scheme=orthogonl"),
+        ("init.hidden_scheme", "'orthogonl'", "Did you mean orthogonal?"),
+    ),
     (("init=he_normal", "init.nonlinearity=mish"), ("init.nonlinearity", "'mish'", "model", "leaky_relu")),
     (("init=normal", "init.std=0"), ("init.std", "got 0", "a positive number")),
     (("init=normal", "+init.sceme=normal"), ("init.sceme", "Did you mean init.scheme?")),
@@ -131,7 +155,18 @@ def test_a_bad_value_is_a_one_paragraph_config_error(overrides, needles):
 
 def test_the_table_covers_every_kind_of_config():
     covered = {o.split("=")[0].lstrip("+").split(".")[0] for overrides, _ in BAD for o in overrides}
-    assert {"data", "model", "optimizer", "scheduler", "trainer", "callbacks", "loss", "regularizer", "init", "seed"} <= covered
+    assert {
+        "data",
+        "model",
+        "optimizer",
+        "scheduler",
+        "trainer",
+        "callbacks",
+        "loss",
+        "regularizer",
+        "init",
+        "seed",
+    } <= covered
     assert len(BAD) >= 30
 
 
@@ -154,7 +189,9 @@ def test_an_existing_path_passes(tmp_path):
 def test_a_number_where_text_is_wanted_says_how_to_quote_it(tmp_path):
     table = tmp_path / "table.csv"
     table.write_text("0,1\n1,2\n")
-    with pytest.raises(ConfigError, match="data.target must be a string or null, got 1 .* quote it: \"data.target='1'\""):
+    with pytest.raises(
+        ConfigError, match="data.target must be a string or null, got 1 .* quote it: \"data.target='1'\""
+    ):
         check(SOURCE, ["data=csv", f"data.path={table}", "data.target=1"])
     assert check(SOURCE, ["data=csv", f"data.path={table}", "data.target='1'"]).cfg.data.target == "1"
 
@@ -193,7 +230,9 @@ USER_NET = """
 @pytest.fixture
 def user_net(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    yield user_config(tmp_path, "user_net_values", USER_NET, "_target_: user_net_values.TinyNet\nsizes: [8]\ndepth: 1\n")
+    yield user_config(
+        tmp_path, "user_net_values", USER_NET, "_target_: user_net_values.TinyNet\nsizes: [8]\ndepth: 1\n"
+    )
     sys.modules.pop("user_net_values", None)
 
 
@@ -220,13 +259,18 @@ def test_a_users_class_keeps_its_own_choices(user_net):
 
 def test_a_users_class_that_uses_dlruns_activations_gets_them_checked(tmp_path, monkeypatch):
     monkeypatch.syspath_prepend(str(tmp_path))
-    source = user_config(tmp_path, "user_act_values", """
+    source = user_config(
+        tmp_path,
+        "user_act_values",
+        """
         from dlrun.models.layers import make_activation
 
         class Net:
             def __init__(self, input_shape, num_outputs, activation="relu"):
                 self.act = make_activation(activation)
-    """, "_target_: user_act_values.Net\nactivation: relu\n")
+    """,
+        "_target_: user_act_values.Net\nactivation: relu\n",
+    )
     try:
         with pytest.raises(ConfigError, match="unknown activation 'mish'"):
             check(source, ["model=mine", "model.activation=mish"])
@@ -237,13 +281,18 @@ def test_a_users_class_that_uses_dlruns_activations_gets_them_checked(tmp_path, 
 def test_a_users_literal_is_a_choice_with_a_suggestion(tmp_path, monkeypatch):
     # No rule names `mode`: the annotation alone makes it a choice, checked as dlrun's own are.
     monkeypatch.syspath_prepend(str(tmp_path))
-    source = user_config(tmp_path, "user_choice_values", """
+    source = user_config(
+        tmp_path,
+        "user_choice_values",
+        """
         from typing import Literal
 
         class Net:
             def __init__(self, input_shape, num_outputs, mode: Literal["fast", "exact"] | None = "fast"):
                 self.mode = mode
-    """, "_target_: user_choice_values.Net\nmode: fast\n")
+    """,
+        "_target_: user_choice_values.Net\nmode: fast\n",
+    )
     try:
         check(source, ["model=mine", "model.mode=exact"])
         with pytest.raises(ConfigError) as info:
@@ -277,8 +326,16 @@ def test_every_packaged_option_passes(group, option):
 
 
 def test_the_defaults_and_debug_presets_pass():
-    for overrides in ([], ["debug=fast"], ["debug=overfit"], ["callbacks=none"], ["trainer=ddp"],
-                      [*SEQ2SEQ, "callbacks=none", "init=orthogonal"], ["optimizer=gd"], ["seed=null"]):
+    for overrides in (
+        [],
+        ["debug=fast"],
+        ["debug=overfit"],
+        ["callbacks=none"],
+        ["trainer=ddp"],
+        [*SEQ2SEQ, "callbacks=none", "init=orthogonal"],
+        ["optimizer=gd"],
+        ["seed=null"],
+    ):
         check(SOURCE, overrides)
     check(SOURCE, ["model=mlp,cnn", "seed=0,1"], multirun=True)
     check(SOURCE, ["hparams_search=mlp_optuna"], multirun=True)
@@ -306,7 +363,11 @@ def test_types_in_words_and_bool_is_no_number():
     import torch
 
     assert conforms(True, int) is False and conforms(1, bool) is False and conforms(1, float) is True
-    assert conforms(2.0, int) is False and conforms([1, 2], Sequence[int]) is True and conforms("ab", Sequence[str]) is False
+    assert (
+        conforms(2.0, int) is False
+        and conforms([1, 2], Sequence[int]) is True
+        and conforms("ab", Sequence[str]) is False
+    )
     assert conforms("abc", float | torch.Tensor) is None  # a class of its own: the rules say more
     assert conforms(5, float | torch.Tensor) is True and conforms([1], float | torch.Tensor) is None
     assert conforms(16, Literal[16, 32]) is True and conforms("16", Literal[16, 32]) is False
@@ -328,7 +389,10 @@ def test_types_in_words_and_bool_is_no_number():
         (("train", "optimizer.lr=0"), ("optimizer.lr", "positive number")),
         (("train", "--config-dir", "nowhere", "model=mlp"), ("--config-dir 'nowhere'",)),
         (("show", "model.activation=nonsense"), ("model.activation", "'nonsense'", "leaky_relu")),
-        (("train", "model=lstm", "model.cell=lstn"), ("Unknown model.cell 'lstn'. Valid choices: gru, lstm, rnn.", "Did you mean lstm?")),
+        (
+            ("train", "model=lstm", "model.cell=lstn"),
+            ("Unknown model.cell 'lstn'. Valid choices: gru, lstm, rnn.", "Did you mean lstm?"),
+        ),
         (("show", "model=cnn", "model.pool=mean"), ("Unknown model.pool 'mean'. Valid choices: avg, max, min, null.",)),
     ],
 )

@@ -137,8 +137,12 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
     wanted = [*parameters, *(("input_shape", "num_outputs") if takes_any or not parameters else ())]
     arguments = {name: offered[name] for name in wanted if name in offered and name not in model_cfg}
     unserved = [
-        name for name, parameter in parameters.items()
-        if name in offered and name not in model_cfg and parameter.default is inspect.Parameter.empty and not spec.serves(name)
+        name
+        for name, parameter in parameters.items()
+        if name in offered
+        and name not in model_cfg
+        and parameter.default is inspect.Parameter.empty
+        and not spec.serves(name)
     ]
     if unserved:
         raise ConfigError(

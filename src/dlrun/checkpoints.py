@@ -59,7 +59,9 @@ def load_weights(path: str | Path) -> dict[str, Tensor]:
     """
     saved = load_checkpoint(path)
     state = saved.get("state_dict", saved)
-    tensors = {key: value for key, value in state.items() if isinstance(value, Tensor)} if isinstance(state, Mapping) else {}
+    tensors = (
+        {key: value for key, value in state.items() if isinstance(value, Tensor)} if isinstance(state, Mapping) else {}
+    )
     if not tensors:
         raise DlrunError(f"'{path}' holds no tensors by name (no state dict): it is not a model's weights.")
     if any(key.startswith(LIGHTNING_MODEL_PREFIX) for key in tensors):

@@ -35,7 +35,9 @@ def check_choice(what: str, value: object, choices: Any, null_means: str | None 
         return
     names = [str(c) for c in allowed]
     null = f", or null for {null_means}" if null_means is not None else ""
-    raise ValueError(f"unknown {what} '{value}'; choose one of: {', '.join(names)}{null}.{did_you_mean(str(value), names)}")
+    raise ValueError(
+        f"unknown {what} '{value}'; choose one of: {', '.join(names)}{null}.{did_you_mean(str(value), names)}"
+    )
 
 
 def check_config_choice(key: str, value: object, choices: Any) -> None:

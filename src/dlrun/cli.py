@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 @app.callback(invoke_without_command=True)
 def main(ctx: typer.Context) -> None:
     if ctx.invoked_subcommand is None:  # bare `dlrun`: show the verbs, and that is not an error
@@ -37,6 +38,7 @@ TRUST_HELP = (
 
 def trust_option() -> bool:
     return typer.Option(False, "--trust-config", help=TRUST_HELP)
+
 
 TRAIN_HELP = """Train a model; every argument goes to Hydra.
 
@@ -120,7 +122,9 @@ def report(
 
 @app.command()
 def doctor(
-    family: list[str] = typer.Option(None, "--family", "-f", help="Fit only this model family (repeatable); default: all."),
+    family: list[str] = typer.Option(
+        None, "--family", "-f", help="Fit only this model family (repeatable); default: all."
+    ),
 ) -> None:
     """Check the installation: versions, devices, optional data, and a few training steps of every model family."""
     from dlrun.commands.doctor import doctor as check
@@ -157,7 +161,9 @@ def predict(
         "text per line, or a CSV with --column. Series: a CSV of the run's columns. Seq2Seq: one source per line. "
         "- reads stdin.",
     ),
-    output: str = typer.Option(None, "--output", "-o", help="The file to write (.csv or .jsonl); default or -: stdout."),
+    output: str = typer.Option(
+        None, "--output", "-o", help="The file to write (.csv or .jsonl); default or -: stdout."
+    ),
     output_format: str = typer.Option(None, "--format", help="csv or jsonl; default: by --output's suffix, else csv."),
     column: str = typer.Option(None, "--column", help="Text runs: the column of texts when INPUT is a table."),
     force: bool = typer.Option(False, "--force", help="Overwrite --output if it exists."),
@@ -197,7 +203,9 @@ def evaluate(
     overrides: list[str] = typer.Argument(
         None, help="Hydra overrides on top of the run's own, e.g. data=csv data.path=new.csv, data.batch_size=8."
     ),
-    weights: str = typer.Option("best", "--weights", help="best (checkpoints/weights.safetensors, else best.ckpt) or last (last.ckpt)."),
+    weights: str = typer.Option(
+        "best", "--weights", help="best (checkpoints/weights.safetensors, else best.ckpt) or last (last.ckpt)."
+    ),
     config_dir: str = typer.Option(
         None, "--config-dir", "-cd", help="Your own config dir; default: the one the run was trained with, if any."
     ),

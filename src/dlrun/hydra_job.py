@@ -111,7 +111,10 @@ def job(cfg: DictConfig) -> float | None:
 
         skip_final_collection()  # the worker's exit would otherwise hold up the sweep's end by seconds
         threads, gpu = share_machine(hydra_cfg.job.num, int(hydra_cfg.launcher.n_jobs))
-        print(f"dlrun: parallel job {hydra_cfg.job.num}: {threads} torch threads, " + (f"GPU {gpu}" if gpu else "CPU"), flush=True)
+        print(
+            f"dlrun: parallel job {hydra_cfg.job.num}: {threads} torch threads, " + (f"GPU {gpu}" if gpu else "CPU"),
+            flush=True,
+        )
     started = time.perf_counter()
     result.write()
     _sign(result)
@@ -127,8 +130,12 @@ def job(cfg: DictConfig) -> float | None:
         _finish(result, "interrupted", started)
         raise
     except BaseException as e:
-        _finish(result, "interrupted" if isinstance(e, SystemExit) else "failed", started,
-                error="".join(traceback.format_exception_only(e)).strip())
+        _finish(
+            result,
+            "interrupted" if isinstance(e, SystemExit) else "failed",
+            started,
+            error="".join(traceback.format_exception_only(e)).strip(),
+        )
         if in_sweep and isinstance(e, Exception):
             traceback.print_exc()
             return None

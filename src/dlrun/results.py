@@ -86,7 +86,9 @@ def print_summary(result: RunResult) -> None:
         epoch = f" (epoch {result.best_epoch + 1})" if result.best_epoch is not None else ""
         table.add_row(f"best {result.monitor}", f"{result.best_value:.4f}{epoch}")
     for name, value in result.test_metrics.items():
-        references = [f"{baseline} {metrics[name]:.4f}" for baseline, metrics in result.baselines.items() if name in metrics]
+        references = [
+            f"{baseline} {metrics[name]:.4f}" for baseline, metrics in result.baselines.items() if name in metrics
+        ]
         table.add_row(name, f"{value:.4f}" + (f"  ({', '.join(references)})" if references else ""))
     if result.tested_on:
         table.add_row("tested on", f"{result.tested_on} weights")

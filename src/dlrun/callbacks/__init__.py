@@ -14,4 +14,19 @@ from dlrun.callbacks.progress import PlainProgress, progress_bar
 from dlrun.callbacks.random_states import RandomStates
 from dlrun.callbacks.step_checkpoint import StepCheckpoint
 
-__all__ = ["AttentionMaps", "ConfusionMatrixImage", "Diagnostics", "EarlyStopping", "ForecastPlot", "LearningRateMonitor", "LengthMetricsFigure", "MetricHistory", "ModelCheckpoint", "OptunaPruning", "PlainProgress", "RandomStates", "StepCheckpoint", "progress_bar"]
+__all__ = [
+    "AttentionMaps",
+    "ConfusionMatrixImage",
+    "Diagnostics",
+    "EarlyStopping",
+    "ForecastPlot",
+    "LearningRateMonitor",
+    "LengthMetricsFigure",
+    "MetricHistory",
+    "ModelCheckpoint",
+    "OptunaPruning",
+    "PlainProgress",
+    "RandomStates",
+    "StepCheckpoint",
+    "progress_bar",
+]

@@ -40,6 +40,10 @@ class ModelCheckpoint(pl.callbacks.ModelCheckpoint):
             return
         self._exported = best
         if trainer.is_global_zero:
-            metadata = {"epoch": str(trainer.current_epoch), "monitor": str(self.monitor), "score": "" if score is None else f"{score:.6g}"}
+            metadata = {
+                "epoch": str(trainer.current_epoch),
+                "monitor": str(self.monitor),
+                "score": "" if score is None else f"{score:.6g}",
+            }
             network = cast(nn.Module, pl_module.model)  # the task's network
             save_weights(network, Path(self.best_model_path).with_name(WEIGHTS_FILE), metadata)

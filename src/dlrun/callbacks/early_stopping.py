@@ -23,8 +23,12 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
 
     def state_dict(self) -> dict:
         # The snapshot travels with the checkpoint, so a resumed run restores the same best weights.
-        return {**super().state_dict(), "best_epoch": self.best_epoch, "snapshot_score": self._snapshot_score,
-                "best_state": self._best_state}
+        return {
+            **super().state_dict(),
+            "best_epoch": self.best_epoch,
+            "snapshot_score": self._snapshot_score,
+            "best_state": self._best_state,
+        }
 
     def load_state_dict(self, state_dict: dict) -> None:
         state_dict = dict(state_dict)

@@ -96,7 +96,8 @@ class ForecastPlot(StageFigure):
         if beyond:
             log.warning(
                 "callbacks.forecast_plot.steps_ahead %s lie beyond data.horizon=%d: left out of the plot",
-                beyond, horizon,
+                beyond,
+                horizon,
             )
             steps = [s for s in steps if s <= horizon] or default_steps(horizon)
         lines = forecast_lines(series, forecasts, steps)

@@ -27,7 +27,11 @@ def by_length_lines(by_length: dict[str, dict[str, float]]) -> list[tuple[str, l
     """(metric, bucket names, values) per metric, BLEU scaled to 0-1 like the others."""
     buckets = list(by_length)
     return [
-        (name if name != "bleu" else "bleu / 100", buckets, [by_length[b][name] / (100 if name == "bleu" else 1) for b in buckets])
+        (
+            name if name != "bleu" else "bleu / 100",
+            buckets,
+            [by_length[b][name] / (100 if name == "bleu" else 1) for b in buckets],
+        )
         for name in SHOWN
     ]
 

@@ -60,9 +60,7 @@ class MetricHistory(pl.Callback):
 
     def best(self, monitor: str, mode: str) -> tuple[float | None, int | None]:
         """The best value of `monitor` over the epochs, and the epoch it was reached in."""
-        scored = [
-            (row[monitor], row["epoch"]) for row in self.epochs if math.isfinite(row.get(monitor, math.nan))
-        ]
+        scored = [(row[monitor], row["epoch"]) for row in self.epochs if math.isfinite(row.get(monitor, math.nan))]
         if not scored:
             return None, None
         pick = min if mode == "min" else max

@@ -20,8 +20,14 @@ log = logging.getLogger(__name__)
 
 
 class OptunaPruning(pl.Callback):
-    def __init__(self, monitor: str, storage: str | None, study_name: str | None,
-                 n_startup_trials: int = 5, n_warmup_steps: int = 3) -> None:
+    def __init__(
+        self,
+        monitor: str,
+        storage: str | None,
+        study_name: str | None,
+        n_startup_trials: int = 5,
+        n_warmup_steps: int = 3,
+    ) -> None:
         self.monitor = monitor
         self.storage, self.study_name = storage, study_name
         self.n_startup_trials, self.n_warmup_steps = n_startup_trials, n_warmup_steps
@@ -30,8 +36,9 @@ class OptunaPruning(pl.Callback):
 
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self.storage and self.study_name:
-            self.trial = find_trial(self.storage, self.study_name, job_overrides(),
-                                    self.n_startup_trials, self.n_warmup_steps)
+            self.trial = find_trial(
+                self.storage, self.study_name, job_overrides(), self.n_startup_trials, self.n_warmup_steps
+            )
         if self.trial is None:
             log.info("Optuna pruning is off: this job is not a trial of a study in a storage.")
 
@@ -45,8 +52,10 @@ class OptunaPruning(pl.Callback):
         if self.trial.should_prune():
             self.pruned_at_epoch = trainer.current_epoch
             trainer.should_stop = True
-            log.warning(f"Optuna pruned this trial at epoch {trainer.current_epoch + 1}: {self.monitor} {value:.4g} "
-                        "is worse than the median of earlier trials there (its best so far counts).")
+            log.warning(
+                f"Optuna pruned this trial at epoch {trainer.current_epoch + 1}: {self.monitor} {value:.4g} "
+                "is worse than the median of earlier trials there (its best so far counts)."
+            )
 
 
 def job_overrides() -> dict[str, str]:

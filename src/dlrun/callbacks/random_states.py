@@ -24,9 +24,17 @@ class RandomStates(pl.Callback):
         return {
             "torch": torch.get_rng_state(),
             "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-            "python": {"version": version, "state": torch.tensor(mersenne, dtype=torch.int64), "gauss_next": gauss_next},
-            "numpy": {"keys": torch.from_numpy(keys.astype(np.int64)), "position": int(position),
-                      "has_gauss": int(has_gauss), "cached_gaussian": float(cached_gaussian)},
+            "python": {
+                "version": version,
+                "state": torch.tensor(mersenne, dtype=torch.int64),
+                "gauss_next": gauss_next,
+            },
+            "numpy": {
+                "keys": torch.from_numpy(keys.astype(np.int64)),
+                "position": int(position),
+                "has_gauss": int(has_gauss),
+                "cached_gaussian": float(cached_gaussian),
+            },
         }
 
     def load_state_dict(self, state_dict: dict) -> None:
@@ -36,5 +44,12 @@ class RandomStates(pl.Callback):
         py = state_dict["python"]
         random.setstate((py["version"], tuple(py["state"].tolist()), py["gauss_next"]))
         state = state_dict["numpy"]
-        np.random.set_state(("MT19937", state["keys"].numpy().astype(np.uint32), state["position"],
-                             state["has_gauss"], state["cached_gaussian"]))
+        np.random.set_state(
+            (
+                "MT19937",
+                state["keys"].numpy().astype(np.uint32),
+                state["position"],
+                state["has_gauss"],
+                state["cached_gaussian"],
+            )
+        )

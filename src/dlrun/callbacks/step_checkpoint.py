@@ -22,8 +22,12 @@ class StepCheckpoint(pl.Callback):
 
     def __init__(self, dirpath: str, every_n_train_steps: int = 0, filename: str = "last.ckpt") -> None:
         check_number(
-            "callbacks.step_checkpoint.every_n_train_steps", every_n_train_steps, at_least=0, whole=True,
-            unit="optimizer steps", meaning="0 for none"
+            "callbacks.step_checkpoint.every_n_train_steps",
+            every_n_train_steps,
+            at_least=0,
+            whole=True,
+            unit="optimizer steps",
+            meaning="0 for none",
         )
         self.path = Path(dirpath) / filename
         self.every_n_train_steps = every_n_train_steps
@@ -32,7 +36,9 @@ class StepCheckpoint(pl.Callback):
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._saved_at_step = trainer.global_step  # a resumed run counts from where it was
 
-    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int) -> None:
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx: int
+    ) -> None:
         every = self.every_n_train_steps
         if every and trainer.global_step // every > self._saved_at_step // every:
             trainer.save_checkpoint(self.path)

@@ -94,7 +94,9 @@ def device_rows() -> list[tuple[str, str]]:
 
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
-    cpu = f"{cpu_name() or 'unknown'}: {cores} cores" + (f" ({usable} usable by this process)" if usable != cores else "")
+    cpu = f"{cpu_name() or 'unknown'}: {cores} cores" + (
+        f" ({usable} usable by this process)" if usable != cores else ""
+    )
     rows = [("cpu", cpu), ("torch threads", f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()})")]
     if torch.cuda.is_available():
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
@@ -102,7 +104,12 @@ def device_rows() -> list[tuple[str, str]]:
         for index in range(torch.cuda.device_count()):
             properties = torch.cuda.get_device_properties(index)
             memory = properties.total_memory / 2**30
-            rows.append((f"  cuda:{index}", f"{properties.name}, {memory:.1f} GiB, compute capability {properties.major}.{properties.minor}"))
+            rows.append(
+                (
+                    f"  cuda:{index}",
+                    f"{properties.name}, {memory:.1f} GiB, compute capability {properties.major}.{properties.minor}",
+                )
+            )
     else:
         built = f"torch built with CUDA {torch.version.cuda}" if torch.version.cuda else "a CPU build of torch"
         rows.append(("cuda", f"not available ({built})"))
@@ -164,7 +171,9 @@ def fit_grid(checks: list[FitCheck], devices: list[str]):
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(title="Model families: a few optimizer steps on synthetic data", title_justify="left", title_style="bold")
+    table = Table(
+        title="Model families: a few optimizer steps on synthetic data", title_justify="left", title_style="bold"
+    )
     table.add_column("family", style="bold", no_wrap=True)
     for device in devices:
         table.add_column(device, overflow="fold")

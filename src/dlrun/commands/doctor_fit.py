@@ -84,8 +84,13 @@ class SyntheticDataModule(InMemoryDataModule):
             inputs[torch.arange(steps)[None, :] >= lengths[:, None]] = 0  # PAD
             batch = {"inputs": inputs, "lengths": lengths, "targets": torch.arange(n) % 3}
             spec = DataSpec(
-                "multiclass", (steps,), num_classes=3, class_names=("a", "b", "c"),
-                vocab_size=vocab, pad_id=0, max_length=steps,
+                "multiclass",
+                (steps,),
+                num_classes=3,
+                class_names=("a", "b", "c"),
+                vocab_size=vocab,
+                pad_id=0,
+                max_length=steps,
             )
         elif self.kind == "pairs":
             batch, spec = _reversal_pairs(n, generator)
@@ -117,8 +122,16 @@ def _reversal_pairs(n: int, generator: torch.Generator) -> tuple[Batch, DataSpec
         "target_lengths": lengths + 1,
     }
     spec = DataSpec(
-        "seq2seq", (longest,), vocab_size=vocab, pad_id=pad, max_length=longest, source_vocab_size=vocab,
-        target_vocab_size=vocab, bos_id=bos, eos_id=eos, max_target_length=longest + 1,
+        "seq2seq",
+        (longest,),
+        vocab_size=vocab,
+        pad_id=pad,
+        max_length=longest,
+        source_vocab_size=vocab,
+        target_vocab_size=vocab,
+        bos_id=bos,
+        eos_id=eos,
+        max_target_length=longest + 1,
     )
     return batch, spec
 
@@ -158,8 +171,16 @@ def _fit(source, family: Family, device: str) -> list[float]:
     from dlrun.building import build_task
 
     cfg = source.compose(
-        [f"model={family.name}", *family.overrides, "logger=none", "callbacks=none", "scheduler=none",
-         "optimizer=adam", "optimizer.lr=0.01", "seed=0"]
+        [
+            f"model={family.name}",
+            *family.overrides,
+            "logger=none",
+            "callbacks=none",
+            "scheduler=none",
+            "optimizer=adam",
+            "optimizer.lr=0.01",
+            "seed=0",
+        ]
     )
     with open_dict(cfg):
         cfg.data = {"_target_": f"{__name__}.SyntheticDataModule", "kind": family.data}

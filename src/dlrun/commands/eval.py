@@ -56,7 +56,11 @@ class Evaluation:
 
 
 def evaluate(
-    run_dir: str | Path, overrides: list[str], weights: str = "best", config_dir: str | None = None, trust_config: bool = False
+    run_dir: str | Path,
+    overrides: list[str],
+    weights: str = "best",
+    config_dir: str | None = None,
+    trust_config: bool = False,
 ) -> Evaluation:
     """Compose, build, load the weights, test; returns the evaluation (not yet written)."""
     trained = open_trained(run_dir, weights, trust_config)  # refuses a pickle before anything else runs
@@ -125,9 +129,18 @@ def compose_for_eval(run: RunDir, overrides: list[str], config_dir: str | None) 
     merged = merge_overrides(original, overrides, set(source.groups()))
     pin = [f"hydra.run.dir={quoted(run.path)}"]  # ${paths.output_dir} is the run dir (nothing writes there)
     recorded = run.recorded_config()
+
     def compose(lines: list[str], users: list[str]):
-        return job_config(compose_run(run, source, lines, run_overrides=recorded_overrides, users_overrides=users,
-                                      users_config_dir=users_config_dir).cfg)
+        return job_config(
+            compose_run(
+                run,
+                source,
+                lines,
+                run_overrides=recorded_overrides,
+                users_overrides=users,
+                users_config_dir=users_config_dir,
+            ).cfg
+        )
 
     try:
         before = compose(original + pin, pin)
@@ -160,7 +173,9 @@ def merge_overrides(original: list[str], new: list[str], groups: set[str]) -> li
     switched = {
         o.key_or_group
         for o in parsed_new
-        if o.key_or_group in groups and o.key_or_group in old_choice and o.get_value_element_as_str() != old_choice[o.key_or_group]
+        if o.key_or_group in groups
+        and o.key_or_group in old_choice
+        and o.get_value_element_as_str() != old_choice[o.key_or_group]
     }
     switched |= {o.key_or_group for o in parsed_new if o.key_or_group in groups and o.key_or_group not in old_choice}
     kept = []
@@ -286,7 +301,9 @@ def print_evaluation(result: Evaluation) -> None:
     if compare:
         shown = result.run_tested_on or "?"
         console.print(f"run's own test: results.json, tested on {shown} weights at the end of training")
-    console.print(f"overrides: {' '.join(result.overrides) or 'none'} (the run's: {' '.join(result.run_overrides) or 'none'})")
+    console.print(
+        f"overrides: {' '.join(result.overrides) or 'none'} (the run's: {' '.join(result.run_overrides) or 'none'})"
+    )
     for note in result.notes:
         console.print(f"note: {note}")
     if result.file:

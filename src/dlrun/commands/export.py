@@ -129,7 +129,9 @@ def _refuse_taken(target: Path, names: list[str], chosen: bool, run: RunDir) -> 
             hint = "give another --output dir"
         else:
             hint = f"give --output DIR for this export (e.g. --output {run.path / DEFAULT_DIR}-2)"
-        raise DlrunError(f"'{target}' already holds {', '.join(taken)} from an earlier export, and dlrun never overwrites them; {hint}.")
+        raise DlrunError(
+            f"'{target}' already holds {', '.join(taken)} from an earlier export, and dlrun never overwrites them; {hint}."
+        )
 
 
 def _move_into_place(scratch: Path, target: Path, names: list[str], run: RunDir) -> None:
@@ -150,7 +152,6 @@ def _move_into_place(scratch: Path, target: Path, names: list[str], run: RunDir)
         _refuse_taken(target, names, chosen=True, run=run)
         for name in names:
             shutil.move(str(scratch / name), str(target / name))
-
 
 
 def print_export(result: Export) -> None:

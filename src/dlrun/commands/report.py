@@ -31,7 +31,9 @@ def report(dirs: list[Path], plots: bool = False) -> Report:
     if console.is_terminal:
         table, left_out = fitting_table(summary, console)
         if left_out:
-            notes.insert(0, f"Left out to fit the terminal: {', '.join(left_out)} (all columns are in report.md and report.csv).")
+            notes.insert(
+                0, f"Left out to fit the terminal: {', '.join(left_out)} (all columns are in report.md and report.csv)."
+            )
     else:  # piped or redirected: one line per row, however wide, beats wrapping every cell
         table = rich_table(summary, summary.test_keys)
         console = Console(soft_wrap=True, width=max(console.width, natural_width(console, table)))
@@ -63,7 +65,9 @@ def rich_table(summary: Report, test_keys: list[str]):
 
     numeric = {"#", summary.best_header(), *summary.test_keys, "epochs", "wall time", "n"}
     table = Table(title=Text(summary.title()), title_justify="left")
-    columns = [i for i, header in enumerate(summary.headers()) if header not in summary.test_keys or header in test_keys]
+    columns = [
+        i for i, header in enumerate(summary.headers()) if header not in summary.test_keys or header in test_keys
+    ]
     for i in columns:
         header = summary.headers()[i]
         table.add_column(Text(header), justify="right" if header in numeric else "left", overflow="fold")

@@ -51,10 +51,14 @@ def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> i
     pin = [f"hydra.run.dir={quoted(run.path)}"]  # the run writes into its own dir, as it did
     # The run's config must still compose here, and build only what its trust allows.
     checked = compose_run(run, source, job_overrides + pin, run_overrides=started_with, users_overrides=extension + pin)
-    print(f"dlrun: resuming '{run.path}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True)
+    print(
+        f"dlrun: resuming '{run.path}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True
+    )
     os.environ[RESUME_CHECKPOINT] = str(last)
     try:
-        return run_single(checked.cfg, source, run.path, output_subdir=f".hydra/resumed-{time.strftime('%Y-%m-%d_%H-%M-%S')}")
+        return run_single(
+            checked.cfg, source, run.path, output_subdir=f".hydra/resumed-{time.strftime('%Y-%m-%d_%H-%M-%S')}"
+        )
     finally:
         os.environ.pop(RESUME_CHECKPOINT, None)
 

@@ -26,7 +26,9 @@ def translate_run(
     yield from translate(trained, read_lines(texts, input_file), beam_size, attention)
 
 
-def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None = None, attention: bool = False) -> Iterable[str]:
+def translate(
+    trained: TrainedRun, lines: Iterable[str], beam_size: int | None = None, attention: bool = False
+) -> Iterable[str]:
     """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
     `attention`, each output is followed by one indented line per output token: the token, and the
     source token its greedy step weighted most, with that weight, so an alignment can be read by eye."""
@@ -39,7 +41,9 @@ def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None =
     datamodule: Any = trained.data()
     run_dir = trained.path
     if not callable(getattr(datamodule, "tokenize_source", None)):
-        raise DlrunError(f"'{run_dir}' is a {datamodule.spec.task} run; dlrun translate needs a sequence-to-sequence run.")
+        raise DlrunError(
+            f"'{run_dir}' is a {datamodule.spec.task} run; dlrun translate needs a sequence-to-sequence run."
+        )
     model: Any = trained.model(datamodule.spec)
     datamodule.setup()
     if beam_size is not None:
@@ -48,9 +52,13 @@ def translate(trained: TrainedRun, lines: Iterable[str], beam_size: int | None =
         model.beam_size = beam_size
     if attention:
         if beam_size not in (None, 1):
-            raise DlrunError("--attention shows the weights of greedy decoding; drop --beam, or drop --attention to beam-search.")
+            raise DlrunError(
+                "--attention shows the weights of greedy decoding; drop --beam, or drop --attention to beam-search."
+            )
         if getattr(model, "attention_name", None) == "none":
-            raise DlrunError(f"'{run_dir}' was trained with model.attention=none: there are no attention weights to show.")
+            raise DlrunError(
+                f"'{run_dir}' was trained with model.attention=none: there are no attention weights to show."
+            )
     lines = list(lines)
     for start in range(0, len(lines), BATCH):
         chunk = lines[start : start + BATCH]
@@ -84,6 +92,8 @@ def read_lines(texts: list[str], input_file: str | None) -> list[str]:
     if input_file and input_file != "-":
         path = Path(input_file)
         if not path.is_file():
-            raise DlrunError(f"--input '{input_file}' is not a file; give a text file with one source per line, or - for stdin.")
+            raise DlrunError(
+                f"--input '{input_file}' is not a file; give a text file with one source per line, or - for stdin."
+            )
         return path.read_text(encoding="utf-8").splitlines()
     return sys.stdin.read().splitlines()

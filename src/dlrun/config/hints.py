@@ -99,8 +99,12 @@ def describe(hint: Any, plural: bool = False) -> str:
         return describe(args[0], plural)
     if hint is type(None):
         return "null"
-    simple = {bool: ("true or false", "true/false values"), int: ("a whole number", "whole numbers"),
-              float: ("a number", "numbers"), str: ("a string", "strings")}
+    simple = {
+        bool: ("true or false", "true/false values"),
+        int: ("a whole number", "whole numbers"),
+        float: ("a number", "numbers"),
+        str: ("a string", "strings"),
+    }
     if hint in simple:
         return simple[hint][plural]
     cls = origin or hint

@@ -221,8 +221,11 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "num_nodes": (AT_LEAST_1,),
     "devices": (Range(0, also=((-1, "every device"),)),),
     # Lightning's names for its accelerators and strategies; "gpu" is its alias for cuda or mps.
-    "accelerator": (OneOf(source="pytorch_lightning.accelerators:AcceleratorRegistry.available_accelerators",
-                          extra=("auto", "gpu")),),
+    "accelerator": (
+        OneOf(
+            source="pytorch_lightning.accelerators:AcceleratorRegistry.available_accelerators", extra=("auto", "gpu")
+        ),
+    ),
     "strategy": (OneOf(source="pytorch_lightning.strategies:StrategyRegistry.available_strategies", extra=("auto",)),),
     # seeds
     "seed": (Range(0, 2**32 - 1, note="0 is a seed like any other; null leaves the run unseeded"),),

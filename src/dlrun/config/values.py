@@ -174,4 +174,3 @@ def _locate(name: str, where: str) -> Any:
     except Exception as e:  # the user's module may fail in any way as it imports
         cause = e.__cause__ or e
         raise ConfigError(f"{where} '{name}' cannot be imported: {' '.join(str(cause).split())}") from None
-

@@ -83,16 +83,24 @@ class AddingDataModule(InMemoryDataModule):
     ) -> None:
         super().__init__(**options)
         check_number(
-            "data.sequence_length", sequence_length, at_least=2, whole=True, unit="steps",
+            "data.sequence_length",
+            sequence_length,
+            at_least=2,
+            whole=True,
+            unit="steps",
             hint="One marker is placed in each half of the sequence, so it needs two steps at least "
-            "(the classic settings are 50 to 1000)."
+            "(the classic settings are 50 to 1000).",
         )
         sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
         for key, value in sizes.items():
             check_number(
-                f"data.{key}", value, at_least=1, whole=True, unit="examples",
+                f"data.{key}",
+                value,
+                at_least=1,
+                whole=True,
+                unit="examples",
                 hint="(The examples are generated, so any size works: e.g. data.train_size=10000, "
-                "data.val_size=1000, data.test_size=1000.)"
+                "data.val_size=1000, data.test_size=1000.)",
             )
         check_number(
             "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"

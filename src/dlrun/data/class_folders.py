@@ -31,7 +31,8 @@ def find_class_files(
     for label, folder in enumerate(folders):
         # Hidden files and folders are editors' and OS's (.ipynb_checkpoints, macOS ._x.jpg), not data.
         found_files = sorted(
-            p for p in folder.rglob("*")
+            p
+            for p in folder.rglob("*")
             if p.suffix.lower() in suffixes
             and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(folder).parts)

@@ -111,7 +111,9 @@ class InMemoryDataModule(pl.LightningDataModule):
     def load_state_dict(self, state_dict: dict) -> None:
         self._restored_loader_state = state_dict or None
         if state_dict.get("batches_done"):  # the loader goes on where the epoch stopped, see above
-            warnings.filterwarnings("ignore", message="You're resuming from a checkpoint that ended before the epoch ended")
+            warnings.filterwarnings(
+                "ignore", message="You're resuming from a checkpoint that ended before the epoch ended"
+            )
 
     def _shard(self) -> tuple[int, int]:
         """(rank, world size) of a distributed fit; each process trains on its share of every batch."""

@@ -140,7 +140,11 @@ class TensorBatches:
             assert self.lengths is not None  # only sequence data (see _epoch) is cut into batches here
             batches = bucketed_batches(self.lengths, self.batch_size, self.bucket_pool_batches, self.generator)
         else:
-            order = torch.randperm(self.num_samples, generator=self.generator) if self.shuffle else torch.arange(self.num_samples)
+            order = (
+                torch.randperm(self.num_samples, generator=self.generator)
+                if self.shuffle
+                else torch.arange(self.num_samples)
+            )
             batches = list(order.split(self.batch_size))
         if self.drop_last:
             batches = [b for b in batches if len(b) == self.batch_size]

@@ -45,7 +45,9 @@ def trim_to_longest(batch: dict[str, Tensor]) -> dict[str, Tensor]:
     return trimmed
 
 
-def bucketed_batches(lengths: Tensor, batch_size: int, pool_batches: int, generator: torch.Generator | None = None) -> list[Tensor]:
+def bucketed_batches(
+    lengths: Tensor, batch_size: int, pool_batches: int, generator: torch.Generator | None = None
+) -> list[Tensor]:
     """Shuffled batches of indices whose lengths are similar; every example exactly once.
 
     The examples are shuffled, cut into pools of `pool_batches` batches, each pool is sorted by

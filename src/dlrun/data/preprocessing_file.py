@@ -98,7 +98,7 @@ def read_preprocessing(run_dir: Path) -> dict[str, Any]:
     except (OSError, ValueError) as e:
         raise DlrunError(f"Could not read '{path}': {' '.join(str(e).split())}.") from None
     if not isinstance(data, dict) or data.get("format") != PREPROCESSING_FORMAT:
-        raise DlrunError(f"'{path}' is not a dlrun preprocessing file (no \"format\": \"{PREPROCESSING_FORMAT}\" in it).")
+        raise DlrunError(f'\'{path}\' is not a dlrun preprocessing file (no "format": "{PREPROCESSING_FORMAT}" in it).')
     if data.get("version") != PREPROCESSING_VERSION:
         raise DlrunError(
             f"'{path}' is version {data.get('version')} of dlrun's preprocessing file; this dlrun reads version "
@@ -127,5 +127,11 @@ def _plain(value: Any) -> Any:
 def pillow_reader(mode: str, channels: int, size: list[int], pixel_scale: float) -> dict:
     """How predict reads an image file as training did: Pillow mode, size, bilinear resampling,
     and the divisor from 0..255 to the values the data served."""
-    return {"reader": "pillow", "mode": mode, "channels": channels, "size": list(size),
-            "resample": "bilinear", "pixel_scale": pixel_scale}
+    return {
+        "reader": "pillow",
+        "mode": mode,
+        "channels": channels,
+        "size": list(size),
+        "resample": "bilinear",
+        "pixel_scale": pixel_scale,
+    }

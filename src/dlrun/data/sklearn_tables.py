@@ -93,4 +93,6 @@ class SklearnDataModule(SplittingDataModule):
             # An image file is read as grayscale, resized to 8x8 (bilinear) and mapped from 0..255 to
             # the data set's 0..16, light ink on a dark background as the data set stores it.
             content["image"] = {"shape": list(image_shape), "pixel_max": float(np.max(bunch.data))}
-        write_preprocessing(directory, "image" if image_shape is not None else "table", type(self).__name__, spec, **content)
+        write_preprocessing(
+            directory, "image" if image_shape is not None else "table", type(self).__name__, spec, **content
+        )

@@ -52,8 +52,11 @@ class TextDataModule(SplittingDataModule):
         super().__init__(scaling=None, **options)
         tokenizer_named(tokenizer)
         check_number(
-            "data.min_freq", min_freq, at_least=1, whole=True,
-            meaning="keep tokens seen at least that many times in the training texts"
+            "data.min_freq",
+            min_freq,
+            at_least=1,
+            whole=True,
+            meaning="keep tokens seen at least that many times in the training texts",
         )
         for key, value in (("max_size", max_size), ("max_length", max_length)):
             check_number(f"data.{key}", value, at_least=1, whole=True, null_means="for no limit")

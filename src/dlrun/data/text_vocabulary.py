@@ -225,5 +225,5 @@ class Vocabulary:
                 f"Could not read the vocabulary '{path}': {e}. It is the {VOCABULARY_FILE} a text run writes."
             ) from None
         if not isinstance(data, dict) or data.get("format") != VOCABULARY_FORMAT:
-            raise DlrunError(f"'{path}' is not a dlrun vocabulary (no \"format\": \"{VOCABULARY_FORMAT}\" in it).")
+            raise DlrunError(f'\'{path}\' is not a dlrun vocabulary (no "format": "{VOCABULARY_FORMAT}" in it).')
         return cls.from_json(data)

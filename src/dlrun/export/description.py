@@ -12,7 +12,9 @@ from dlrun.results import json_ready
 from dlrun.run_dir.reading import RunDir
 
 
-def describe(run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_path: Path, result: Export) -> dict[str, Any]:
+def describe(
+    run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_path: Path, result: Export
+) -> dict[str, Any]:
     """What a user of the exported file needs to know: inputs, outputs, classes, scaling, files."""
     from dataclasses import asdict
 
@@ -41,7 +43,11 @@ def describe(run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_
         description["vocabulary"] = {
             "vocab_size": spec.vocab_size,
             "pad_id": spec.pad_id,
-            **({"target_vocab_size": spec.target_vocab_size, "bos_id": spec.bos_id, "eos_id": spec.eos_id} if spec.target_vocab_size else {}),
+            **(
+                {"target_vocab_size": spec.target_vocab_size, "bos_id": spec.bos_id, "eos_id": spec.eos_id}
+                if spec.target_vocab_size
+                else {}
+            ),
             "files": [p.name for p in run.preprocessing_files() if p.name in ("vocab.json", "seq2seq_vocab.json")],
         }
     description["preprocessing_files"] = [p.name for p in run.preprocessing_files()]
@@ -63,11 +69,24 @@ def describe(run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_
 def _inputs(spec, signature) -> list[dict[str, Any]]:
     if spec.task == "seq2seq":
         return [
-            {"name": "source", "shape": ["batch", "source_steps"], "dtype": "int64",
-             "description": "source token ids (seq2seq_vocab.json), right-padded with pad_id"},
-            {"name": "source_lengths", "shape": ["batch"], "dtype": "int64", "description": "real tokens of each source"},
-            {"name": "target_in", "shape": ["batch", "target_steps"], "dtype": "int64",
-             "description": "BOS + target tokens (teacher forcing, for Seq2Seq.forward); decoding starts from BOS alone"},
+            {
+                "name": "source",
+                "shape": ["batch", "source_steps"],
+                "dtype": "int64",
+                "description": "source token ids (seq2seq_vocab.json), right-padded with pad_id",
+            },
+            {
+                "name": "source_lengths",
+                "shape": ["batch"],
+                "dtype": "int64",
+                "description": "real tokens of each source",
+            },
+            {
+                "name": "target_in",
+                "shape": ["batch", "target_steps"],
+                "dtype": "int64",
+                "description": "BOS + target tokens (teacher forcing, for Seq2Seq.forward); decoding starts from BOS alone",
+            },
         ]
     shape = list(spec.input_shape)
     if signature["lengths"]:
@@ -78,7 +97,8 @@ def _inputs(spec, signature) -> list[dict[str, Any]]:
             "dtype": "int64" if token_ids else "float32",
             "description": (
                 f"token ids (vocab.json), right-padded with pad_id {spec.pad_id}; steps up to {spec.max_length} as trained"
-                if token_ids else f"right-padded sequences of {shape[1:]} features per step"
+                if token_ids
+                else f"right-padded sequences of {shape[1:]} features per step"
             ),
         }
         lengths = {
@@ -88,13 +108,19 @@ def _inputs(spec, signature) -> list[dict[str, Any]]:
             "description": "real steps of each example, 1 <= length <= steps; steps after it are ignored",
         }
         return [inputs, lengths]
-    kind = {1: "features (a table row)", 2: "steps x features (a series window)", 3: "channels x height x width (an image)"}
-    return [{
-        "name": "inputs",
-        "shape": ["batch", *shape],
-        "dtype": "float32",
-        "description": f"{kind.get(len(shape), 'values')}, preprocessed as the run's data module does (see preprocessing_files)",
-    }]
+    kind = {
+        1: "features (a table row)",
+        2: "steps x features (a series window)",
+        3: "channels x height x width (an image)",
+    }
+    return [
+        {
+            "name": "inputs",
+            "shape": ["batch", *shape],
+            "dtype": "float32",
+            "description": f"{kind.get(len(shape), 'values')}, preprocessed as the run's data module does (see preprocessing_files)",
+        }
+    ]
 
 
 def _outputs(spec) -> list[dict[str, Any]]:

@@ -18,6 +18,8 @@ def write_safetensors(model, path: Path, result: Export) -> None:
     back = load_weights(path)
     own = model.state_dict()
     if set(back) != set(own):
-        raise DlrunError(f"The safetensors file written holds other tensors than the model ({sorted(set(own) ^ set(back))[:5]}).")
+        raise DlrunError(
+            f"The safetensors file written holds other tensors than the model ({sorted(set(own) ^ set(back))[:5]})."
+        )
     diff = max((float((back[k].float() - own[k].float()).abs().max()) for k in own if own[k].numel()), default=0.0)
     accept(result, diff, f"read back {len(back)} tensors through dlrun's safe loader", "safetensors")

@@ -21,7 +21,9 @@ def write_torchscript(wrapper, example, batches, expected, path: Path, result: E
         torch.jit.save(traced, str(path))
     except Exception as e:
         message = " ".join(str(e).split())[:500]
-        raise DlrunError(f"torch.jit.trace could not trace this model: {message}. Export --format safetensors instead.") from None
+        raise DlrunError(
+            f"torch.jit.trace could not trace this model: {message}. Export --format safetensors instead."
+        ) from None
     loaded = torch.jit.load(str(path), map_location="cpu").eval()
     diff = 0.0
     examples = 0

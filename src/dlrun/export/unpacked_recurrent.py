@@ -52,7 +52,9 @@ class UnpackedRecurrent(nn.Module):
                     **extra,
                 )
                 names = ["weight_ih", "weight_hh"] + (["bias_ih", "bias_hh"] if rnn.bias else [])
-                single.load_state_dict({f"{name}_l0": getattr(rnn, f"{name}{suffix}").detach().clone() for name in names})
+                single.load_state_dict(
+                    {f"{name}_l0": getattr(rnn, f"{name}{suffix}").detach().clone() for name in names}
+                )
                 directions.append(single)
             self.layers.append(directions)
 

@@ -89,8 +89,7 @@ class CNN(nn.Module):
         self.features.train()
         if out.numel() == 0:
             raise ValueError(
-                f"the conv blocks shrink a {tuple(input_shape)} input to nothing; use fewer blocks "
-                "or pool=null"
+                f"the conv blocks shrink a {tuple(input_shape)} input to nothing; use fewer blocks or pool=null"
             )
         return out.numel()
 

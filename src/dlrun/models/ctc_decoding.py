@@ -96,7 +96,9 @@ def _check(log_probs: Tensor, lengths: Tensor, blank: int) -> None:
     if log_probs.dim() != 3:
         raise ValueError(f"log_probs must be (batch, frames, labels), got shape {tuple(log_probs.shape)}")
     if lengths.shape != (log_probs.shape[0],):
-        raise ValueError(f"lengths must hold one length per example ({log_probs.shape[0]}), got shape {tuple(lengths.shape)}")
+        raise ValueError(
+            f"lengths must hold one length per example ({log_probs.shape[0]}), got shape {tuple(lengths.shape)}"
+        )
     if len(lengths) and (int(lengths.min()) < 0 or int(lengths.max()) > log_probs.shape[1]):
         raise ValueError(f"lengths must be between 0 and the {log_probs.shape[1]} frames served")
     if not 0 <= blank < log_probs.shape[2]:

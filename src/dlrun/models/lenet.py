@@ -57,9 +57,7 @@ class LeNet5(nn.Module):
                 f"lenet5 pools twice by 2, so it needs images of at least 4x4; this data's images are "
                 f"{input_shape[1]}x{input_shape[2]}; use model=mlp or model=cnn pool=null instead."
             )
-        second_padding = tuple(
-            0 if size - kernel_size + 1 >= POOL_SIZE else kernel_size // 2 for size in pooled
-        )
+        second_padding = tuple(0 if size - kernel_size + 1 >= POOL_SIZE else kernel_size // 2 for size in pooled)
         final = [(size + 2 * pad - kernel_size + 1) // POOL_SIZE for size, pad in zip(pooled, second_padding)]
 
         layers: list[nn.Module] = []

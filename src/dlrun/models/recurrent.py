@@ -244,5 +244,9 @@ class RecurrentNet(nn.Module):
             return outputs
         # A forecast of the target (the first feature) as the change from its last observed value: a
         # series with a trend leaves its training range, and a network only outputs what it learned.
-        last = inputs[:, -1, :1] if lengths is None else inputs[torch.arange(len(inputs)), lengths.to(inputs.device) - 1, :1]
+        last = (
+            inputs[:, -1, :1]
+            if lengths is None
+            else inputs[torch.arange(len(inputs)), lengths.to(inputs.device) - 1, :1]
+        )
         return outputs + last

@@ -11,13 +11,9 @@ from dlrun.models.layers import NormKind, describe_activation, make_activation, 
 from dlrun.models.pooling import PoolKind, make_pool
 
 
-def _conv_norm(
-    in_channels: int, out_channels: int, kernel: int, stride: int, norm: NormKind | None
-) -> list[nn.Module]:
+def _conv_norm(in_channels: int, out_channels: int, kernel: int, stride: int, norm: NormKind | None) -> list[nn.Module]:
     # A conv followed by a norm needs no bias: the norm's shift replaces it.
-    conv = nn.Conv2d(
-        in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=norm is None
-    )
+    conv = nn.Conv2d(in_channels, out_channels, kernel, stride=stride, padding=kernel // 2, bias=norm is None)
     return [conv] if norm is None else [conv, norm_2d(norm, out_channels)]
 
 
@@ -113,9 +109,7 @@ class ResNet(nn.Module):
                 if stride == 2:
                     height, width = (height + 1) // 2, (width + 1) // 2
         self.stages = nn.Sequential(*stages)
-        self.head = nn.Sequential(
-            make_pool(pool, (height, width)), nn.Flatten(), nn.Linear(in_channels, num_outputs)
-        )
+        self.head = nn.Sequential(make_pool(pool, (height, width)), nn.Flatten(), nn.Linear(in_channels, num_outputs))
 
     def forward(self, inputs: Tensor) -> Tensor:
         return self.head(self.stages(self.stem(inputs)))

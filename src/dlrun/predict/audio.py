@@ -35,15 +35,22 @@ def predict_audio(run: PredictingRun, source: str) -> Predictions:
         raise DlrunError(f"The WAV file {read.describe(empty)} holds no samples.")
     max_samples = int(audio["max_samples"])
     settings = FeatureSettings(**saved["features"])
-    features, frames = clip_features(settings, prepare_clips(clips, audio["trim_db"], max_samples), audio["layout"], max_samples)
+    features, frames = clip_features(
+        settings, prepare_clips(clips, audio["trim_db"], max_samples), audio["layout"], max_samples
+    )
     if saved.get("scaler") is not None:
         features = FeatureScaler.from_json(saved["scaler"])(features, frames)
     served = serve(features, frames, audio["layout"])
-    outputs = torch.cat([
-        network_outputs(run.model, served["inputs"][start: start + BATCH],
-                        None if "lengths" not in served else served["lengths"][start: start + BATCH])
-        for start in range(0, len(files), BATCH)
-    ])
+    outputs = torch.cat(
+        [
+            network_outputs(
+                run.model,
+                served["inputs"][start : start + BATCH],
+                None if "lengths" not in served else served["lengths"][start : start + BATCH],
+            )
+            for start in range(0, len(files), BATCH)
+        ]
+    )
     if run.spec.task == "ctc":  # an output per frame: decoded into the labels it spells
         from dlrun.predict.transcripts import ctc_predictions
 

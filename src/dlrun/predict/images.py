@@ -44,7 +44,9 @@ def predict_images(run: PredictingRun, source: str) -> Predictions:
         inputs = folder_inputs(saved, sources)
     inputs = inputs.reshape(len(sources), *run.spec.input_shape)
     prediction, probabilities = classes_or_values(run.spec, in_batches(run.model, inputs))
-    return with_inputs(pd.DataFrame({"path": [s.name for s in sources]}), prediction, probabilities, run.spec.class_names)
+    return with_inputs(
+        pd.DataFrame({"path": [s.name for s in sources]}), prediction, probabilities, run.spec.class_names
+    )
 
 
 def read_pixels(image_source: read.ImageSource, mode: str, size: tuple[int, int]) -> np.ndarray:

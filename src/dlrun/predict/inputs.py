@@ -59,7 +59,9 @@ def read_table(source: str, expected: str) -> pd.DataFrame:
             f"Parquet file ({', '.join(table_files.FORMATS)}; CSV/TSV may be compressed), or - for a CSV on stdin."
         )
     if source != STDIN and not Path(source).is_file() and kind != "Parquet":
-        raise DlrunError(f"INPUT '{source}' is a folder; this run predicts from {expected}, in one CSV or Parquet file.")
+        raise DlrunError(
+            f"INPUT '{source}' is a folder; this run predicts from {expected}, in one CSV or Parquet file."
+        )
     try:
         table = table_files.parse_table(sys.stdin if source == STDIN else source, kind, DlrunError)
     except UnreadableTable as e:
@@ -67,7 +69,9 @@ def read_table(source: str, expected: str) -> pd.DataFrame:
             f"Could not read {describe(source)} as {kind}: {e}. This run predicts from {expected}."
         ) from None
     if table.empty:
-        raise DlrunError(f"The table {describe(source)} is empty: it needs a header line and at least one row of {expected}.")
+        raise DlrunError(
+            f"The table {describe(source)} is empty: it needs a header line and at least one row of {expected}."
+        )
     return table
 
 
@@ -146,8 +150,10 @@ def input_files(source: str, suffixes: tuple[str, ...], noun: str) -> list[tuple
     path = Path(source)
     if path.is_dir():
         files = sorted(
-            p for p in path.rglob("*")
-            if p.suffix.lower() in suffixes and p.is_file()
+            p
+            for p in path.rglob("*")
+            if p.suffix.lower() in suffixes
+            and p.is_file()
             and not any(part.startswith(".") for part in p.relative_to(path).parts)
         )
         if not files:

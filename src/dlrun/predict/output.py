@@ -30,7 +30,9 @@ class Predictions:
     probabilities: pd.DataFrame | None = None
 
 
-def with_inputs(inputs: pd.DataFrame, prediction: list[object], probabilities: np.ndarray | None, classes) -> Predictions:
+def with_inputs(
+    inputs: pd.DataFrame, prediction: list[object], probabilities: np.ndarray | None, classes
+) -> Predictions:
     """The input's columns (renamed `input_<name>` where they would clash with the outputs), then the
     prediction, and the class probabilities."""
     ours = {"prediction", *(f"{PROBABILITY_PREFIX}{c}" for c in classes)}
@@ -58,7 +60,9 @@ def check_output(output: str | None, force: bool) -> None:
         return
     path = Path(output)
     if path.is_dir():
-        raise DlrunError(f"--output '{output}' is a folder; name the file to write, e.g. {Path(output) / 'predictions.csv'}.")
+        raise DlrunError(
+            f"--output '{output}' is a folder; name the file to write, e.g. {Path(output) / 'predictions.csv'}."
+        )
     if path.exists() and not force:
         raise DlrunError(f"--output '{output}' exists already; dlrun does not overwrite it unless you add --force.")
     if not path.parent.is_dir():

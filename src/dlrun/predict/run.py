@@ -89,10 +89,15 @@ def _kind_and_saved(run_dir: Path, data_class: type) -> tuple[str, dict[str, Any
         return "text", _read_json(run_dir, VOCABULARY_FILE, "a text run")
     if issubclass(data_class, SeriesDataModule):
         return "series", _read_json(run_dir, "series.json", "a time-series run")
-    if issubclass(data_class, TableDataModule | SklearnDataModule | ImageFolderDataModule | FashionMNISTSmallDataModule | SpeechDataModule):
+    if issubclass(
+        data_class,
+        TableDataModule | SklearnDataModule | ImageFolderDataModule | FashionMNISTSmallDataModule | SpeechDataModule,
+    ):
         saved = read_preprocessing(run_dir)
         if saved.get("kind") not in ("table", "image", "audio"):
-            raise DlrunError(f"'{run_dir}/preprocessing.json' names the kind '{saved.get('kind')}'; dlrun knows table, image and audio.")
+            raise DlrunError(
+                f"'{run_dir}/preprocessing.json' names the kind '{saved.get('kind')}'; dlrun knows table, image and audio."
+            )
         return str(saved["kind"]), saved
     raise DlrunError(
         f"'{run_dir}' trained on {data_class.__module__}.{data_class.__name__}, and dlrun predict reads new data "

@@ -64,11 +64,13 @@ def _times(column: pd.Series, source: str, name: str) -> np.ndarray:
     except TimeColumnProblem as problem:
         where, value = read.row_name(problem.position, source), column.iloc[problem.position]
         column_of = f"Column '{name}' (the run's time column) of {read.describe(source)}"
-        raise DlrunError({
-            "missing": f"{column_of} has no value in {where}: every row needs its time.",
-            "unparsed": f"{column_of} holds '{value}' in {where}, which is neither a number nor a date.",
-            "repeated": f"Column '{name}' of {read.describe(source)} repeats the time {value}: a series has one row per time.",
-        }[problem.kind]) from None
+        raise DlrunError(
+            {
+                "missing": f"{column_of} has no value in {where}: every row needs its time.",
+                "unparsed": f"{column_of} holds '{value}' in {where}, which is neither a number nor a date.",
+                "repeated": f"Column '{name}' of {read.describe(source)} repeats the time {value}: a series has one row per time.",
+            }[problem.kind]
+        ) from None
 
 
 def _future_times(past: np.ndarray, horizon: int) -> list | None:

@@ -172,7 +172,8 @@ def varied_keys(records: list[RunRecord]) -> list[str]:
     runs = [r for r in records if r.status != UNREADABLE]
     keys = list(dict.fromkeys(key for r in runs for key in r.overrides if key != SEED))
     return [
-        key for key in keys
+        key
+        for key in keys
         if any(key not in r.overrides for r in runs) or len({same_value(r.overrides[key]) for r in runs}) > 1
     ]
 

@@ -35,7 +35,9 @@ def write_report_files(report: Report, directory: Path) -> list[Path]:
         csv_path.write_text(report_csv(report), encoding="utf-8", newline="")
         md_path.write_text(report_markdown(report), encoding="utf-8")
     except OSError as e:
-        raise DlrunError(f"Cannot write the report into '{directory}': {e.strerror or e}. Name a dir you can write to first.") from None
+        raise DlrunError(
+            f"Cannot write the report into '{directory}': {e.strerror or e}. Name a dir you can write to first."
+        ) from None
     return [csv_path, md_path]
 
 

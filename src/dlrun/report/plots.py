@@ -29,9 +29,13 @@ def write_plots(report: Report, directory: Path) -> tuple[list[Path], list[str]]
     try:
         out.mkdir(exist_ok=True)
     except (FileExistsError, NotADirectoryError):
-        raise DlrunError(f"'{out}' exists and is not a dir; dlrun report --plots writes its PNGs into it. Move it away.") from None
+        raise DlrunError(
+            f"'{out}' exists and is not a dir; dlrun report --plots writes its PNGs into it. Move it away."
+        ) from None
     except OSError as e:
-        raise DlrunError(f"Cannot make '{out}' for the plots: {e.strerror or e}. Name a dir you can write to first.") from None
+        raise DlrunError(
+            f"Cannot make '{out}' for the plots: {e.strerror or e}. Name a dir you can write to first."
+        ) from None
     runs = [r for r in report.runs if r.status == COMPLETED and r.monitor == report.monitor and _finite(r.best_value)]
     written: list[Path] = []
     notes: list[str] = []
@@ -117,8 +121,13 @@ def _seed_groups(report: Report, rows: list[Row], out: Path) -> Path:
     fig, ax = _figure(width=max(6.4, 0.5 * len(shown)))
     positions = range(len(shown))
     ax.bar(positions, [row.best.mean for row in shown], yerr=[row.best.std or 0.0 for row in shown], capsize=4)
-    ax.set_xticks(list(positions), [f"{_setting_label(row.settings) or 'run'}\nn={row.n}" for row in shown],
-                  rotation=30 if len(shown) > 4 else 0, ha="right" if len(shown) > 4 else "center", fontsize="small")
+    ax.set_xticks(
+        list(positions),
+        [f"{_setting_label(row.settings) or 'run'}\nn={row.n}" for row in shown],
+        rotation=30 if len(shown) > 4 else 0,
+        ha="right" if len(shown) > 4 else "center",
+        fontsize="small",
+    )
     ax.set_ylabel(f"best {report.monitor}, mean ± std over seeds")
     more = f", best {len(shown)} of {len(rows)} settings" if len(rows) > len(shown) else ""
     ax.set_title(f"best {report.monitor} per setting ({_better(report)}{more})")

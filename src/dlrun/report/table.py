@@ -81,8 +81,7 @@ class Report:
     def best_run(self) -> RunRecord | None:
         """The single completed run with the best value of the report's monitor."""
         candidates = [
-            r for r in self.runs
-            if r.status == COMPLETED and r.monitor == self.monitor and _finite(r.best_value)
+            r for r in self.runs if r.status == COMPLETED and r.monitor == self.monitor and _finite(r.best_value)
         ]
         if not candidates:
             return None
@@ -104,7 +103,13 @@ class Report:
         return "best value" if self.mixed_monitors or self.monitor is None else f"best {self.monitor}"
 
     def headers(self) -> list[str]:
-        headers = ["#", *self.varied, *(["monitor"] if self.mixed_monitors else []), self.best_header(), *self.test_keys]
+        headers = [
+            "#",
+            *self.varied,
+            *(["monitor"] if self.mixed_monitors else []),
+            self.best_header(),
+            *self.test_keys,
+        ]
         headers += ["epochs", "wall time", "n", "status", "run dir"]
         return headers + (["error"] if self.has_errors() else [])
 

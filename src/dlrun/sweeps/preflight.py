@@ -38,8 +38,11 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> list[str]:
     if study is not None:
         check_search_space(study, search_space(sweeper, overrides), sweeper.study_name)
     resumed = f", resumed after {done} trials" if done else ""
-    print(f"dlrun: Optuna will {expected} {cfg.monitor} over {sweeper.n_trials} trials "
-          f"(study {sweeper.study_name}{resumed}, storage {sweeper.storage})", flush=True)
+    print(
+        f"dlrun: Optuna will {expected} {cfg.monitor} over {sweeper.n_trials} trials "
+        f"(study {sweeper.study_name}{resumed}, storage {sweeper.storage})",
+        flush=True,
+    )
     seed = OmegaConf.select(sweeper, "sampler.seed")
     # The same seed would make a resumed study repeat its first (random) trials exactly.
     return [f"hydra.sweeper.sampler.seed={seed + done}"] if done and isinstance(seed, int) else []
@@ -50,7 +53,7 @@ def stored_study(storage: str | None, study_name: str | None):
     if not storage or not study_name:
         return None
     if storage.startswith(SQLITE):
-        database = Path(storage[len(SQLITE):])
+        database = Path(storage[len(SQLITE) :])
         if not database.is_file():
             database.parent.mkdir(parents=True, exist_ok=True)  # sqlite makes the file, not its dir
             return None
@@ -69,7 +72,9 @@ def search_space(sweeper: DictConfig, overrides: list[Override]) -> dict:
 
     params = [f"{key}={value}" for key, value in (sweeper.params or {}).items()]
     # A parsed override keeps its input_line (Hydra types it as optional).
-    params += [cast(str, o.input_line) for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")]
+    params += [
+        cast(str, o.input_line) for o in overrides if o.is_sweep_override() and not o.key_or_group.startswith("hydra")
+    ]
     distributions, _ = create_params_from_overrides(params)
     return distributions
 

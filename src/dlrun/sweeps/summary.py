@@ -30,7 +30,9 @@ def summarize_sweep(sweep_dir: Path) -> int:
         console.print(f"  [red]{record.status}[/red] {escape(said)}")
     best = best_run(records)
     if best is not None:
-        console.print(escape(f"  best: {best.monitor} {best.best_value:.4f} with {_overrides(best, shown)} in {best.run_dir}"))
+        console.print(
+            escape(f"  best: {best.monitor} {best.best_value:.4f} with {_overrides(best, shown)} in {best.run_dir}")
+        )
     console.print(escape(f"  all of them: dlrun report {sweep_dir}"))
     return SWEEP_FAILED_EXIT_CODE if unfinished else 0
 
@@ -44,8 +46,14 @@ def silent_jobs(sweep_dir: Path) -> list[RunRecord]:
         job_dir = overrides_file.parent.parent
         if not (job_dir / "results.json").exists():
             overrides = parse_overrides(yaml.safe_load(overrides_file.read_text()) or [])
-            silent.append(RunRecord(job_dir, "died", overrides,
-                                    error="its process ended before it wrote results.json (killed, or out of memory?)"))
+            silent.append(
+                RunRecord(
+                    job_dir,
+                    "died",
+                    overrides,
+                    error="its process ended before it wrote results.json (killed, or out of memory?)",
+                )
+            )
     return silent
 
 

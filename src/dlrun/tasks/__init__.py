@@ -8,7 +8,15 @@ from dlrun.tasks.forecasting import ForecastingTask
 from dlrun.tasks.regression import RegressionTask
 from dlrun.tasks.seq2seq import Seq2SeqTask
 
-__all__ = ["CTCTask", "ClassificationTask", "ForecastingTask", "RegressionTask", "Seq2SeqTask", "SupervisedTask", "task_class_for"]
+__all__ = [
+    "CTCTask",
+    "ClassificationTask",
+    "ForecastingTask",
+    "RegressionTask",
+    "Seq2SeqTask",
+    "SupervisedTask",
+    "task_class_for",
+]
 
 # task=auto: the task for each kind of data a data module may serve (DataSpec.task).
 TASK_FOR_DATA: dict[str, type[SupervisedTask]] = {

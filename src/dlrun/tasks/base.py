@@ -62,7 +62,10 @@ class SupervisedTask(FastLogging):
     ) -> None:
         super().__init__()
         check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ClipAlgorithm)
-        for name, value in (("accumulate_grad_batches", accumulate_grad_batches), ("log_every_n_steps", log_every_n_steps)):
+        for name, value in (
+            ("accumulate_grad_batches", accumulate_grad_batches),
+            ("log_every_n_steps", log_every_n_steps),
+        ):
             if not isinstance(value, int) or value < 1:
                 raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
         if spec.task not in self.data_kinds:

@@ -26,9 +26,7 @@ class ClassificationTask(SupervisedTask):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         # Kept out of the scalar collections: it is a matrix, read by the confusion-matrix callback.
-        self.confusion = nn.ModuleDict(
-            {stage: ConfusionMatrix(**self._metric_kind()) for stage in ("val", "test")}
-        )
+        self.confusion = nn.ModuleDict({stage: ConfusionMatrix(**self._metric_kind()) for stage in ("val", "test")})
 
     @property
     def binary(self) -> bool:

@@ -34,7 +34,11 @@ class ForecastingTask(SupervisedTask):
     headline_metrics = ("mae",)
 
     def make_metrics(self) -> MetricCollection:
-        metrics: dict[str, Metric | MetricCollection] = {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "mape": PercentError()}
+        metrics: dict[str, Metric | MetricCollection] = {
+            "mae": MeanAbsoluteError(),
+            "rmse": MeanSquaredError(squared=False),
+            "mape": PercentError(),
+        }
         if self.spec.naive_scale > 0:
             metrics["mase"] = ScaledError(self.spec.naive_scale)
         return MetricCollection(metrics)

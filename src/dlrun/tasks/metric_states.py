@@ -18,7 +18,9 @@ def metric_states(metrics: Mapping[str, Metric]) -> dict[str, dict[str, Tensor |
     return {name: {key: _copy(value) for key, value in metric.metric_state.items()} for name, metric in metrics.items()}
 
 
-def restore_metric_states(metrics: Mapping[str, Metric], states: Mapping[str, Mapping[str, Tensor | list[Tensor]]]) -> None:
+def restore_metric_states(
+    metrics: Mapping[str, Metric], states: Mapping[str, Mapping[str, Tensor | list[Tensor]]]
+) -> None:
     """Put saved states back (what torchmetrics' own state-dict loading does, state by state)."""
     for name, state in states.items():
         metric = metrics.get(name)

@@ -15,9 +15,7 @@ class RegressionTask(SupervisedTask):
     headline_metrics = ("mae", "r2")
 
     def make_metrics(self) -> MetricCollection:
-        return MetricCollection(
-            {"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()}
-        )
+        return MetricCollection({"mae": MeanAbsoluteError(), "rmse": MeanSquaredError(squared=False), "r2": R2Score()})
 
     def make_train_metrics(self) -> MetricCollection:
         return MetricCollection({"mae": MeanAbsoluteError()})

@@ -126,7 +126,9 @@ class Initializer:
 
     def _init_recurrent(self, layer: nn.RNNBase) -> None:
         # A gated cell's gain is 1; an Elman RNN's is its own nonlinearity's (see the module docstring).
-        nonlinearity: GainNonlinearity = getattr(layer, "nonlinearity", "linear") if isinstance(layer, nn.RNN) else "linear"
+        nonlinearity: GainNonlinearity = (
+            getattr(layer, "nonlinearity", "linear") if isinstance(layer, nn.RNN) else "linear"
+        )
         for name, parameter in layer.named_parameters():
             gates = parameter.chunk(_gate_count(layer), dim=0)
             if name.startswith("weight_ih"):
@@ -211,9 +213,14 @@ def _gain_arguments(name: str, param: float | None, where: str) -> tuple[GainNon
 def _check_spread(key: str, value: float | None, scheme: str, needed_by: str, also: str | None = None) -> None:
     if needed_by not in (scheme, also):
         if value is not None:
-            raise ValueError(f"init {key} only applies to init={needed_by} (or hidden_scheme={needed_by}); init={scheme} sets its own spread")
+            raise ValueError(
+                f"init {key} only applies to init={needed_by} (or hidden_scheme={needed_by}); init={scheme} sets its own spread"
+            )
         return
     check_number(
-        f"init.{key}", value, above=0, meaning=f"init={needed_by} needs it, for scheme or hidden_scheme",
+        f"init.{key}",
+        value,
+        above=0,
+        meaning=f"init={needed_by} needs it, for scheme or hidden_scheme",
         error=ValueError,
     )

@@ -109,17 +109,27 @@ class WeightPenalty:
 class L1(WeightPenalty):
     """strength * sum |w|: a constant pull toward 0 that leaves many weights near 0 (sparse weights)."""
 
-    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False) -> None:
-        super().__init__(l1=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms,
-                         include_embeddings=include_embeddings)
+    def __init__(
+        self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False
+    ) -> None:
+        super().__init__(
+            l1=_strength("strength", strength),
+            include_biases_and_norms=include_biases_and_norms,
+            include_embeddings=include_embeddings,
+        )
 
 
 class L2(WeightPenalty):
     """strength * sum w^2, with no 1/2: its gradient 2 * strength * w is SGD's weight_decay = 2 * strength."""
 
-    def __init__(self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False) -> None:
-        super().__init__(l2=_strength("strength", strength), include_biases_and_norms=include_biases_and_norms,
-                         include_embeddings=include_embeddings)
+    def __init__(
+        self, strength: float = 1e-4, include_biases_and_norms: bool = False, include_embeddings: bool = False
+    ) -> None:
+        super().__init__(
+            l2=_strength("strength", strength),
+            include_biases_and_norms=include_biases_and_norms,
+            include_embeddings=include_embeddings,
+        )
 
 
 class ElasticNet(WeightPenalty):

@@ -101,12 +101,22 @@ def plateau(
         raise ValueError(f"scheduler.mode must be min or max (as monitor_mode), got '{mode}'")
     check_number("scheduler.patience", patience, at_least=0, whole=True, error=ValueError)
     check_number(
-        "scheduler.factor", factor, above=0, below=1, meaning="it multiplies the learning rate to reduce it",
+        "scheduler.factor",
+        factor,
+        above=0,
+        below=1,
+        meaning="it multiplies the learning rate to reduce it",
         error=ValueError,
     )
     # The signature keeps `str`: the config's value checker reads it, and the check above words the error.
     scheduler = ReduceLROnPlateau(
-        optimizer, mode=cast(Literal["min", "max"], mode), factor=factor, patience=patience, threshold=threshold, cooldown=cooldown, min_lr=min_lr
+        optimizer,
+        mode=cast(Literal["min", "max"], mode),
+        factor=factor,
+        patience=patience,
+        threshold=threshold,
+        cooldown=cooldown,
+        min_lr=min_lr,
     )
     return _with_warmup(optimizer, [_per_epoch(scheduler)], warmup_steps)
 
@@ -176,6 +186,10 @@ def _per_epoch(scheduler: LRScheduler | ReduceLROnPlateau) -> SchedulerConfig:
 
 def _check_finite_epochs(name: str, max_epochs: int | None) -> None:
     check_number(
-        "trainer.max_epochs", max_epochs, at_least=1, whole=True, meaning=f"scheduler={name} spreads over it",
+        "trainer.max_epochs",
+        max_epochs,
+        at_least=1,
+        whole=True,
+        meaning=f"scheduler={name} spreads over it",
         error=ValueError,
     )

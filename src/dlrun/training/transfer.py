@@ -29,7 +29,9 @@ class LoadReport:
         if self.skipped:
             parts.append(f"left {len(self.skipped)} newly initialized as asked ({_names(self.skipped)})")
         if self.shape_mismatch:
-            parts.append(f"kept {len(self.shape_mismatch)} of the new model's own (shapes differ: {_names(self.shape_mismatch)})")
+            parts.append(
+                f"kept {len(self.shape_mismatch)} of the new model's own (shapes differ: {_names(self.shape_mismatch)})"
+            )
         if self.not_in_checkpoint:
             parts.append(f"{len(self.not_in_checkpoint)} not in the checkpoint ({_names(self.not_in_checkpoint)})")
         return "; ".join(parts) + "."
@@ -46,9 +48,13 @@ def checkpoint_path(source: str | Path) -> Path:
         for candidate in CHECKPOINT_PREFERENCE:
             if (path / candidate).is_file():
                 return path / candidate
-        raise ValueError(f"the run dir '{path}' has no {' or '.join(CHECKPOINT_PREFERENCE)}; name a checkpoint file instead")
+        raise ValueError(
+            f"the run dir '{path}' has no {' or '.join(CHECKPOINT_PREFERENCE)}; name a checkpoint file instead"
+        )
     if not path.is_file():
-        raise ValueError(f"model.pretrained: '{path}' is neither a run dir nor a checkpoint (.ckpt, .pt) or .safetensors file")
+        raise ValueError(
+            f"model.pretrained: '{path}' is neither a run dir nor a checkpoint (.ckpt, .pt) or .safetensors file"
+        )
     return path
 
 

@@ -60,7 +60,11 @@ def targets_named_by(overrides: Iterable[str]) -> set[str]:
     for override in OverridesParser.create().parse_overrides(list(overrides)):
         if override.is_delete():
             continue
-        values = list(override.sweep_iterator()) if override.is_sweep_override() and not override.is_interval_sweep() else [override.value()]
+        values = (
+            list(override.sweep_iterator())
+            if override.is_sweep_override() and not override.is_interval_sweep()
+            else [override.value()]
+        )
         for value in values:
             if override.key_or_group.split(".")[-1] == TARGET_KEY and isinstance(value, str):
                 found.add(value)

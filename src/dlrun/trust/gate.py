@@ -53,7 +53,9 @@ class Provenance:
             overridden = _override_key(line).replace("/", ".")
             if key == overridden or key.startswith((f"{overridden}.", f"{overridden}[")):
                 picked = "." not in _override_key(line) and "=" in line and self.config_dir
-                return f"{OVERRIDES_FILE}, '{line}'" + (f", an option of {self._config_dir()} or dlrun's" if picked else "")
+                return f"{OVERRIDES_FILE}, '{line}'" + (
+                    f", an option of {self._config_dir()} or dlrun's" if picked else ""
+                )
         if self.config_dir:
             return self._config_dir()
         return ".hydra/config.yaml"
@@ -62,7 +64,9 @@ class Provenance:
         return f"the config dir '{self.config_dir}' that .hydra/hydra.yaml names"
 
 
-def check_record(run_dir: Path, trust: Trust, config: DictConfig, overrides: list[str], config_name: str | None) -> None:
+def check_record(
+    run_dir: Path, trust: Trust, config: DictConfig, overrides: list[str], config_name: str | None
+) -> None:
     """All that a run's .hydra files ask for, whichever part a verb goes on to use: the job config
     as recorded, the overrides it was composed from, and the name of its primary config."""
     if trust.trusted:
@@ -76,7 +80,11 @@ def check_record(run_dir: Path, trust: Trust, config: DictConfig, overrides: lis
             named = allowed.targets_named_by([line])
         except HydraException:  # Hydra's parser refuses it: so will every composition of it
             continue
-        findings += [f"{target!r} (from {OVERRIDES_FILE}, '{line}')" for target in sorted(named) if not allowed.is_allowed(target)]
+        findings += [
+            f"{target!r} (from {OVERRIDES_FILE}, '{line}')"
+            for target in sorted(named)
+            if not allowed.is_allowed(target)
+        ]
     config = config.copy()
     if isinstance(config.get("paths"), DictConfig):
         # ${hydra:runtime.output_dir} as the run had it: here it would be this process's own run, if any.
@@ -169,12 +177,18 @@ def _writes_outside(cfg: DictConfig, provenance: Provenance) -> list[str]:
         for key, value in _leaves(cfg.get(group), group):
             name = key.rsplit(".", 1)[-1]
             if name in WRITE_DIRS and isinstance(value, str) and not _inside(Path(value), run_dir):
-                findings.append(f"a write to '{value}' at {key}, outside the run dir (from {provenance.source_of(key)})")
+                findings.append(
+                    f"a write to '{value}' at {key}, outside the run dir (from {provenance.source_of(key)})"
+                )
             elif name in WRITE_NAMES and isinstance(value, str) and ("/" in value or "\\" in value or ".." in value):
-                findings.append(f"a file name '{value}' at {key} that leads out of its dir (from {provenance.source_of(key)})")
+                findings.append(
+                    f"a file name '{value}' at {key} that leads out of its dir (from {provenance.source_of(key)})"
+                )
     for key, value in _leaves(cfg.get("data"), "data"):
         if key.rsplit(".", 1)[-1] == CACHE_KEY and value is not None:
-            findings.append(f"a cache at '{value}' ({key}, from {provenance.source_of(key)}; without it your own cache is used)")
+            findings.append(
+                f"a cache at '{value}' ({key}, from {provenance.source_of(key)}; without it your own cache is used)"
+            )
     return findings
 
 

@@ -61,7 +61,9 @@ def _walk(node: Any, prefix: str) -> Iterator[Target | Opaque]:
 def _child(parent: DictConfig | ListConfig, key: Any, path: str) -> Iterator[Target | Opaque]:
     raw = parent._get_node(key)  # the node as written, before its interpolation resolves
     text = raw._value() if isinstance(raw, Node) else None
-    interpolated = OmegaConf.is_interpolation(parent, key) if isinstance(parent, DictConfig) else _is_interpolation(text)
+    interpolated = (
+        OmegaConf.is_interpolation(parent, key) if isinstance(parent, DictConfig) else _is_interpolation(text)
+    )
     try:
         value = parent[key]
     except OmegaConfBaseException:

@@ -35,10 +35,16 @@ def bptt_gradient_norms(pl_module: pl.LightningModule, batch: Batch) -> list[flo
     pl_module.eval()
     try:
         # cuDNN's RNN has no backward in eval mode; the per-step calls are small anyway.
-        with torch.enable_grad(), torch.backends.cudnn.flags(enabled=False), stepwise_states(cast(RecurrentNet, task.model)) as states:
+        with (
+            torch.enable_grad(),
+            torch.backends.cudnn.flags(enabled=False),
+            stepwise_states(cast(RecurrentNet, task.model)) as states,
+        ):
             outputs = task.forward_batch(batch)
-            loss = task.batch_loss(outputs, batch) if hasattr(task, "batch_loss") else task.loss(
-                outputs, task.targets_of(batch)
+            loss = (
+                task.batch_loss(outputs, batch)
+                if hasattr(task, "batch_loss")
+                else task.loss(outputs, task.targets_of(batch))
             )
         gradients = torch.autograd.grad(loss, states, allow_unused=True)
     finally:

@@ -117,19 +117,41 @@ class Diagnostics(pl.Callback):
         _check("every_n_epochs", every_n_epochs, _whole(every_n_epochs, 0), "a whole number of epochs >= 0 (0 = never)")
         _check("num_examples", num_examples, _whole(num_examples, 1), "a whole number of examples >= 1")
         _check(
-            "saturation_threshold", saturation_threshold,
-            _number(saturation_threshold) and 0.5 < saturation_threshold < 1, "a number in (0.5, 1), such as 0.99",
+            "saturation_threshold",
+            saturation_threshold,
+            _number(saturation_threshold) and 0.5 < saturation_threshold < 1,
+            "a number in (0.5, 1), such as 0.99",
         )
-        _check("vanishing_ratio", vanishing_ratio, _number(vanishing_ratio) and 0 < vanishing_ratio < 1,
-               "a number in (0, 1), such as 0.001")
-        _check("exploding_ratio", exploding_ratio, _number(exploding_ratio) and exploding_ratio > 1,
-               "a number > 1, such as 1000")
-        _check("warn_fraction", warn_fraction, _number(warn_fraction) and 0 <= warn_fraction < 1,
-               "a fraction in [0, 1), such as 0.5")
-        _check("bptt_every_n_epochs", bptt_every_n_epochs, _whole(bptt_every_n_epochs, 0),
-               "a whole number of epochs >= 0 (0 = at the end of training only)")
-        _check("time_budget", time_budget, time_budget is None or (_number(time_budget) and 0 < time_budget <= 1),
-               "a fraction in (0, 1], such as 0.02, or null for figures every epoch")
+        _check(
+            "vanishing_ratio",
+            vanishing_ratio,
+            _number(vanishing_ratio) and 0 < vanishing_ratio < 1,
+            "a number in (0, 1), such as 0.001",
+        )
+        _check(
+            "exploding_ratio",
+            exploding_ratio,
+            _number(exploding_ratio) and exploding_ratio > 1,
+            "a number > 1, such as 1000",
+        )
+        _check(
+            "warn_fraction",
+            warn_fraction,
+            _number(warn_fraction) and 0 <= warn_fraction < 1,
+            "a fraction in [0, 1), such as 0.5",
+        )
+        _check(
+            "bptt_every_n_epochs",
+            bptt_every_n_epochs,
+            _whole(bptt_every_n_epochs, 0),
+            "a whole number of epochs >= 0 (0 = at the end of training only)",
+        )
+        _check(
+            "time_budget",
+            time_budget,
+            time_budget is None or (_number(time_budget) and 0 < time_budget <= 1),
+            "a fraction in (0, 1], such as 0.02, or null for figures every epoch",
+        )
         self.time_budget = time_budget
         self._epoch_started: float | None = None  # perf_counter at this training epoch's start
         self._trained_since_figures = 0.0  # seconds of training epochs since the latest figures
@@ -210,10 +232,17 @@ class Diagnostics(pl.Callback):
         if self._sampler is not None and self._sampler.samples:
             samples = self._sampler.samples
             layers = self._sampler.epoch_means()
-            self._last.update(epoch=epoch, samples=samples, layers={
-                name: {figure: _compact(value) for figure, value in values.items()} for name, values in layers.items()
-            })
-            scalars.update({f"diagnostics/{figure}/{name}": v for name, values in layers.items() for figure, v in values.items()})
+            self._last.update(
+                epoch=epoch,
+                samples=samples,
+                layers={
+                    name: {figure: _compact(value) for figure, value in values.items()}
+                    for name, values in layers.items()
+                },
+            )
+            scalars.update(
+                {f"diagnostics/{figure}/{name}": v for name, values in layers.items() for figure, v in values.items()}
+            )
             on_chain = {name: values["grad_norm"] for name, values in layers.items() if name not in self._side_path}
             found += gradient_findings(on_chain, self.thresholds)
         units = self._unit_fractions(trainer, pl_module)
@@ -267,7 +296,9 @@ class Diagnostics(pl.Callback):
         return self._batch
 
     def _unit_fractions(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, dict[str, float]] | None:
-        batch = self._fixed_batch(trainer, pl_module) if hasattr(pl_module, "forward_batch") and self._activations else None
+        batch = (
+            self._fixed_batch(trainer, pl_module) if hasattr(pl_module, "forward_batch") and self._activations else None
+        )
         if batch is None:
             return None
         # Only the network switches to eval mode (no dropout, batch norm's running statistics): the
@@ -327,7 +358,11 @@ def first_examples(trainer: pl.Trainer, count: int, device: torch.device) -> Bat
     (trainer.limit_val_batches=0)."""
     loader = trainer.val_dataloaders
     datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared
-    if loader is None and datamodule is not None and is_overridden("val_dataloader", datamodule, pl.LightningDataModule):
+    if (
+        loader is None
+        and datamodule is not None
+        and is_overridden("val_dataloader", datamodule, pl.LightningDataModule)
+    ):
         loader = datamodule.val_dataloader()
     if isinstance(loader, list | tuple):
         loader = loader[0] if loader else None

@@ -77,7 +77,11 @@ def gradient_findings(grad_norms: dict[str, float], thresholds: Thresholds) -> l
 
 
 def unit_findings(dead: dict[str, float], saturated: dict[str, float], thresholds: Thresholds) -> list[Finding]:
-    found = [Finding(layer, "dead", f"{f:.0%} of its units dead") for layer, f in dead.items() if f > thresholds.warn_fraction]
+    found = [
+        Finding(layer, "dead", f"{f:.0%} of its units dead")
+        for layer, f in dead.items()
+        if f > thresholds.warn_fraction
+    ]
     found += [
         Finding(layer, "saturated", f"{f:.0%} of its outputs saturated")
         for layer, f in saturated.items()

@@ -144,4 +144,6 @@ class LayerSampler:
             return {}
         means = (self._sums / self.samples).tolist()
         self._sums, self.samples = None, 0
-        return {name: {figure: means[row][i] for row, figure in enumerate(FIGURES)} for i, name in enumerate(self.names)}
+        return {
+            name: {figure: means[row][i] for row, figure in enumerate(FIGURES)} for i, name in enumerate(self.names)
+        }

@@ -58,7 +58,13 @@ class AudioFolderDataModule(SpeechDataModule):
         if empty is not None:
             raise ConfigError(f"The WAV file '{empty}' under data.path holds no samples; remove it or record it again.")
         indices = split_indices(
-            labels, self.val_fraction, self.test_fraction, seed=self.split_seed, stratify=True, folds=self.folds, fold=self.fold
+            labels,
+            self.val_fraction,
+            self.test_fraction,
+            seed=self.split_seed,
+            stratify=True,
+            folds=self.folds,
+            fold=self.fold,
         )
         self.split_files = {split: [files[i] for i in rows] for split, rows in indices.items()}
         splits = {split: LabelledClips([waves[i] for i in rows], labels[rows]) for split, rows in indices.items()}

@@ -149,7 +149,12 @@ class SpokenDigitStringsDataModule(SynthesizedSpeechModule):
 
     def plan(self) -> dict[str, list[Utterance]]:
         return generation_plan(
-            self.voices_by_split(), self.sizes, self.digit_range, self.speed_range, self.pitch_range, self.generator_seed
+            self.voices_by_split(),
+            self.sizes,
+            self.digit_range,
+            self.speed_range,
+            self.pitch_range,
+            self.generator_seed,
         )
 
     def synthesize(self, plan: dict[str, list[Utterance]]) -> dict[str, np.ndarray]:
@@ -162,7 +167,7 @@ class SpokenDigitStringsDataModule(SynthesizedSpeechModule):
         splits = {}
         for index, split in enumerate(SPLITS):
             rows = np.flatnonzero(arrays["splits"] == index)
-            said = [digits[digit_offsets[i]: digit_offsets[i + 1]].astype(int).tolist() for i in rows]
+            said = [digits[digit_offsets[i] : digit_offsets[i + 1]].astype(int).tolist() for i in rows]
             splits[split] = (waveforms(arrays, rows), said)
             self.split_voices[split] = arrays["voices"][rows]
         return splits

@@ -97,10 +97,14 @@ class SpeechFeatures(nn.Module):
     ) -> None:
         super().__init__()
         if not 0 < win_length <= n_fft or hop_length < 1:
-            raise ValueError(f"need 0 < win_length <= n_fft and hop_length >= 1; got {win_length}, {n_fft}, {hop_length}")
+            raise ValueError(
+                f"need 0 < win_length <= n_fft and hop_length >= 1; got {win_length}, {n_fft}, {hop_length}"
+            )
         self.sample_rate, self.n_fft, self.win_length, self.hop_length = sample_rate, n_fft, win_length, hop_length
         self.n_mels, self.n_mfcc, self.top_db = n_mels, n_mfcc, top_db
-        self.register_buffer("window", torch.hann_window(win_length, periodic=True, dtype=torch.float64), persistent=False)
+        self.register_buffer(
+            "window", torch.hann_window(win_length, periodic=True, dtype=torch.float64), persistent=False
+        )
         self.register_buffer("filterbank", mel_filterbank(sample_rate, n_fft, n_mels, f_min, f_max), persistent=False)
         dct = dct_matrix(n_mels, n_mfcc) if n_mfcc is not None else torch.zeros(0, n_mels, dtype=torch.float64)
         self.register_buffer("dct", dct, persistent=False)
@@ -182,8 +186,13 @@ class FeatureSettings:
                 f"sample at {self.sample_rate} Hz; make them longer (e.g. 25 and 10)."
             )
         check_number(
-            key + "n_fft", self.n_fft, at_least=self.win_length, whole=True, unit="samples",
-            meaning="the window's length", null_means="for the window's samples rounded up to a power of two"
+            key + "n_fft",
+            self.n_fft,
+            at_least=self.win_length,
+            whole=True,
+            unit="samples",
+            meaning="the window's length",
+            null_means="for the window's samples rounded up to a power of two",
         )
 
     @classmethod
@@ -245,15 +254,15 @@ def compute_features(
     features = torch.zeros(len(clips), frames, settings.num_features)
     counts = torch.zeros(len(clips), dtype=torch.int64)
     for start in range(0, len(clips), chunk_size):
-        chunk = clips[start: start + chunk_size]
-        chunk_lengths = torch.as_tensor(lengths[start: start + chunk_size], dtype=torch.int64)
+        chunk = clips[start : start + chunk_size]
+        chunk_lengths = torch.as_tensor(lengths[start : start + chunk_size], dtype=torch.int64)
         padded = torch.zeros(len(chunk), int(chunk_lengths.max()))
         for row, clip in enumerate(chunk):
             samples = torch.as_tensor(np.asarray(clip, dtype=np.float32)[: padded.shape[1]])
             padded[row, : len(samples)] = samples
         values, chunk_counts = module(padded, chunk_lengths)
-        features[start: start + len(chunk), : values.shape[1]] = values
-        counts[start: start + len(chunk)] = chunk_counts
+        features[start : start + len(chunk), : values.shape[1]] = values
+        counts[start : start + len(chunk)] = chunk_counts
     return features, counts
 
 
@@ -275,7 +284,10 @@ class FeatureScaler:
         return cls(mean, torch.where(std > 0, std, torch.ones_like(std)))
 
     def __call__(self, features: Tensor, lengths: Tensor) -> Tensor:
-        valid = torch.arange(features.shape[1], device=features.device)[None, :, None] < lengths.to(features.device)[:, None, None]
+        valid = (
+            torch.arange(features.shape[1], device=features.device)[None, :, None]
+            < lengths.to(features.device)[:, None, None]
+        )
         scaled = (features - self.mean.to(features)) / self.std.to(features)
         return scaled.masked_fill(~valid, 0.0)
 

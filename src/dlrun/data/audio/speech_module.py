@@ -109,12 +109,19 @@ class SpeechDataModule(InMemoryDataModule):
         super().__init__(batch_size, eval_batch_size, steps_per_execution, bucket_pool_batches)
         check_number("data.sample_rate", sample_rate, at_least=1000, whole=True, unit="Hz", meaning="e.g. 16000")
         check_number(
-            "data.max_duration", max_duration, above=0, unit="seconds",
-            meaning="clips are cut to it; image layout pads to it; e.g. 1.0"
+            "data.max_duration",
+            max_duration,
+            above=0,
+            unit="seconds",
+            meaning="clips are cut to it; image layout pads to it; e.g. 1.0",
         )
         check_number(
-            "data.trim_db", trim_db, above=0, unit="dB",
-            meaning="ends quieter than this below a clip's peak are cut, e.g. 40", null_means="to keep them"
+            "data.trim_db",
+            trim_db,
+            above=0,
+            unit="dB",
+            meaning="ends quieter than this below a clip's peak are cut, e.g. 40",
+            null_means="to keep them",
         )
         check_config_choice("data.layout", layout, Layout)
         if scaling is not None and scaling not in get_args(SpeechScaling):
@@ -139,8 +146,12 @@ class SpeechDataModule(InMemoryDataModule):
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
         splits, class_names = self.clips()
         computed = {
-            split: clip_features(self.features, prepare_clips(splits[split].clips, self.trim_db, self.max_samples),
-                                 self.layout, self.max_samples)
+            split: clip_features(
+                self.features,
+                prepare_clips(splits[split].clips, self.trim_db, self.max_samples),
+                self.layout,
+                self.max_samples,
+            )
             for split in SPLITS
         }
         if self.scaling == "standard":
@@ -151,8 +162,10 @@ class SpeechDataModule(InMemoryDataModule):
             if self.scaler is not None:
                 features = self.scaler(features, counts)
             features = torch.nn.functional.pad(features, (0, 0, 0, frames - features.shape[1]))
-            served[split] = {**serve(features, counts, self.layout),
-                             "targets": torch.as_tensor(splits[split].labels, dtype=torch.int64)}
+            served[split] = {
+                **serve(features, counts, self.layout),
+                "targets": torch.as_tensor(splits[split].labels, dtype=torch.int64),
+            }
         self.augmentation = self.spec_augment if self.spec_augment.active else None
         spec = DataSpec(
             "binary" if len(class_names) == 2 else "multiclass",

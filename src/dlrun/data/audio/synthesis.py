@@ -78,7 +78,8 @@ def available_voices(languages: Sequence[str] = ENGLISH) -> list[str]:
     each language alone and with every variant: ['en-029', 'en-029+Alex', ..., 'en-us+m7', ...],
     sorted. MBROLA voices are left out. Pass languages=() for every language."""
     chosen = [
-        lang for lang in _languages()
+        lang
+        for lang in _languages()
         if not languages or any(lang == prefix or lang.startswith(prefix + "-") for prefix in languages)
     ]
     return [voice for lang in chosen for voice in [lang] + [f"{lang}+{variant}" for variant in _variants()]]
@@ -163,12 +164,10 @@ def trim_silence(samples: np.ndarray, threshold_db: float = -40.0, margin: int =
     if peak == 0.0:
         return samples
     loud = np.flatnonzero(np.abs(samples) >= peak * 10.0 ** (threshold_db / 20.0))
-    return samples[max(loud[0] - margin, 0): loud[-1] + 1 + margin]
+    return samples[max(loud[0] - margin, 0) : loud[-1] + 1 + margin]
 
 
-def speaker_split(
-    voices: Sequence[str], seed: int, fractions: Mapping[str, float]
-) -> dict[str, list[str]]:
+def speaker_split(voices: Sequence[str], seed: int, fractions: Mapping[str, float]) -> dict[str, list[str]]:
     """Share the voices out among splits so that no speaker of one split is heard in another.
 
     A speaker is a variant: en-us+m7 and en-gb+m7 share m7's timbre and only differ in accent, so
@@ -194,6 +193,6 @@ def speaker_split(
         counts[np.argmax(counts)] -= 1
     split_of, start = {}, 0
     for split, count in zip(fractions, counts):
-        split_of.update({speaker: split for speaker in order[start: start + count]})
+        split_of.update({speaker: split for speaker in order[start : start + count]})
         start += count
     return {split: sorted(v for v in voices if split_of[variant_of(v)] == split) for split in fractions}

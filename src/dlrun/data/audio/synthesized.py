@@ -53,6 +53,7 @@ def synthesize_all(utterances: Sequence[Spoken], sample_rate: int) -> dict[str, 
     """Every utterance synthesized (in threads, one espeak-ng process each), as the cache keeps them:
     `samples` (int16, utterances end to end) and `offsets` (utterance i is samples[offsets[i]:offsets[i+1]])."""
     workers = max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
     def one(utterance: Spoken) -> np.ndarray:  # a def, not a lambda: mypy mis-infers a lambda's parameter here
         return _int16(synthesis.synthesize(*utterance, sample_rate))
 
@@ -67,7 +68,7 @@ def synthesize_all(utterances: Sequence[Spoken], sample_rate: int) -> dict[str, 
 def waveforms(arrays: dict[str, np.ndarray], rows: Sequence[int] | np.ndarray) -> list[np.ndarray]:
     """Utterances `rows` of synthesize_all's arrays, as float32 in [-1, 1)."""
     offsets, samples = arrays["offsets"], arrays["samples"]
-    return [samples[offsets[i]: offsets[i + 1]].astype(np.float32) / INT16_SCALE for i in rows]
+    return [samples[offsets[i] : offsets[i + 1]].astype(np.float32) / INT16_SCALE for i in rows]
 
 
 def _int16(wave: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def _int16(wave: np.ndarray) -> np.ndarray:
     samples = np.clip(np.round(wave * INT16_SCALE), -32768, 32767).astype(np.int16)  # 1.0 would wrap around
     # espeak-ng's ends are exact digital silence: dropping them loses nothing and a third of the bytes.
     loud = np.flatnonzero(samples)
-    return samples[loud[0]: loud[-1] + 1] if len(loud) else samples[:1]
+    return samples[loud[0] : loud[-1] + 1] if len(loud) else samples[:1]
 
 
 class SynthesizedSpeechModule(SpeechDataModule):
@@ -119,7 +120,9 @@ class SynthesizedSpeechModule(SpeechDataModule):
         self.languages = (languages,) if isinstance(languages, str) else tuple(languages)
         self.variants = None if variants is None else ((variants,) if isinstance(variants, str) else tuple(variants))
         self.speed_range = checked_range("speed_range", speed_range, synthesis.SPEED_RANGE, "words per minute")
-        self.pitch_range = checked_range("pitch_range", pitch_range, synthesis.PITCH_RANGE, "espeak-ng's pitch (50 = the voice's own)")
+        self.pitch_range = checked_range(
+            "pitch_range", pitch_range, synthesis.PITCH_RANGE, "espeak-ng's pitch (50 = the voice's own)"
+        )
         self.val_fraction = float(val_fraction)
         self.test_fraction = float(test_fraction)
         self.generator_seed = int(generator_seed)
@@ -160,7 +163,11 @@ class SynthesizedSpeechModule(SpeechDataModule):
 
     def voices_by_split(self) -> dict[str, list[str]]:
         """The voices of each split, speaker-disjoint (synthesis.speaker_split, seeded by generator_seed)."""
-        fractions = {"train": 1 - self.val_fraction - self.test_fraction, "val": self.val_fraction, "test": self.test_fraction}
+        fractions = {
+            "train": 1 - self.val_fraction - self.test_fraction,
+            "val": self.val_fraction,
+            "test": self.test_fraction,
+        }
         return synthesis.speaker_split(self.voices(), self.generator_seed, fractions)
 
     def cache_path(self) -> Path:

@@ -33,9 +33,7 @@ SEQ2SEQ_LENGTH_KEYS = (SOURCE_LENGTHS, TARGET_LENGTHS)
 Pair = tuple[Sequence[str], Sequence[str]]
 
 
-def encode_pairs(
-    pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary
-) -> dict[str, Tensor]:
+def encode_pairs(pairs: Sequence[Pair], source_vocab: Vocabulary, target_vocab: Vocabulary) -> dict[str, Tensor]:
     """(source tokens, target tokens) pairs -> the five tensors of the layout above (CPU int64)."""
     if not pairs:
         raise ValueError("encode_pairs needs at least one pair")

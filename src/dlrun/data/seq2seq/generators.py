@@ -86,7 +86,7 @@ def sort(
 
 
 def addition(rng: np.random.Generator, count: int, min_length: int = 1, max_length: int = 3) -> Pairs:
-    """"a+b" -> str(a + b), characters; each operand with min_length..max_length digits."""
+    """ "a+b" -> str(a + b), characters; each operand with min_length..max_length digits."""
     widths = rng.integers(min_length, max_length + 1, size=(count, 2))
     digits = rng.integers(0, 10, size=(count, 2, max_length))
     leading = rng.integers(1, 10, size=(count, 2))

@@ -145,8 +145,11 @@ class ParallelTextDataModule(Seq2SeqDataModule):
         check_config_choice("data.source_tokenizer", source_tokenizer, Tokenizer)
         check_config_choice("data.target_tokenizer", target_tokenizer, Tokenizer)
         check_number(
-            "data.min_freq", min_freq, at_least=1, whole=True,
-            meaning="keep tokens seen at least that many times in the training pairs"
+            "data.min_freq",
+            min_freq,
+            at_least=1,
+            whole=True,
+            meaning="keep tokens seen at least that many times in the training pairs",
         )
         for key, value in (
             ("max_size", max_size),
@@ -258,9 +261,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
 
     def _filter_training(self, train: Pairs) -> tuple[Pairs, int]:
         max_s, max_t = self.max_source_length, self.max_target_length
-        kept = [
-            (s, t) for s, t in train if (max_s is None or len(s) <= max_s) and (max_t is None or len(t) <= max_t)
-        ]
+        kept = [(s, t) for s, t in train if (max_s is None or len(s) <= max_s) and (max_t is None or len(t) <= max_t)]
         dropped = len(train) - len(kept)
         if dropped:
             log.info(
@@ -276,9 +277,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
 
     def _build_vocabularies(self, train: Pairs) -> tuple[Vocabulary, Vocabulary]:
         if self.shared_vocabulary:
-            shared = build_vocabulary(
-                [tokens for pair in train for tokens in pair], self.min_freq, self.max_size
-            )
+            shared = build_vocabulary([tokens for pair in train for tokens in pair], self.min_freq, self.max_size)
             vocabularies = (shared, shared)
         else:
             vocabularies = (

@@ -43,6 +43,7 @@ from dlrun.errors import ConfigError
 
 log = logging.getLogger(__name__)
 
+
 def shape_space(task: str, source: Sequence[str], vocab_size: int) -> float:
     """How many sources share this source's shape (length; operand widths for addition)."""
     if task in ("reverse", "copy", "sort"):
@@ -180,8 +181,12 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
                     )
         for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
             check_number(
-                f"data.{key}", value, at_least=1, whole=True, unit="examples",
-                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, data.val_size=1000.)"
+                f"data.{key}",
+                value,
+                at_least=1,
+                whole=True,
+                unit="examples",
+                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, data.val_size=1000.)",
             )
         check_number(
             "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"

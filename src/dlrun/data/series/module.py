@@ -58,12 +58,21 @@ class SeriesDataModule(InMemoryDataModule):
         super().__init__(**options)
         for key, value in (("lookback", lookback), ("horizon", horizon)):
             check_number(
-                f"data.{key}", value, at_least=1, whole=True, unit="steps",
-                hint="(data.lookback steps of the past predict the next data.horizon steps.)"
+                f"data.{key}",
+                value,
+                at_least=1,
+                whole=True,
+                unit="steps",
+                hint="(data.lookback steps of the past predict the next data.horizon steps.)",
             )
         check_number(
-            "data.season", season, at_least=1, whole=True, unit="steps",
-            meaning="the length of the seasonal cycle", null_means="for a series without one"
+            "data.season",
+            season,
+            at_least=1,
+            whole=True,
+            unit="steps",
+            meaning="the length of the seasonal cycle",
+            null_means="for a series without one",
         )
         for key, fraction in (("val_fraction", val_fraction), ("test_fraction", test_fraction)):
             check_number(f"data.{key}", fraction, above=0, below=1)
@@ -144,7 +153,9 @@ class SeriesDataModule(InMemoryDataModule):
         if first > 0 or last < len(values):
             log.info(
                 "Dropped %d rows at the start and %d at the end of %s: values missing there",
-                first, len(values) - last, self.source,
+                first,
+                len(values) - last,
+                self.source,
             )
         values, time = values[first:last], time[first:last]
         gaps = int(np.isnan(values).any(axis=1).sum())
@@ -164,7 +175,8 @@ class SeriesDataModule(InMemoryDataModule):
         if scale == 0.0:
             log.warning(
                 "The %s forecast fits the training part of %s exactly: MASE is undefined, left out.",
-                "seasonal-naive" if self.season else "naive", self.source,
+                "seasonal-naive" if self.season else "naive",
+                self.source,
             )
         origins = {
             split: window_origins(start, end, self.lookback, self.horizon) for split, (start, end) in bounds.items()
@@ -246,13 +258,15 @@ class SeriesDataModule(InMemoryDataModule):
         except TimeColumnProblem as problem:
             row = f"data row {problem.position + 1}"
             value = column.iloc[problem.position]
-            raise ConfigError({
-                "missing": f"{key} has no value in {row}: every row needs its time.",
-                "unparsed": f"{key} holds '{value}' in {row}, which is neither a number nor a date. Use dates such as "
-                "2024-01-31 (or numbers such as years), or data.time_column=null to keep the rows in file order.",
-                "repeated": f"{key} repeats the time {value} ({row}): a series has one row per time. Keep one row "
-                "per time, or split the table into one series per file.",
-            }[problem.kind]) from None
+            raise ConfigError(
+                {
+                    "missing": f"{key} has no value in {row}: every row needs its time.",
+                    "unparsed": f"{key} holds '{value}' in {row}, which is neither a number nor a date. Use dates such as "
+                    "2024-01-31 (or numbers such as years), or data.time_column=null to keep the rows in file order.",
+                    "repeated": f"{key} repeats the time {value} ({row}): a series has one row per time. Keep one row "
+                    "per time, or split the table into one series per file.",
+                }[problem.kind]
+            ) from None
 
     # -- what the rest of a run asks for
 

@@ -26,7 +26,9 @@ def masked_softmax(scores: Tensor, mask: Tensor) -> tuple[Tensor, Tensor]:
     sources, so such a row only comes from a caller's bad mask).
     """
     if mask.shape != scores.shape:
-        raise ValueError(f"the attention mask must be (N, S) like the scores {tuple(scores.shape)}, got {tuple(mask.shape)}")
+        raise ValueError(
+            f"the attention mask must be (N, S) like the scores {tuple(scores.shape)}, got {tuple(mask.shape)}"
+        )
     scores = scores.masked_fill(~mask, torch.finfo(scores.dtype).min)
     return scores.softmax(dim=-1), scores
 
@@ -52,7 +54,9 @@ class Attention(nn.Module, ABC):
     def score(self, query: Tensor, keys: Tensor, projected: Tensor | None) -> Tensor:
         """Unnormalized scores (N, S) of each key for the query; padding is masked afterwards."""
 
-    def forward(self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    def forward(
+        self, query: Tensor, keys: Tensor, mask: Tensor, projected: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         if projected is None:
             projected = self.project_keys(keys)
         weights, _ = masked_softmax(self.score(query, keys, projected), mask)

@@ -44,7 +44,9 @@ class Memory:
         def pick(t: Tensor | None) -> Tensor | None:
             return None if t is None else t.index_select(0, index)
 
-        return Memory(self.keys.index_select(0, index), self.mask.index_select(0, index), pick(self.projected), pick(self.fixed))
+        return Memory(
+            self.keys.index_select(0, index), self.mask.index_select(0, index), pick(self.projected), pick(self.fixed)
+        )
 
 
 @dataclass
@@ -179,7 +181,12 @@ class Decoder(nn.Module):
         return torch.stack(logits, dim=1)
 
     def forward(
-        self, target_in: Tensor, state: DecoderState, memory: Memory, teacher_forcing_ratio: float = 1.0, fast: bool = True
+        self,
+        target_in: Tensor,
+        state: DecoderState,
+        memory: Memory,
+        teacher_forcing_ratio: float = 1.0,
+        fast: bool = True,
     ) -> Tensor:
         """Logits (N, T, V); step t reads target_in[:, t] with probability `teacher_forcing_ratio`, else
         the model's own argmax at step t-1 (PAD and BOS excluded, as in greedy decoding).

@@ -61,7 +61,9 @@ class Encoder(nn.Module):
             raise ValueError(f"source must be (N, S) token ids, got shape {tuple(source.shape)}")
         cpu_lengths = torch.as_tensor(lengths).to("cpu", torch.int64)
         if cpu_lengths.shape != source.shape[:1]:
-            raise ValueError(f"source_lengths must be (N,) = ({source.shape[0]},), got shape {tuple(cpu_lengths.shape)}")
+            raise ValueError(
+                f"source_lengths must be (N,) = ({source.shape[0]},), got shape {tuple(cpu_lengths.shape)}"
+            )
         if len(cpu_lengths) and (cpu_lengths.min() < 1 or cpu_lengths.max() > source.shape[1]):
             raise ValueError(
                 f"source_lengths must be in [1, {source.shape[1]}] (the padded source width), got "

@@ -64,7 +64,9 @@ class Seq2Seq(nn.Module):
     ) -> None:
         super().__init__()
         # Training and decoding settings live with the model they describe; the task asks for them.
-        self.teacher_forcing = TeacherForcingSchedule(teacher_forcing_ratio, teacher_forcing_schedule, teacher_forcing_decay_steps)
+        self.teacher_forcing = TeacherForcingSchedule(
+            teacher_forcing_ratio, teacher_forcing_schedule, teacher_forcing_decay_steps
+        )
         if not _is_positive_int(beam_size):
             raise ValueError(f"beam_size must be a whole number >= 1 (1 is greedy decoding), got {beam_size!r}")
         if isinstance(length_penalty, bool) or not isinstance(length_penalty, int | float) or not length_penalty >= 0:
@@ -168,7 +170,9 @@ class Seq2Seq(nn.Module):
         return self.beam_search(source, source_lengths, self.beam_size, self.length_penalty)
 
     @torch.no_grad()
-    def greedy(self, source: Tensor, source_lengths: Tensor, max_length: int | None = None) -> tuple[Tensor, Tensor | None]:
+    def greedy(
+        self, source: Tensor, source_lengths: Tensor, max_length: int | None = None
+    ) -> tuple[Tensor, Tensor | None]:
         """(tokens (N, L), attention (N, L, S) or None for attention=none): argmax decoding that stops
         each example at EOS (kept, pad after) or at its limit. Runs in the module's current mode."""
         limits = self.decode_limits(source_lengths, max_length)

@@ -25,7 +25,9 @@ class TeacherForcingSchedule:
 
     def __init__(self, ratio: float = 1.0, schedule: Schedule = "constant", decay_steps: int = 1000) -> None:
         if isinstance(ratio, bool) or not isinstance(ratio, int | float) or not 0.0 <= ratio <= 1.0:
-            raise ValueError(f"teacher_forcing_ratio must be a number in [0, 1] (1 = always the gold token), got {ratio!r}")
+            raise ValueError(
+                f"teacher_forcing_ratio must be a number in [0, 1] (1 = always the gold token), got {ratio!r}"
+            )
         check_choice("teacher_forcing_schedule", schedule, Schedule)
         if isinstance(decay_steps, bool) or not isinstance(decay_steps, int) or decay_steps < 1:
             raise ValueError(f"teacher_forcing_decay_steps must be a whole number of steps >= 1, got {decay_steps!r}")
