@@ -123,3 +123,20 @@ def _bound(bound: float | None) -> str:
     if bound is None:
         return ""
     return str(int(bound)) if float(bound).is_integer() else f"{bound:g}"
+
+
+def check_generated_data(train_size: object, val_size: object, test_size: object, generator_seed: object) -> None:
+    """The sizes and seed of a data set generated from a seed (data=adding, the procedural seq2seq tasks)."""
+    for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
+        check_number(
+            f"data.{key}",
+            value,
+            at_least=1,
+            whole=True,
+            unit="examples",
+            hint="(The examples are generated, so any size works: e.g. data.train_size=10000, "
+            "data.val_size=1000, data.test_size=1000.)",
+        )
+    check_number(
+        "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"
+    )

@@ -35,7 +35,7 @@ import math
 import numpy as np
 import torch
 
-from dlrun.checks import check_number
+from dlrun.checks import check_generated_data, check_number
 from dlrun.data.in_memory import SPLITS, InMemoryDataModule
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
@@ -91,20 +91,7 @@ class AddingDataModule(InMemoryDataModule):
             hint="One marker is placed in each half of the sequence, so it needs two steps at least "
             "(the classic settings are 50 to 1000).",
         )
-        sizes = {"train_size": train_size, "val_size": val_size, "test_size": test_size}
-        for key, value in sizes.items():
-            check_number(
-                f"data.{key}",
-                value,
-                at_least=1,
-                whole=True,
-                unit="examples",
-                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, "
-                "data.val_size=1000, data.test_size=1000.)",
-            )
-        check_number(
-            "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"
-        )
+        check_generated_data(train_size, val_size, test_size, generator_seed)
         self.sequence_length = int(sequence_length)
         self.train_size = int(train_size)
         self.val_size = int(val_size)

@@ -31,7 +31,7 @@ from pathlib import Path
 
 import numpy as np
 
-from dlrun.checks import check_number
+from dlrun.checks import check_generated_data, check_number
 from dlrun.choices import check_config_choice
 from dlrun.data.in_memory import SPLITS
 from dlrun.data.loader import Batch
@@ -179,18 +179,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
                         f"data.{prefix}min_length ({low}) is above data.{prefix}max_length ({high}); lengths are "
                         f"drawn uniformly from [{prefix}min_length, {prefix}max_length]."
                     )
-        for key, value in (("train_size", train_size), ("val_size", val_size), ("test_size", test_size)):
-            check_number(
-                f"data.{key}",
-                value,
-                at_least=1,
-                whole=True,
-                unit="examples",
-                hint="(The examples are generated, so any size works: e.g. data.train_size=10000, data.val_size=1000.)",
-            )
-        check_number(
-            "data.generator_seed", generator_seed, at_least=0, whole=True, meaning="it seeds the generated examples"
-        )
+        check_generated_data(train_size, val_size, test_size, generator_seed)
         self.task = task
         self.splits = Seq2SeqSplits(
             task,
