@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -76,6 +77,14 @@ def test_weights_last_tests_the_last_checkpoint(tmp_path_factory, tmp_path):
         assert record["metrics"][key] == pytest.approx(value, abs=1e-5), key
     best = results(run)["test_metrics"]["test/loss"]
     assert abs(record["metrics"]["test/loss"] - best) > 1e-3, "the last weights were not the ones tested"
+
+    # The same weights named as a file outside the run dir: the same numbers.
+    shutil.copyfile(run / "checkpoints" / "last.ckpt", tmp_path / "later.ckpt")
+    before = eval_files(run)
+    done = run_cli(tmp_path, "eval", "run", "--weights", "later.ckpt")
+    assert done.returncode == 0, done.stdout + done.stderr
+    by_file = only_new_eval(run, before)
+    assert by_file["weights"] == "later.ckpt" and by_file["metrics"] == pytest.approx(record["metrics"], abs=1e-6)
 
 
 @pytest.mark.slow

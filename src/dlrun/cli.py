@@ -204,7 +204,9 @@ def evaluate(
         None, help="Hydra overrides on top of the run's own, e.g. data=csv data.path=new.csv, data.batch_size=8."
     ),
     weights: str = typer.Option(
-        "best", "--weights", help="best (checkpoints/weights.safetensors, else best.ckpt) or last (last.ckpt)."
+        "best",
+        "--weights",
+        help="best (checkpoints/weights.safetensors, else best.ckpt), last (last.ckpt), or a weights file.",
     ),
     config_dir: str = typer.Option(
         None, "--config-dir", "-cd", help="Your own config dir; default: the one the run was trained with, if any."
@@ -232,7 +234,7 @@ def export(
     run_dir: str = typer.Argument(..., help="A run dir made by `dlrun train`."),
     export_format: str = typer.Option(..., "--format", "-f", help="onnx, torchscript or safetensors."),
     output: str = typer.Option(None, "--output", "-o", help="The dir to write into; default: RUN_DIR/export."),
-    weights: str = typer.Option("best", "--weights", help="best or last, as in `dlrun eval`."),
+    weights: str = typer.Option("best", "--weights", help="best, last or a weights file, as in `dlrun eval`."),
     trust_config: bool = trust_option(),
 ) -> None:
     """Export a run's network as ONNX, TorchScript or safetensors, with model.json describing it.

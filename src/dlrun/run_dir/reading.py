@@ -102,7 +102,7 @@ class RunDir:
         weights file; with `fall_back_to_last`, the last weights of a run that saved no best ones."""
         if which not in WEIGHTS:
             if Path(which).expanduser().is_file():
-                return Path(which).expanduser()
+                return Path(which).expanduser().resolve()
             raise DlrunError(
                 f"Unknown --weights '{which}'. Valid choices: {', '.join(WEIGHTS)}, or the path of a weights file "
                 f"(.safetensors, .ckpt; relative paths start from {Path.cwd()}).{did_you_mean(which, WEIGHTS)}"
