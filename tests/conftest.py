@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import os
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -45,17 +44,9 @@ def dlrun_env() -> dict[str, str]:
 def dlrun(tmp_path):
     """dlrun(*args) runs `python -m dlrun *args` in a fresh directory, as a user would."""
 
-    def run(*args: str, timeout: float = 300) -> subprocess.CompletedProcess:
-        return subprocess.run(
-            [sys.executable, "-m", "dlrun", *args],
-            cwd=tmp_path,
-            env=dlrun_env(),
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-        )
+    from helpers import run_cli
 
-    return run
+    return functools.partial(run_cli, tmp_path)
 
 
 def make_trainer(root, **overrides) -> pl.Trainer:

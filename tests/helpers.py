@@ -74,11 +74,12 @@ RUNS = {
 }
 
 
-def run_cli(cwd: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess:
+def run_cli(cwd: Path, *args: str | Path, timeout: float = 300, **env: str) -> subprocess.CompletedProcess:
+    """`python -m dlrun ARGS` in `cwd`, as a user runs it (`env`: variables to set on top)."""
     return subprocess.run(
-        [sys.executable, "-m", "dlrun", *args],
+        [sys.executable, "-m", "dlrun", *map(str, args)],
         cwd=cwd,
-        env=dlrun_env(),
+        env={**dlrun_env(), **env},
         capture_output=True,
         text=True,
         timeout=timeout,

@@ -8,12 +8,12 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 from conftest import dlrun_env
+from helpers import run_cli
 from typer.testing import CliRunner
 
 from dlrun.trust import signature
@@ -43,14 +43,7 @@ def flow(node: dict) -> str:
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("trusted")
-    done = subprocess.run(
-        [sys.executable, "-m", "dlrun", "train", *RUN, "hydra.run.dir=run"],
-        cwd=root,
-        env=dlrun_env(),
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    done = run_cli(root, "train", *RUN, "hydra.run.dir=run")
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return root / "run"
 
@@ -241,17 +234,9 @@ class Tiny(MLP):
 
 
 def run_dlrun(cwd: Path, *args: str, **env: str) -> subprocess.CompletedProcess:
-    environment = dlrun_env()
-    environment["PYTHONPATH"] = os.pathsep.join([str(cwd / "plugins"), environment["PYTHONPATH"]])
-    environment.update(env)
-    return subprocess.run(
-        [sys.executable, "-m", "dlrun", *map(str, args)],
-        cwd=cwd,
-        env=environment,
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    """dlrun with the user's plug-in module (cwd/plugins) importable."""
+    plugins = os.pathsep.join([str(cwd / "plugins"), dlrun_env()["PYTHONPATH"]])
+    return run_cli(cwd, *args, PYTHONPATH=plugins, **env)
 
 
 @pytest.mark.slow

@@ -23,10 +23,6 @@ if TYPE_CHECKING:
     from dlrun.data.spec import DataSpec
     from dlrun.tasks import SupervisedTask
 
-# Keys of model configs that say how training starts (from which weights, with what frozen), not
-# what the network is: a rebuilt run has its weights already.
-NO_TRANSFER: dict[str, object] = {"pretrained": None, "pretrained_skip": [], "freeze": [], "pretrained_lr_scale": 1.0}
-
 
 @dataclass
 class TrainedRun:
@@ -71,12 +67,11 @@ class TrainedRun:
         with the run's weights, in eval mode."""
         from omegaconf import open_dict
 
-        from dlrun.building import build_task
+        from dlrun.building import build_task, split_transfer_settings
 
         with open_dict(cfg):
-            for key, empty in NO_TRANSFER.items():
-                if key in cfg.model:
-                    cfg.model[key] = empty
+            # The weights are the run's: model.pretrained and freezing are about how a training starts.
+            cfg.model, _ = split_transfer_settings(cfg.model)
         datamodule, task = build_task(cfg)
         check_state_fits(task.model, self.state, self.weights)
         return datamodule, task.eval()
