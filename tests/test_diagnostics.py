@@ -138,8 +138,10 @@ def test_steps_inside_a_lightning_batch_are_sampled_every_n_steps(tmp_path, ever
     run = build_from_overrides(
         tmp_path,
         "model.hidden_sizes=[16]",
+        "data=iris",
+        "data.batch_size=9",  # 105 training rows: 12 steps an epoch
         "data.steps_per_execution=4",
-        "trainer.limit_train_batches=3",
+        "trainer.limit_train_batches=1.0",  # a limit would count steps, one per Lightning batch
         "callbacks=none",
         with_diagnostics(every_n_steps=every_n_steps),
     )
@@ -156,8 +158,10 @@ def test_epochs_shorter_than_every_n_steps_still_sample_a_step_of_their_own(tmp_
     run = build_from_overrides(
         tmp_path,
         "model.hidden_sizes=[16]",
+        "data=iris",
+        "data.batch_size=27",  # 105 training rows: 4 steps an epoch
         "data.steps_per_execution=4",
-        "trainer.limit_train_batches=1",
+        "trainer.limit_train_batches=1.0",
         "trainer.max_epochs=3",
         "callbacks=none",
         with_diagnostics(every_n_steps=50, time_budget="null"),

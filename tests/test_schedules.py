@@ -193,6 +193,7 @@ def fit(tmp_path, epochs: int, *overrides: str):
         "callbacks=none",
         f"trainer.max_epochs={epochs}",
         "trainer.limit_train_batches=1.0",
+        "data.steps_per_execution=1",
         *overrides,
     )
     recorder = LearningRates()

@@ -80,11 +80,14 @@ class InMemoryDataModule(pl.LightningDataModule):
         return TensorBatches(self.split("train"), self.batch_size).num_batches
 
     def train_dataloader(self) -> TensorBatches:
+        trainer = self.trainer
         self._train_batches = TensorBatches(
             self._device_split("train"),
             self.batch_size,
-            shuffle=True,
-            group_size=self.steps_per_execution,
+            # overfit_batches trains on the same batches every epoch: Lightning turns shuffling off
+            # for it only in loaders with a sampler, which TensorBatches has not.
+            shuffle=not overfitting(trainer),
+            group_size=None if counts_training_batches(trainer) else self.steps_per_execution,
             bucket_pool_batches=self.bucket_pool_batches,
             shard=self._shard(),
         )
@@ -150,6 +153,30 @@ class InMemoryDataModule(pl.LightningDataModule):
             # Lengths stay on the CPU, where pack_padded_sequence reads them.
             self._on_device[name] = {k: v if k in LENGTH_KEYS else v.to(device) for k, v in self.split(name).items()}
         return self._on_device[name]
+
+
+def counts_training_batches(trainer: pl.Trainer | None) -> bool:
+    """Whether a Trainer setting counts training batches, so the training loader must serve one
+    optimizer step per Lightning batch rather than a group of data.steps_per_execution steps.
+
+    Lightning's documentation counts limit_train_batches, val_check_interval and overfit_batches in
+    batches meaning optimizer steps; with groups of k steps each count would be k times as long.
+    Lightning stores them on the Trainer as an int (batches) or a float (a fraction of the epoch),
+    1.0 when unset; overfit_batches > 0 and fast_dev_run also overwrite limit_train_batches. A time
+    based val_check_interval leaves the attribute unset. Resuming inside an epoch stays exact, as
+    `dlrun resume` cannot change these settings: the restored count is of the same loader's batches.
+    """
+    if trainer is None:  # a loader made outside a fit
+        return False
+    limits = (trainer.limit_train_batches, getattr(trainer, "val_check_interval", 1.0))
+    # An int 1 is one batch, where the float 1.0 is the whole epoch.
+    return overfitting(trainer) or any(not (isinstance(v, float) and v == 1.0) for v in limits)
+
+
+def overfitting(trainer: pl.Trainer | None) -> bool:
+    """Whether the fit overfits a few batches (Trainer(overfit_batches > 0))."""
+    # Set in Lightning's Trainer.__init__ (trainer/setup.py) but not declared on the class.
+    return trainer is not None and getattr(trainer, "overfit_batches", 0) > 0
 
 
 def _device_of(batch: Batch) -> torch.device:
