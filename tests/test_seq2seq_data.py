@@ -50,7 +50,7 @@ def rng(seed: int = 0) -> np.random.Generator:
 
 
 @pytest.mark.parametrize("generator", [reverse, copy, sort])
-def test_symbol_tasks_by_independent_computation(generator):
+def test_symbol_problems_by_independent_computation(generator):
     pairs = generator(rng(1), 300, vocab_size=13, min_length=3, max_length=7)
     assert len(pairs) == 300
     lengths = Counter(len(s) for s, _ in pairs)
@@ -280,18 +280,18 @@ def test_module_buckets_given():
     assert dm.bucket_names() == ["1-4", "5-9"]
 
 
-@pytest.mark.parametrize("task", ["reverse", "copy", "sort", "addition", "dates"])
-def test_each_task_through_the_module(task):
-    dm = ProceduralSeq2SeqDataModule(task, min_length=2, max_length=4, **SMALL)
+@pytest.mark.parametrize("problem", ["reverse", "copy", "sort", "addition", "dates"])
+def test_each_problem_through_the_module(problem):
+    dm = ProceduralSeq2SeqDataModule(problem, min_length=2, max_length=4, **SMALL)
     for split in ("train", "val", "test"):
         batch = dm.split(split)
         assert (batch["source"] != UNK_ID).all() and (batch["target_out"] != UNK_ID).all()
         for source, target in dm.pairs[split][:20]:
             text = "".join(source)
-            if task == "addition":
+            if problem == "addition":
                 left, right = text.split("+")
                 assert int("".join(target)) == int(left) + int(right) and 2 <= len(left) <= 4
-            if task == "dates":
+            if problem == "dates":
                 assert len(target) == 10
 
 
@@ -337,7 +337,7 @@ def test_overlap_is_reported_where_the_space_is_too_small():
 @pytest.mark.parametrize(
     "arguments, key",
     [
-        (dict(task="revrse"), "data.task"),
+        (dict(problem="revrse"), "data.problem"),
         (dict(min_length=6, max_length=5), "data.min_length"),
         (dict(eval_min_length=9, eval_max_length=8), "data.eval_min_length"),
         (dict(min_length=0), "data.min_length"),
@@ -352,7 +352,7 @@ def test_overlap_is_reported_where_the_space_is_too_small():
 def test_config_errors_name_the_key(arguments, key):
     with pytest.raises(ConfigError, match=re.escape(key)) as error:
         ProceduralSeq2SeqDataModule(**{**SMALL, **arguments})
-    if key == "data.task":
+    if key == "data.problem":
         assert "Did you mean reverse?" in str(error.value)
 
 

@@ -205,14 +205,14 @@ def test_regression_targets_are_standardized_with_training_statistics(tmp_path):
         np.testing.assert_allclose(dm.split(split)["targets"].numpy(), (table.price[rows] - mean) / std, rtol=1e-5)
 
 
-def test_explicit_task_overrides_detection_and_is_checked(tmp_path):
+def test_explicit_target_kind_overrides_detection_and_is_checked(tmp_path):
     table = make_table().assign(level=lambda t: t.row % 3)
     path = write(tmp_path, table)
-    assert module(path, target="level", task="regression", features=["row"]).spec.task == "regression"
+    assert module(path, target="level", target_kind="regression", features=["row"]).spec.task == "regression"
     assert module(path, target="level", features=["row"]).spec.task == "multiclass"
-    message = config_error(module(path, target="level", task="binary", features=["row"]))
+    message = config_error(module(path, target="level", target_kind="binary", features=["row"]))
     assert "2 classes" in message and "'level'" in message and "table.csv" in message
-    message = config_error(module(path, target="color", task="regression", features=["row"]))
+    message = config_error(module(path, target="color", target_kind="regression", features=["row"]))
     assert "numeric target" in message and "'color'" in message
 
 
@@ -305,7 +305,7 @@ def test_bad_choices_suggest_the_closest(tmp_path):
     path = write(tmp_path, make_table())
     assert "Did you mean drop?" in config_error(lambda: module(path, missing="dorp"))
     assert "Did you mean one_hot?" in config_error(lambda: module(path, categorical_encoding="onehot"))
-    assert "Did you mean regression?" in config_error(lambda: module(path, task="regresion"))
+    assert "Did you mean regression?" in config_error(lambda: module(path, target_kind="regresion"))
 
 
 # -- through the real config ----------------------------------------------------------------

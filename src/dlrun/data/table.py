@@ -22,10 +22,10 @@ from dlrun.errors import ConfigError, did_you_mean
 
 log = logging.getLogger(__name__)
 
-TableTask = Literal["auto", "multiclass", "binary", "regression"]
+TargetKind = Literal["auto", "multiclass", "binary", "regression"]
 Encoding = Literal["one_hot", "embedded"]
 MissingPolicy = Literal["drop", "mean", "error"]
-# An integer target with at most this many distinct values is read as class labels by task=auto;
+# An integer target with at most this many distinct values is read as class labels by target_kind=auto;
 # more distinct integers (counts, years, prices in cents) are more likely a quantity to regress.
 MAX_AUTO_CLASSES = 20
 # categorical=auto refuses a text column with more distinct values than this and than half the rows.
@@ -57,13 +57,13 @@ class TableDataModule(SplittingDataModule):
         categorical: str | Sequence[str] | None = "auto",
         categorical_encoding: Encoding = "one_hot",
         missing: MissingPolicy = "error",
-        task: TableTask = "auto",
+        target_kind: TargetKind = "auto",
         **options,
     ) -> None:
         super().__init__(**options)
         check_config_choice("data.categorical_encoding", categorical_encoding, Encoding)
         check_config_choice("data.missing", missing, MissingPolicy)
-        check_config_choice("data.task", task, TableTask)
+        check_config_choice("data.target_kind", target_kind, TargetKind)
         if path is None:
             raise ConfigError(
                 "data.path is not set: point it at your CSV or Parquet file, e.g. "
@@ -81,7 +81,7 @@ class TableDataModule(SplittingDataModule):
             self.categorical = [str(c) for c in categorical]
         self.categorical_encoding = categorical_encoding
         self.missing = missing
-        self.task = task
+        self.target_kind = target_kind
 
     def load(self) -> tuple[dict[str, Batch], TableSpec]:
         table = read_table(self.path)
@@ -282,17 +282,17 @@ class TableDataModule(SplittingDataModule):
     def _task_of(self, target: pd.Series) -> TaskKind:
         classes = target.nunique()
         numeric = is_numeric_dtype(target) and not is_bool_dtype(target)
-        if self.task == "auto":
+        if self.target_kind == "auto":
             whole = numeric and bool(np.all(np.mod(target.to_numpy(dtype=np.float64), 1) == 0))
             if numeric and not (whole and classes <= MAX_AUTO_CLASSES):
                 return "regression"
             task: TaskKind = "binary" if classes == 2 else "multiclass"
         else:
-            task = self.task
+            task = self.target_kind
         if task == "regression" and not numeric:
             raise ConfigError(
-                f"data.task=regression needs a numeric target, but column '{self.target}' of '{self.path}' "
-                f"holds values such as '{target.iloc[0]}'. Use data.task=auto or multiclass to predict its classes."
+                f"data.target_kind=regression needs a numeric target, but column '{self.target}' of '{self.path}' "
+                f"holds values such as '{target.iloc[0]}'. Use data.target_kind=auto or multiclass to predict its classes."
             )
         if task != "regression" and classes < 2:
             raise ConfigError(
@@ -302,8 +302,8 @@ class TableDataModule(SplittingDataModule):
         if task == "binary" and classes != 2:
             sample = ", ".join(str(v) for v in _sorted_values(target)[:5])
             raise ConfigError(
-                f"data.task=binary needs exactly 2 classes, but column '{self.target}' of '{self.path}' has "
-                f"{classes} ({sample}, ...). Use data.task=multiclass, or auto to choose by itself."
+                f"data.target_kind=binary needs exactly 2 classes, but column '{self.target}' of '{self.path}' has "
+                f"{classes} ({sample}, ...). Use data.target_kind=multiclass, or auto to choose by itself."
             )
         return task
 

@@ -1,6 +1,6 @@
-"""Sequence-to-sequence data: procedural tasks, symbol vocabularies (PAD/UNK/BOS/EOS), the batch layout.
+"""Sequence-to-sequence data: procedural problems, symbol vocabularies (PAD/UNK/BOS/EOS), the batch layout.
 
-See procedural.py for the procedural tasks and how splits are drawn, batches.py for the batch layout
+See procedural.py for the procedural problems and how splits are drawn, batches.py for the batch layout
 (source, source_lengths, target_in, target_out, target_lengths) and length buckets, and
 vocabulary.py for the special ids.
 """
@@ -16,14 +16,14 @@ from dlrun.data.seq2seq.batches import (
 )
 from dlrun.data.seq2seq.generators import (
     DATE_FORMATS,
-    TASKS,
+    PROBLEMS,
     addition,
     copy,
     dates,
     generate,
+    problem_symbols,
     reverse,
     sort,
-    task_symbols,
 )
 from dlrun.data.seq2seq.module import Seq2SeqDataModule, source_overlap
 from dlrun.data.seq2seq.parallel import (
@@ -51,7 +51,7 @@ __all__ = [
     "SEQ2SEQ_KEYS",
     "SEQ2SEQ_LENGTH_KEYS",
     "SEQ2SEQ_SPECIALS",
-    "TASKS",
+    "PROBLEMS",
     "UNK_ID",
     "BibleEnEsDataModule",
     "ParallelTSVDataModule",
@@ -74,5 +74,5 @@ __all__ = [
     "symbol_vocabulary",
     "Seq2SeqDataModule",
     "source_overlap",
-    "task_symbols",
+    "problem_symbols",
 ]

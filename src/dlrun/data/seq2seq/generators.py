@@ -1,9 +1,9 @@
-"""Procedural seq2seq tasks, generated from a seed with no files.
+"""Procedural seq2seq problems, generated from a seed with no files.
 
 Generators are pure functions of a numpy Generator; each returns `count` pairs
 (source_tokens, target_tokens), lists of strings:
 - `copy`:    a random sequence of symbols -> itself;
-- `reverse`: a random sequence -> the same reversed (JoeyNMT's reverse task);
+- `reverse`: a random sequence -> the same reversed (JoeyNMT's reverse problem);
 - `sort`:    a random sequence -> its symbols sorted by id (Sockeye's sort test);
   symbols are "0", "1", ..., str(vocab_size - 1), one token each (so "12" is one symbol when
   vocab_size > 12); lengths uniform in [min_length, max_length];
@@ -33,7 +33,7 @@ Tokens = list[str]
 Pairs = list[tuple[Tokens, Tokens]]
 
 # ---------------------------------------------------------------------------------------------
-# Symbol tasks
+# Symbol problems
 
 
 def symbols(vocab_size: int) -> list[str]:
@@ -168,44 +168,44 @@ def _date_symbols() -> list[str]:
 
 
 # ---------------------------------------------------------------------------------------------
-# Tasks: generator, symbols, and the size of a source's "shape" (for overlap avoidance)
+# Problems: generator, symbols, and the size of a source's "shape" (for overlap avoidance)
 
 
 @dataclass(frozen=True)
-class TaskInfo:
+class ProblemInfo:
     uses_vocab_size: bool
     uses_lengths: bool
 
 
-Seq2SeqTask = Literal["reverse", "copy", "sort", "addition", "dates"]
-TASKS: dict[Seq2SeqTask, TaskInfo] = {
-    "reverse": TaskInfo(True, True),
-    "copy": TaskInfo(True, True),
-    "sort": TaskInfo(True, True),
-    "addition": TaskInfo(False, True),
-    "dates": TaskInfo(False, False),
+Seq2SeqProblem = Literal["reverse", "copy", "sort", "addition", "dates"]
+PROBLEMS: dict[Seq2SeqProblem, ProblemInfo] = {
+    "reverse": ProblemInfo(True, True),
+    "copy": ProblemInfo(True, True),
+    "sort": ProblemInfo(True, True),
+    "addition": ProblemInfo(False, True),
+    "dates": ProblemInfo(False, False),
 }
 
 
 def generate(
-    task: str, rng: np.random.Generator, count: int, vocab_size: int, min_length: int, max_length: int
+    problem: str, rng: np.random.Generator, count: int, vocab_size: int, min_length: int, max_length: int
 ) -> Pairs:
-    """`count` pairs of `task`; arguments that do not apply to the task are ignored."""
-    if task in ("reverse", "copy", "sort"):
-        return {"reverse": reverse, "copy": copy, "sort": sort}[task](rng, count, vocab_size, min_length, max_length)
-    if task == "addition":
+    """`count` pairs of `problem`; arguments that do not apply to the problem are ignored."""
+    if problem in ("reverse", "copy", "sort"):
+        return {"reverse": reverse, "copy": copy, "sort": sort}[problem](rng, count, vocab_size, min_length, max_length)
+    if problem == "addition":
         return addition(rng, count, min_length, max_length)
-    if task == "dates":
+    if problem == "dates":
         return dates(rng, count)
-    raise unknown_choice("data.task", task, TASKS)
+    raise unknown_choice("data.problem", problem, PROBLEMS)
 
 
-def task_symbols(task: str, vocab_size: int) -> tuple[list[str], list[str]]:
-    """The source and target symbols every pair of the task is made of (fixed, not learnt from data)."""
-    if task in ("reverse", "copy", "sort"):
+def problem_symbols(problem: str, vocab_size: int) -> tuple[list[str], list[str]]:
+    """The source and target symbols every pair of the problem is made of (fixed, not learnt from data)."""
+    if problem in ("reverse", "copy", "sort"):
         return symbols(vocab_size), symbols(vocab_size)
-    if task == "addition":
+    if problem == "addition":
         return [*"0123456789", "+"], list("0123456789")
-    if task == "dates":
+    if problem == "dates":
         return _date_symbols(), list("0123456789-")
-    raise unknown_choice("data.task", task, TASKS)
+    raise unknown_choice("data.problem", problem, PROBLEMS)

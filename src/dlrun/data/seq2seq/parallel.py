@@ -22,7 +22,7 @@ then, in this order:
 The attributes are those of ProceduralSeq2SeqDataModule, so one task serves both: `vocab`
 (Seq2SeqVocab), `source_vocab`, `target_vocab` (symbol vocabularies), `pairs[split]` (token pairs, the
 references for BLEU), `overlap`, `length_buckets` (by source length; default width 10 over the
-validation and test source lengths), `bucket_names()`, `buckets_of(split)`, `task`, and
+validation and test source lengths), `bucket_names()`, `buckets_of(split)`, `problem`, and
 `save_preprocessing(directory)`, which writes seq2seq_vocab.json with the vocabularies and how each
 side is tokenized (`tokenize_source` repeats it on new text).
 """
@@ -122,7 +122,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
     Subclasses implement `read()`. `options` (batch_size, eval_batch_size, steps_per_execution,
     bucket_pool_batches) go to InMemoryDataModule untouched."""
 
-    task = "parallel_text"
+    problem = "parallel_text"
 
     def __init__(
         self,
@@ -314,7 +314,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         data = {
-            "task": self.task,
+            "problem": self.problem,
             "source": self.source_vocab.to_json(),
             "target": self.target_vocab.to_json(),
             "source_tokenizer": self.source_tokenizer,
@@ -330,7 +330,7 @@ class BibleEnEsDataModule(ParallelTextDataModule):
     side, read from the bundled bible_en_es.tsv.gz (english<TAB>spanish<TAB>verse key lines; see
     files/BIBLE_EN_ES_SOURCES.md and scripts/extract_bible_en_es.py). `direction="es-en"` swaps the sides."""
 
-    task = "bible_en_es"
+    problem = "bible_en_es"
 
     def __init__(self, direction: str = "en-es", **options) -> None:
         if direction not in ("en-es", "es-en"):
@@ -353,7 +353,7 @@ class BibleEnEsDataModule(ParallelTextDataModule):
 class ParallelTSVDataModule(ParallelTextDataModule):
     """The user's own pairs: a UTF-8 file (optionally .gz) of `source<TAB>target` lines, no header."""
 
-    task = "parallel_tsv"
+    problem = "parallel_tsv"
 
     def __init__(self, path: str | Path | None = None, **options) -> None:
         if path is None or str(path).strip() == "":

@@ -1,7 +1,7 @@
-"""The data module of the procedural seq2seq tasks (data=reverse, copy, sort, addition, dates):
+"""The data module of the procedural seq2seq problems (data=reverse, copy, sort, addition, dates):
 splits generated from a seed with no files, kept apart where the space of sources allows.
 
-The tasks and their generators are in dlrun.data.seq2seq.generators.
+The problems and their generators are in dlrun.data.seq2seq.generators.
 
 Splits (train, val, test) come from three children of SeedSequence(generator_seed), one each, so a
 split depends only on its own size and settings (a larger train_size leaves val and test as they
@@ -35,7 +35,7 @@ from dlrun.checks import check_generated_data, check_number
 from dlrun.choices import check_config_choice
 from dlrun.data.in_memory import SPLITS
 from dlrun.data.loader import Batch
-from dlrun.data.seq2seq.generators import TASKS, Pairs, Seq2SeqTask, generate, operand_count, task_symbols
+from dlrun.data.seq2seq.generators import PROBLEMS, Pairs, Seq2SeqProblem, generate, operand_count, problem_symbols
 from dlrun.data.seq2seq.module import Seq2SeqDataModule
 from dlrun.data.seq2seq.vocabulary import symbol_vocabulary
 from dlrun.data.spec import DataSpec
@@ -44,11 +44,11 @@ from dlrun.errors import ConfigError
 log = logging.getLogger(__name__)
 
 
-def shape_space(task: str, source: Sequence[str], vocab_size: int) -> float:
+def shape_space(problem: str, source: Sequence[str], vocab_size: int) -> float:
     """How many sources share this source's shape (length; operand widths for addition)."""
-    if task in ("reverse", "copy", "sort"):
+    if problem in ("reverse", "copy", "sort"):
         return float(vocab_size) ** len(source)
-    if task == "addition":
+    if problem == "addition":
         left, right = "".join(source).split("+")
         return float(operand_count(len(left)) * operand_count(len(right)))
     return math.inf  # dates: 36,525 days in each of many formats
@@ -75,9 +75,9 @@ def source_share(source: Sequence[str], generator_seed: int) -> float:
 
 @dataclass(frozen=True)
 class Seq2SeqSplits:
-    """How the three splits of a procedural task are drawn (see the module's docstring)."""
+    """How the three splits of a procedural problem are drawn (see the module's docstring)."""
 
-    task: str
+    problem: str
     vocab_size: int
     min_length: int
     max_length: int
@@ -104,10 +104,10 @@ class Seq2SeqSplits:
         kept: Pairs = []
         while len(kept) < wanted:
             # Fixed-size chunks: a larger split starts with the examples of a smaller one.
-            draws = generate(self.task, rng, DRAW_CHUNK, self.vocab_size, min_length, max_length)
+            draws = generate(self.problem, rng, DRAW_CHUNK, self.vocab_size, min_length, max_length)
             coins = rng.random(len(draws))
             for (source, target), coin in zip(draws, coins):
-                if shape_space(self.task, source, self.vocab_size) >= MIN_PARTITIONED_SPACE:
+                if shape_space(self.problem, source, self.vocab_size) >= MIN_PARTITIONED_SPACE:
                     keep = low <= source_share(source, self.generator_seed) < high
                 else:
                     keep = coin < share
@@ -129,7 +129,7 @@ SEQ2SEQ_VOCAB_FILE = "seq2seq_vocab.json"
 
 
 class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
-    """A procedural seq2seq task (see the module's docstring), served in the seq2seq batch layout
+    """A procedural seq2seq problem (see the module's docstring), served in the seq2seq batch layout
     (dlrun.data.seq2seq.batches): source, source_lengths, target_in, target_out, target_lengths.
 
     `vocab` (a Seq2SeqVocab) says the two sides' sizes and PAD/UNK/BOS/EOS ids; `source_vocab` and
@@ -142,7 +142,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
 
     def __init__(
         self,
-        task: Seq2SeqTask = "reverse",
+        problem: Seq2SeqProblem = "reverse",
         vocab_size: int = 10,
         min_length: int = 5,
         max_length: int = 10,
@@ -156,16 +156,21 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
         **options,
     ) -> None:
         super().__init__(length_buckets=length_buckets, **options)
-        check_config_choice("data.task", task, Seq2SeqTask)
-        info = TASKS[task]
+        check_config_choice("data.problem", problem, Seq2SeqProblem)
+        info = PROBLEMS[problem]
         if info.uses_vocab_size:
             check_number(
-                "data.vocab_size", vocab_size, at_least=2, whole=True, unit="symbols", meaning=f"for the {task} task"
+                "data.vocab_size",
+                vocab_size,
+                at_least=2,
+                whole=True,
+                unit="symbols",
+                meaning=f"for the {problem} problem",
             )
         eval_min_length = min_length if eval_min_length is None else eval_min_length
         eval_max_length = max_length if eval_max_length is None else eval_max_length
         if info.uses_lengths:
-            unit = "digits per operand" if task == "addition" else "symbols"
+            unit = "digits per operand" if problem == "addition" else "symbols"
             for key, value in (
                 ("min_length", min_length),
                 ("max_length", max_length),
@@ -180,9 +185,9 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
                         f"drawn uniformly from [{prefix}min_length, {prefix}max_length]."
                     )
         check_generated_data(train_size, val_size, test_size, generator_seed)
-        self.task = task
+        self.problem = problem
         self.splits = Seq2SeqSplits(
-            task,
+            problem,
             int(vocab_size) if info.uses_vocab_size else 0,
             int(min_length) if info.uses_lengths else 0,
             int(max_length) if info.uses_lengths else 0,
@@ -193,25 +198,25 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
             int(test_size),
             int(generator_seed),
         )
-        source_symbols, target_symbols = task_symbols(task, self.splits.vocab_size)
+        source_symbols, target_symbols = problem_symbols(problem, self.splits.vocab_size)
         self.source_vocab = symbol_vocabulary(source_symbols)
         self.target_vocab = symbol_vocabulary(target_symbols)
 
     def eval_length_range(self) -> tuple[int, int]:
         s = self.splits
-        if self.task in ("reverse", "copy", "sort"):
+        if self.problem in ("reverse", "copy", "sort"):
             return s.eval_min_length, s.eval_max_length
-        if self.task == "addition":
+        if self.problem == "addition":
             return 2 * s.eval_min_length + 1, 2 * s.eval_max_length + 1
         return super().eval_length_range()
 
     def tokenize_source(self, text: str) -> list[str]:
-        """A source typed by a user as this task's tokens: symbols split on spaces, else characters."""
-        return text.split() if TASKS[self.task].uses_vocab_size else list(text)
+        """A source typed by a user as this problem's tokens: symbols split on spaces, else characters."""
+        return text.split() if PROBLEMS[self.problem].uses_vocab_size else list(text)
 
     def join_target(self, tokens: list[str]) -> str:
         """Output tokens as text, the way tokenize_source reads them."""
-        return " ".join(tokens) if TASKS[self.task].uses_vocab_size else "".join(tokens)
+        return " ".join(tokens) if PROBLEMS[self.problem].uses_vocab_size else "".join(tokens)
 
     def load(self) -> tuple[dict[str, Batch], DataSpec]:
         served = self.serve(self.splits.all_splits(), self.source_vocab, self.target_vocab)
@@ -219,7 +224,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
             log.info(
                 "%s: %d val and %d test examples have a source that is also in train (short lengths have too "
                 "few distinct sources to keep the splits apart).",
-                self.task,
+                self.problem,
                 self._overlap["val"],
                 self._overlap["test"],
             )
@@ -227,7 +232,7 @@ class ProceduralSeq2SeqDataModule(Seq2SeqDataModule):
 
     def save_preprocessing(self, directory: Path) -> None:
         data = {
-            "task": self.task,
+            "problem": self.problem,
             "source": self.source_vocab.to_json(),
             "target": self.target_vocab.to_json(),
         }
