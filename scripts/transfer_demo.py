@@ -42,17 +42,17 @@ def main() -> None:
     pretrain = args.out / "pretrain_0-4"
     dlrun(*common, f"trainer.max_epochs={args.epochs}", f"data.classes={FIRST}", f"hydra.run.dir={pretrain}")
     # The convolutions carry over; the dense head starts afresh, since classes 5-9 are new ones.
-    reuse = [f"model.pretrained={pretrain}", "model.pretrained_skip=[head]"]
+    reuse = [f"transfer.pretrained={pretrain}", "transfer.skip=[head]"]
     starts = {  # label: (run dir name, overrides)
         "from scratch": ("scratch", []),
-        "fine-tune all (lr x0.1)": ("fine_tune", [*reuse, "model.pretrained_lr_scale=0.1"]),
-        "frozen features": ("frozen", [*reuse, "model.freeze=[features]"]),
+        "fine-tune all (lr x0.1)": ("fine_tune", [*reuse, "transfer.lr_scale=0.1"]),
+        "frozen features": ("frozen", [*reuse, "transfer.freeze=[features]"]),
     }
     budgets = {
         f"all training images, {args.epochs} epochs": ("full", [f"trainer.max_epochs={args.epochs}"]),
         f"{args.few_steps} steps of 64 images": (
             "few",
-            ["trainer.max_epochs=1", f"trainer.limit_train_batches={args.few_steps}", "data.steps_per_execution=1"],
+            ["trainer.max_epochs=1", f"trainer.limit_train_batches={args.few_steps}"],
         ),
     }
     for budget, (budget_dir, budget_overrides) in budgets.items():

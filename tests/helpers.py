@@ -133,7 +133,7 @@ def rebuilt(run: Path, checkpoint: str):
     from hydra.utils import instantiate
     from omegaconf import OmegaConf
 
-    from dlrun.building import model_arguments, split_transfer_settings
+    from dlrun.building import model_arguments
     from dlrun.checkpoints import load_weights
 
     cfg = OmegaConf.load(run / ".hydra" / "config.yaml")
@@ -141,7 +141,6 @@ def rebuilt(run: Path, checkpoint: str):
     if cfg.data.get("path") and not Path(cfg.data.path).is_absolute():
         cfg.data.path = str(run.parent / cfg.data.path)  # the fixtures train in the run's parent dir
     datamodule = instantiate(cfg.data)
-    model_cfg, _ = split_transfer_settings(cfg.model)
-    model = instantiate(model_cfg, **model_arguments(model_cfg, datamodule.spec))
+    model = instantiate(cfg.model, **model_arguments(cfg.model, datamodule.spec))
     model.load_state_dict(load_weights(run / "checkpoints" / checkpoint))
     return datamodule.split("test"), model.eval()

@@ -31,7 +31,7 @@ def test_a_pickled_object_is_refused_and_named(tmp_path, marker):
         assert "could run code" in message and "system" in message and "weights only" in message
 
 
-def test_model_pretrained_refuses_it_from_a_file_and_from_a_run_dir(tmp_path, marker):
+def test_transfer_pretrained_refuses_it_from_a_file_and_from_a_run_dir(tmp_path, marker):
     malicious_checkpoint(tmp_path / "evil.ckpt", marker)
     (tmp_path / "run" / "checkpoints").mkdir(parents=True)
     malicious_checkpoint(tmp_path / "run" / "checkpoints" / "best.ckpt", marker)
@@ -52,7 +52,7 @@ def test_testing_on_the_best_checkpoint_refuses_it(tmp_path, marker):
 
 def test_the_cli_refuses_it_with_one_paragraph_and_exit_2(dlrun, tmp_path, marker):
     evil = malicious_checkpoint(tmp_path / "evil.ckpt", marker)
-    done = dlrun("train", "debug=fast", "model.hidden_sizes=[5]", f"model.pretrained={evil}")
+    done = dlrun("train", "debug=fast", "model.hidden_sizes=[5]", f"transfer.pretrained={evil}")
     assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr and "could run code" in done.stderr
     assert "weights only" in done.stderr
@@ -104,13 +104,13 @@ def test_the_best_weights_are_also_written_as_safetensors(tmp_path):
     assert not list(directory.glob(".*tmp"))  # written atomically, nothing left behind
 
 
-def test_model_pretrained_takes_safetensors_and_prefers_them_in_a_run_dir(tmp_path):
+def test_transfer_pretrained_takes_safetensors_and_prefers_them_in_a_run_dir(tmp_path):
     first = build_from_overrides(tmp_path / "a", "model.hidden_sizes=[16]")
     first.trainer.fit(first.task, datamodule=first.datamodule)
     run_dir = tmp_path / "a" / "run"
     assert transfer.checkpoint_path(run_dir).name == "weights.safetensors"
     expected = load_file(run_dir / "checkpoints" / "weights.safetensors")
     for source in (run_dir, run_dir / "checkpoints" / "weights.safetensors"):
-        second = build_from_overrides(tmp_path / "b", "model.hidden_sizes=[16]", f"model.pretrained={source}")
+        second = build_from_overrides(tmp_path / "b", "model.hidden_sizes=[16]", f"transfer.pretrained={source}")
         loaded = second.task.model.state_dict()
         assert all(torch.equal(loaded[k], v) for k, v in expected.items())

@@ -129,20 +129,20 @@ def test_a_payload_anywhere_in_a_run_dirs_record_is_refused_by_every_verb(traine
             for verb, args in verbs(run, tmp_path).items():
                 refused(cli(*args), f"'{node['_target_']}'", "is not trusted", "--trust-config")
                 assert not marker.exists(), (verb, group, name)
-            with pytest.raises(Exception, match="is not trusted") as refusal:  # model.pretrained=RUN_DIR
+            with pytest.raises(Exception, match="is not trusted") as refusal:  # transfer.pretrained=RUN_DIR
                 checkpoint_path(run)
             assert "DLRUN_TRUST_CONFIG=1" in str(refusal.value) and not marker.exists()
             assert where != "overrides" or f"{group}.evil" in str(refusal.value)
 
 
-def test_model_pretrained_refuses_a_tampered_run_dir_through_the_cli(trained, tmp_path, dlrun):
+def test_transfer_pretrained_refuses_a_tampered_run_dir_through_the_cli(trained, tmp_path, dlrun):
     run = copy_of(trained, tmp_path / "shared")
     marker = tmp_path / "payload-ran"
     add_override(run, f"+callbacks.evil={flow(payloads(marker, trained / 'results.json')['copyfile'])}")
-    done = dlrun("train", *RUN, "model.pretrained=shared")
+    done = dlrun("train", *RUN, "transfer.pretrained=shared")
     assert done.returncode == 2, done.stdout + done.stderr
     assert "'shutil.copyfile'" in done.stderr and "Traceback" not in done.stderr and not marker.exists()
-    assert dlrun("train", *RUN, f"model.pretrained={trained}").returncode == 0  # the user's own run
+    assert dlrun("train", *RUN, f"transfer.pretrained={trained}").returncode == 0  # the user's own run
 
 
 def test_what_only_composing_shows_is_refused_by_the_verbs_that_compose(trained, tmp_path):

@@ -17,7 +17,7 @@ from sklearn.metrics import accuracy_score, f1_score, mean_absolute_error, preci
 from dlrun.data import DataSpec, SklearnDataModule
 from dlrun.data.splits import split_indices
 from dlrun.models import MLP
-from dlrun.tasks import ClassificationTask, RegressionTask, task_class_for
+from dlrun.tasks import ClassificationTask, RegressionTask, StepSettings, task_class_for
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning", "ignore:.*treespec.*")
 
@@ -128,10 +128,18 @@ def test_task_class_for():
     assert task_class_for("binary") is ClassificationTask
 
 
-@pytest.mark.parametrize("kwargs", [{"gradient_clip_algorithm": "median"}, {"accumulate_grad_batches": 0}])
-def test_bad_step_settings_raise(kwargs):
-    with pytest.raises(ValueError):
-        ClassificationTask(MLP((4,), 3), DataSpec("multiclass", (4,), num_classes=3), SGD, **kwargs)
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"gradient_clip_algorithm": "median"}, "choose one of: norm, value"),
+        ({"accumulate_grad_batches": 0}, "accumulate_grad_batches must be a whole number"),
+        ({"log_every_n_steps": 1.5}, "log_every_n_steps must be a whole number"),
+        ({"gradient_clip_val": -1.0}, "gradient_clip_val must be"),
+    ],
+)
+def test_bad_step_settings_raise(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        StepSettings(**kwargs)
 
 
 # -- real short fits ------------------------------------------------------------------------
@@ -257,10 +265,10 @@ def fit_params(tmp_path, callbacks=(), epochs=2, **task_kwargs):
 
 @pytest.mark.parametrize("algorithm, clip", [("norm", 0.5), ("value", 0.05)])
 def test_direct_and_lightning_step_paths_give_the_same_weights(tmp_path, algorithm, clip):
-    settings = dict(gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
-    plain_task, plain_trainer, plain = fit_params(tmp_path / "plain", **settings)
+    steps = StepSettings(gradient_clip_val=clip, gradient_clip_algorithm=algorithm)
+    plain_task, plain_trainer, plain = fit_params(tmp_path / "plain", steps=steps)
     hook = OnAfterBackward()
-    hooked_task, hooked_trainer, hooked = fit_params(tmp_path / "hooked", callbacks=[hook], **settings)
+    hooked_task, hooked_trainer, hooked = fit_params(tmp_path / "hooked", callbacks=[hook], steps=steps)
     # The two runs really took different paths, with the same number of steps.
     assert plain_task.stepper.direct is True
     assert hooked_task.stepper.direct is False
@@ -280,8 +288,7 @@ def test_clip_by_value_bounds_each_sgd_step(tmp_path, lightning_path):
         "iris",
         optimizer=functools.partial(torch.optim.SGD, lr=lr),
         data_kwargs={"batch_size": 16, "steps_per_execution": 1},
-        gradient_clip_val=clip,
-        gradient_clip_algorithm="value",
+        steps=StepSettings(gradient_clip_val=clip, gradient_clip_algorithm="value"),
     )
     before = params(task)
     trainer = make_trainer(
@@ -310,8 +317,7 @@ def test_clip_by_norm_bounds_the_step_norm(tmp_path):
         "iris",
         optimizer=functools.partial(torch.optim.SGD, lr=lr),
         data_kwargs={"batch_size": 16, "steps_per_execution": 1},
-        gradient_clip_val=clip,
-        gradient_clip_algorithm="norm",
+        steps=StepSettings(gradient_clip_val=clip, gradient_clip_algorithm="norm"),
     )
     before = params(task)
     trainer = make_trainer(tmp_path, max_epochs=1, limit_train_batches=1, limit_val_batches=0)
@@ -325,7 +331,7 @@ def accumulate_run(tmp_path, batch_size: int, accumulate: int):
         "iris",
         optimizer=functools.partial(torch.optim.SGD, lr=0.2),
         data_kwargs={"batch_size": batch_size, "steps_per_execution": 4},
-        accumulate_grad_batches=accumulate,
+        steps=StepSettings(accumulate_grad_batches=accumulate),
     )
     trainer = make_trainer(tmp_path, max_epochs=1)
     trainer.fit(task, datamodule=datamodule)
@@ -358,7 +364,7 @@ def test_validation_does_not_change_training_with_leftover_accumulation(tmp_path
             "iris",
             optimizer=functools.partial(torch.optim.SGD, lr=0.2),
             data_kwargs={"batch_size": 16, "steps_per_execution": 4},
-            accumulate_grad_batches=2,
+            steps=StepSettings(accumulate_grad_batches=2),
         )
         trainer = make_trainer(tmp_path / str(limit_val), max_epochs=1, limit_val_batches=limit_val)
         trainer.fit(task, datamodule=datamodule)

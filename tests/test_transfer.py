@@ -37,7 +37,7 @@ def test_skipped_submodules_keep_their_fresh_weights_even_when_shapes_match(tmp_
     report = transfer.load_pretrained(new, lightning_checkpoint(tmp_path / "old.ckpt", old), skip=["3"])
     assert report.loaded == ["1.weight", "1.bias"] and report.skipped == ["3.weight", "3.bias"]
     assert torch.equal(new[3].weight, fresh_head) and torch.equal(new[1].weight, old[1].weight)
-    with pytest.raises(ValueError, match="model.pretrained_skip: no submodule 'head'"):
+    with pytest.raises(ValueError, match="transfer.skip: no submodule 'head'"):
         transfer.load_pretrained(new, tmp_path / "old.ckpt", skip=["head"])
 
 
@@ -100,8 +100,8 @@ def test_fine_tuning_a_run_end_to_end(tmp_path):
     second = build_from_overrides(
         tmp_path / "b",
         "model=cnn",
-        f"model.pretrained={tmp_path / 'a' / 'run'}",
-        "model.freeze=[features]",
+        f"transfer.pretrained={tmp_path / 'a' / 'run'}",
+        "transfer.freeze=[features]",
         "data.steps_per_execution=4",
     )
     loaded = second.task.model.features.state_dict()
@@ -119,5 +119,5 @@ def test_fine_tuning_a_run_end_to_end(tmp_path):
 
 
 def test_freeze_without_pretrained_is_a_config_error(tmp_path):
-    with pytest.raises(ConfigError, match="need model.pretrained"):
-        build_from_overrides(tmp_path, "model.freeze=[layers]")
+    with pytest.raises(ConfigError, match="need transfer.pretrained"):
+        build_from_overrides(tmp_path, "transfer.freeze=[layers]")

@@ -17,9 +17,7 @@ from helpers import assert_user_error
 from dlrun.choices import choices_of
 from dlrun.config.compose import ConfigSource
 from dlrun.config.hints import conforms, describe
-from dlrun.config.signatures import import_reference
 from dlrun.config.validate import check
-from dlrun.config.values import POPPED
 from dlrun.errors import ConfigError
 
 SOURCE = ConfigSource()
@@ -84,9 +82,9 @@ BAD = [
     (("model.dropout_kind=alfa",), ("model.dropout_kind", "'alfa'", "alpha, standard", "Did you mean alpha?")),
     (("model.norm=batchnorm",), ("model.norm", "'batchnorm'", "batch, layer")),
     (("+model.hiden_sizes=[4]",), ("model.hiden_sizes", "dlrun.models.mlp.MLP", "Did you mean model.hidden_sizes?")),
-    (("model.pretrained=nowhere/run",), ("model.pretrained", "'nowhere/run'", "does not exist")),
-    (("model.pretrained_lr_scale=-1",), ("model.pretrained_lr_scale", "-1", "a positive number")),
-    (("model.freeze=3",), ("model.freeze", "got 3", "a list")),
+    (("transfer.pretrained=nowhere/run",), ("transfer.pretrained", "'nowhere/run'", "does not exist")),
+    (("transfer.lr_scale=-1",), ("transfer.lr_scale", "-1", "a positive number")),
+    (("transfer.freeze=3",), ("transfer.freeze", "got 3", "a list")),
     (("model=cnn", "model.pool=maxx"), ("model.pool", "'maxx'", "avg, max, min", "Did you mean max?")),
     (("model=cnn", "model.padding=1.5"), ("model.padding", "1.5", "a whole number or a string")),
     (("model=cnn", "model.channels=[32,a]"), ("model.channels", "[32, 'a']", "a list of whole numbers")),
@@ -117,7 +115,7 @@ BAD = [
     (("data=fashion_mnist_small", "data.scaling=std"), ("data.scaling", "'std'", "minmax", "standard")),
     (("data=rotten_tomatoes", "data.tokenizer=words"), ("data.tokenizer", "'words'", "char, word")),
     (("data=co2", "data.horizon=1.5"), ("data.horizon", "1.5", "a whole number")),
-    ((*SEQ2SEQ, "data.task=revers"), ("data.task", "'revers'", "Did you mean reverse?")),
+    ((*SEQ2SEQ, "data.problem=revers"), ("data.problem", "'revers'", "Did you mean reverse?")),
     (("data=adding", "data.sequence_length=1"), ("data.sequence_length", "got 1", ">= 2")),
     (
         ("data=bible_en_es", "model=seq2seq", "data.source_tokenizer=chars"),
@@ -347,13 +345,6 @@ def test_every_experiment_preset_shows(preset, capsys):
 
     assert show_command([f"experiment={preset}"]) == 0, capsys.readouterr().err
     assert f"task_name: {preset}" in capsys.readouterr().out
-
-
-def test_the_popped_settings_are_the_builders():
-    from dlrun import building
-
-    assert import_reference(POPPED["model"][0]) is building.TRANSFER_SETTINGS
-    assert import_reference(POPPED["trainer"][0]) is building.STEP_SETTINGS
 
 
 def test_types_in_words_and_bool_is_no_number():

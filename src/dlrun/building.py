@@ -8,7 +8,7 @@ import inspect
 import logging
 import warnings
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from typing import Any
 
 import pytorch_lightning as pl
@@ -22,11 +22,8 @@ from dlrun.callbacks import MetricHistory, RandomStates
 from dlrun.data.in_memory import InMemoryDataModule
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, did_you_mean
-from dlrun.tasks import SupervisedTask, task_class_for
-from dlrun.training import transfer
-
-TRANSFER_SETTINGS = ("pretrained", "pretrained_skip", "freeze", "pretrained_lr_scale")
-STEP_SETTINGS = ("gradient_clip_val", "gradient_clip_algorithm", "accumulate_grad_batches", "log_every_n_steps")
+from dlrun.tasks import StepSettings, SupervisedTask, task_class_for
+from dlrun.training.transfer import Transfer
 
 
 def build(node: DictConfig, where: str, expected: type | None = None, **kwargs: Any) -> Any:
@@ -74,9 +71,11 @@ def build_run(cfg: DictConfig) -> Run:
     return Run(datamodule, task, trainer, history)
 
 
-def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
+def build_task(cfg: DictConfig, start_from_transfer: bool = True) -> tuple[InMemoryDataModule, SupervisedTask]:
     """The data and the task around its model, with `cfg.monitor` checked to be a metric it logs;
-    nothing is written anywhere, so a sweep can check its first job before any job runs."""
+    nothing is written anywhere, so a sweep can check its first job before any job runs. Without
+    `start_from_transfer`, `cfg.transfer` is checked but its weights are not loaded (the caller has
+    weights of its own)."""
     quiet_lightning()
     if cfg.seed is not None:
         pl.seed_everything(cfg.seed, workers=True, verbose=False)
@@ -84,7 +83,6 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
     datamodule = build_data(cfg)
     spec = datamodule.spec
     model = build_model(cfg, spec)
-    _, transfer_settings = split_transfer_settings(cfg.model)
     initializer = build_optional(cfg.init, "init")
     if initializer is not None:
         try:
@@ -92,9 +90,13 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
         except ValueError as e:
             raise ConfigError(f"Could not initialize the model with init ({cfg.init._target_}): {e}") from None
     optimizer = build(cfg.optimizer, "optimizer")
-    if any(transfer_settings.get(key) for key in ("pretrained", "pretrained_skip", "freeze")):
-        optimizer = _start_from_pretrained(model, optimizer, **transfer_settings)
-    _, step_settings = split_step_settings(cfg.trainer)
+    transfer = build(cfg.transfer, "transfer", Transfer) if cfg.get("transfer") else None
+    if transfer is not None and start_from_transfer:
+        try:
+            optimizer = transfer.start(model, optimizer)
+        except ValueError as e:
+            raise ConfigError(f"{e}.") from None
+    _, steps = split_step_settings(cfg.trainer)
     try:
         task_factory = build_optional(cfg.task, "task") or task_class_for(spec.task)
         task = task_factory(
@@ -105,7 +107,7 @@ def build_task(cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
             monitor=cfg.monitor,
             loss=build_optional(cfg.loss, "loss"),
             regularizer=build_optional(cfg.regularizer, "regularizer"),
-            **step_settings,
+            steps=steps,
         )
     except ValueError as e:
         raise ConfigError(f"This combination does not work: {e}.") from None
@@ -119,8 +121,7 @@ def build_data(cfg: DictConfig) -> InMemoryDataModule:
 
 def build_model(cfg: DictConfig, spec: DataSpec) -> torch.nn.Module:
     """The network `cfg.model` describes, for data described by `spec`, freshly initialized."""
-    model_cfg, _ = split_transfer_settings(cfg.model)
-    return build(model_cfg, "model", torch.nn.Module, **model_arguments(model_cfg, spec))
+    return build(cfg.model, "model", torch.nn.Module, **model_arguments(cfg.model, spec))
 
 
 def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
@@ -159,49 +160,18 @@ def model_arguments(model_cfg: DictConfig, spec: DataSpec) -> dict[str, Any]:
     return arguments
 
 
-def split_transfer_settings(model_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
-    """model.pretrained / freeze / pretrained_lr_scale are about the weights, not the architecture."""
-    model_cfg = model_cfg.copy()
-    with open_dict(model_cfg):
-        settings = {key: model_cfg.pop(key) for key in TRANSFER_SETTINGS if key in model_cfg}
-    return model_cfg, settings
-
-
-def _start_from_pretrained(model, optimizer, pretrained=None, pretrained_skip=(), freeze=(), pretrained_lr_scale=1.0):
-    """Load the weights, freeze what is asked, and slow the pretrained part's learning rate."""
-    if not pretrained:
-        raise ConfigError(
-            "model.freeze and model.pretrained_skip need model.pretrained: name the run dir or checkpoint to start from."
-        )
-    try:
-        report = transfer.load_pretrained(model, pretrained, list(pretrained_skip or ()))
-        frozen = transfer.freeze(model, list(freeze or ()))
-    except ValueError as e:
-        raise ConfigError(f"{e}.") from None
-    print(report.summary() + (f" Frozen: {', '.join(freeze)}." if frozen else ""), flush=True)
-    if pretrained_lr_scale == 1.0:
-        return optimizer
-    loaded = set(report.loaded)
-    pretrained_parameters = [p for name, p in model.named_parameters() if name in loaded]
-    return transfer.with_scaled_lr(optimizer, pretrained_parameters, pretrained_lr_scale)
-
-
-def split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, dict[str, Any]]:
-    """Take clipping, accumulation and the logging interval out of the Trainer's arguments.
-
-    Users set them where Lightning users expect them (trainer.gradient_clip_val, ...), but the task
-    optimizes manually (several steps per Lightning batch): the Trainer refuses the first two then,
-    and would count the interval in batches rather than steps.
-    """
+def split_step_settings(trainer_cfg: DictConfig) -> tuple[DictConfig, StepSettings]:
+    """The Trainer's arguments, and the task's StepSettings made of those of them that the task acts
+    on (see StepSettings: the Trainer refuses them under manual optimization)."""
     trainer_cfg = trainer_cfg.copy()
-    settings: dict[str, Any] = {}
     with open_dict(trainer_cfg):
-        for key in STEP_SETTINGS:
-            if key in trainer_cfg:
-                settings[key] = trainer_cfg.pop(key)
+        settings = {f.name: trainer_cfg.pop(f.name) for f in fields(StepSettings) if f.name in trainer_cfg}
         # Epoch metrics and callbacks that log per batch then log every batch (a group of steps).
         trainer_cfg.log_every_n_steps = 1
-    return trainer_cfg, settings
+    try:
+        return trainer_cfg, StepSettings(**settings)
+    except ValueError as e:
+        raise ConfigError(f"trainer: {e}.") from None
 
 
 def _check_monitor(monitor: str, available: list[str]) -> None:

@@ -156,7 +156,7 @@ def _type_name(annotation: Any) -> str:
 
 
 def import_reference(reference: str) -> Any:
-    """What a "package.module:name.attribute" reference names (a POPPED receiver, a OneOf's source)."""
+    """What a "package.module:name.attribute" reference names (a OneOf's or a Choice's source)."""
     module, _, attribute = reference.partition(":")
     found: Any = importlib.import_module(module)
     for part in attribute.split("."):

@@ -14,6 +14,7 @@ from omegaconf.errors import OmegaConfBaseException
 
 from dlrun.checks import missing_path
 from dlrun.config.compose import ConfigSource, job_config
+from dlrun.config.moved import moved_key
 from dlrun.config.show import show
 from dlrun.config.values import check_values, takes_argument
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
@@ -141,6 +142,9 @@ def _check_key_exists(cfg: DictConfig, override: Override, source: ConfigSource)
     key = override.key_or_group
     if OmegaConf.select(cfg, key, default=_ABSENT, throw_on_missing=False) is not _ABSENT:
         return
+    moved = moved_key(cfg, key)
+    if moved is not None:
+        raise ConfigError(moved.message(cast(str, override.input_line)))
     if key.startswith(SEARCH_SPACE + "."):
         searched = key[len(SEARCH_SPACE) + 1 :]
         line = cast(str, override.input_line)  # a parsed override keeps its text

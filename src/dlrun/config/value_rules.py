@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from dlrun.choices import choices_of
 from dlrun.config.hints import is_number, wants_whole
 from dlrun.config.show import show, show_plain
 from dlrun.config.signatures import ABSENT, Param, import_reference
@@ -115,6 +116,20 @@ class OneOf:
 
 
 @dataclass(frozen=True)
+class Choice:
+    """One of the values of dlrun's `Literal` `source` ("package.module:Name"), for a value whose
+    receiving signature says less (Lightning's trainer.gradient_clip_algorithm is a `str`) and that
+    dlrun acts on itself."""
+
+    source: str
+
+    def check(self, where: str, value: Any, param: Param | None, typed: bool | None) -> None:
+        choices = choices_of(import_reference(self.source)) or ()
+        if value is not None and value not in choices:
+            raise unknown_choice(where, show_plain(value), [show_plain(c) for c in choices])
+
+
+@dataclass(frozen=True)
 class Resolve:
     """Pass the value through the same function (or class) the target uses for it, found by name
     where the parameter is declared: its own error says what is wrong."""
@@ -159,7 +174,7 @@ class Exists:
         )
 
 
-Rule = Range | FractionOrCount | OneOf | Resolve | Exists
+Rule = Range | FractionOrCount | OneOf | Choice | Resolve | Exists
 
 POSITIVE = Range(0, low_open=True)
 NON_NEGATIVE = Range(0)
@@ -201,7 +216,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     ),
     "base_momentum": (PROBABILITY,),
     "max_momentum": (PROBABILITY,),
-    "pretrained_lr_scale": (Range(0, low_open=True, note="model.freeze keeps weights fixed"),),
+    "lr_scale": (Range(0, low_open=True, note="transfer.freeze keeps weights fixed"),),
     # the Trainer and the optimizer steps
     "max_epochs": (AT_LEAST_1,),
     "min_epochs": (NON_NEGATIVE,),
@@ -212,6 +227,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "log_every_n_steps": (AT_LEAST_1,),
     "accumulate_grad_batches": (AT_LEAST_1,),
     "gradient_clip_val": (Range(0, note="null or 0 turns clipping off"),),
+    "gradient_clip_algorithm": (Choice("dlrun.tasks.stepping:ClipAlgorithm"),),
     "limit_train_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
     "limit_val_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
     "limit_test_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),

@@ -33,22 +33,15 @@ from omegaconf import DictConfig, OmegaConf
 from dlrun.choices import choices_of
 from dlrun.config.compose import job_config
 from dlrun.config.hints import conforms, describe, is_number, wants_number
+from dlrun.config.moved import moved_from
 from dlrun.config.show import show, show_plain
-from dlrun.config.signatures import EMPTY, Accepts, Param, accepts, import_reference
+from dlrun.config.signatures import EMPTY, Accepts, Param, accepts
 from dlrun.config.value_rules import RULES, OneOf, Resolve
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
 
 # Hydra's own keys in a node, never arguments of its target.
 HYDRA_KEYS = frozenset({"_target_", "_partial_", "_recursive_", "_convert_", "_args_"})
 MISSING = "???"
-
-# Keys the experiment takes out of a node before it builds the node's target (see
-# dlrun.building.split_transfer_settings and split_step_settings): they are checked against
-# what receives them instead. node path -> (the keys, their receiver), both "module:name".
-POPPED = {
-    "model": ("dlrun.building:TRANSFER_SETTINGS", "dlrun.building:_start_from_pretrained"),
-    "trainer": ("dlrun.building:STEP_SETTINGS", "dlrun.tasks.base:SupervisedTask"),
-}
 
 # Top-level values, which no target receives.
 TOP_LEVEL: dict[str, Any] = {"seed": int | None, "monitor": str, "task_name": str}
@@ -86,18 +79,15 @@ def check_node(node: dict, path: str, skip: AbstractSet[str] = frozenset()) -> N
     takes = accepts(target, name)
     if takes is None:
         return
-    popped_keys, receiver = _popped(path)
     for key, value in node.items():
         key = str(key)
         if key in HYDRA_KEYS:
             continue
         where = f"{path}.{key}"
-        if key in popped_keys:
-            param = receiver.params.get(key) if receiver is not None else None
-        else:
-            param = takes.params.get(key)
-            if param is None and not takes.open:
-                raise _not_an_argument(where, key, path, takes, popped_keys)
+        param = takes.params.get(key)
+        if param is None and not takes.open:
+            moved = moved_from(where, name)
+            raise ConfigError(moved.message()) if moved else _not_an_argument(where, key, path, takes)
         if where not in skip:
             check_value(where, value, param, name)
 
@@ -138,32 +128,21 @@ def takes_argument(node: Any, path: str, key: str) -> str | None:
         return None
     try:
         takes = accepts(_locate(name, f"{path}._target_"), name)
-        popped, receiver = _popped(path)
     except ConfigError:
         return None
-    if key in popped:
-        takes = receiver
     if takes is None or key not in takes.params:
         return None
     param = takes.params[key]
     return f"{takes.label} takes it ({key}: {param.shown})" if 0 < len(param.shown) <= 80 else f"{takes.label} takes it"
 
 
-def _not_an_argument(where: str, key: str, path: str, takes: Accepts, popped: tuple[str, ...]) -> ConfigError:
-    names = sorted(set(takes.params) | set(popped))
+def _not_an_argument(where: str, key: str, path: str, takes: Accepts) -> ConfigError:
+    names = sorted(takes.params)
     suggestion = did_you_mean(key, names)
     if suggestion:
         suggestion = suggestion.replace("Did you mean ", f"Did you mean {path}.")
     taken = ", ".join(names) or "no arguments"
     return ConfigError(f"{where} is not an argument of {takes.label}, which takes: {taken}.{suggestion}")
-
-
-def _popped(path: str) -> tuple[tuple[str, ...], Accepts | None]:
-    if path not in POPPED:
-        return (), None
-    keys, receiver = POPPED[path]
-    target = import_reference(receiver)
-    return tuple(import_reference(keys)), accepts(target, receiver.replace(":", "."))
 
 
 def _locate(name: str, where: str) -> Any:

@@ -45,14 +45,17 @@ class RunDir:
         return self.path / CONFIG_FILE
 
     def recorded_config(self):
-        """The job config the run trained with, as Hydra saved it (interpolations unresolved);
-        `open_run` has checked it."""
+        """The job config the run trained with, as Hydra saved it (interpolations unresolved), with
+        keys that have moved since at their new places; `open_run` has checked it."""
         from omegaconf import OmegaConf
 
-        return OmegaConf.load(self.config_file)
+        from dlrun.config.moved import upgrade_recorded_config
+
+        return upgrade_recorded_config(OmegaConf.load(self.config_file))
 
     def overrides(self) -> list[str]:
-        """The command-line overrides the run was trained with (.hydra/overrides.yaml)."""
+        """The command-line overrides the run was trained with (.hydra/overrides.yaml), spelled as
+        they are now."""
         from omegaconf import OmegaConf
 
         path = self.path / OVERRIDES_FILE
@@ -64,7 +67,13 @@ class RunDir:
         loaded = OmegaConf.to_container(OmegaConf.load(path))
         if not isinstance(loaded, list) or not all(isinstance(line, str) for line in loaded):
             raise DlrunError(f"'{path}' is not a list of overrides as Hydra writes it.")
-        return loaded
+        from omegaconf import DictConfig
+
+        from dlrun.config.moved import upgrade_recorded_overrides
+
+        # Moved keys are spelled as they are now; the run's config as written says which node each was in.
+        written = OmegaConf.load(self.config_file)
+        return upgrade_recorded_overrides(loaded, written) if isinstance(written, DictConfig) else loaded
 
     def hydra_record(self) -> dict[str, Any]:
         """hydra.yaml's `hydra` node as plain data ({} when the file is missing or unreadable)."""

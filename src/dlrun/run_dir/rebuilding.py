@@ -65,14 +65,10 @@ class TrainedRun:
     def task(self, cfg: DictConfig) -> tuple[InMemoryDataModule, SupervisedTask]:
         """The data and the task around the network, as `cfg` (composed by the verb) describes them,
         with the run's weights, in eval mode."""
-        from omegaconf import open_dict
+        from dlrun.building import build_task
 
-        from dlrun.building import build_task, split_transfer_settings
-
-        with open_dict(cfg):
-            # The weights are the run's: model.pretrained and freezing are about how a training starts.
-            cfg.model, _ = split_transfer_settings(cfg.model)
-        datamodule, task = build_task(cfg)
+        # The weights are the run's: transfer.pretrained is about how its training started.
+        datamodule, task = build_task(cfg, start_from_transfer=False)
         check_state_fits(task.model, self.state, self.weights)
         return datamodule, task.eval()
 

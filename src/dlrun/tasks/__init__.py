@@ -7,6 +7,7 @@ from dlrun.tasks.ctc import CTCTask
 from dlrun.tasks.forecasting import ForecastingTask
 from dlrun.tasks.regression import RegressionTask
 from dlrun.tasks.seq2seq import Seq2SeqTask
+from dlrun.tasks.stepping import StepSettings
 
 __all__ = [
     "CTCTask",
@@ -14,6 +15,7 @@ __all__ = [
     "ForecastingTask",
     "RegressionTask",
     "Seq2SeqTask",
+    "StepSettings",
     "SupervisedTask",
     "task_class_for",
 ]

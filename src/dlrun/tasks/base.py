@@ -11,14 +11,13 @@ from torch import Tensor, nn
 from torch.optim import Optimizer
 from torchmetrics import MeanMetric, Metric, MetricCollection
 
-from dlrun.choices import check_choice
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
 from dlrun.errors import ConfigError, TrainingDiverged
 from dlrun.models.calling import call_model, takes_lengths
 from dlrun.tasks.fast_logging import FastLogging
 from dlrun.tasks.metric_states import TRAIN_METRIC_STATES, metric_states, restore_metric_states
-from dlrun.tasks.stepping import ClipAlgorithm, Stepper
+from dlrun.tasks.stepping import Stepper, StepSettings
 from dlrun.training.losses import DEFAULT_LOSSES, check_supports
 from dlrun.training.mid_epoch import batches_done_in_epoch
 
@@ -33,10 +32,8 @@ class SupervisedTask(FastLogging):
     """Logs `<stage>/<metric>`: train/loss per epoch (train/loss_step per step), val/*, test/*.
 
     Optimization is manual so that one Lightning batch can hold several mini-batches (see
-    TensorBatches' group_size), each with its own optimizer step (see stepping.py). Clipping and
-    accumulation are therefore the task's settings rather than the Trainer's, which refuses them
-    under manual optimization, and so is the step-loss logging interval, which the Trainer counts
-    in batches.
+    TensorBatches' group_size), each with its own optimizer step (see stepping.py), taken as `steps`
+    (clipping, accumulation, the step-loss log interval) says.
     """
 
     # The kinds of data (DataSpec.task) this task trains on.
@@ -55,19 +52,9 @@ class SupervisedTask(FastLogging):
         monitor: str = "val/loss",
         loss: nn.Module | None = None,
         regularizer: Regularizer | None = None,
-        gradient_clip_val: float | None = None,
-        gradient_clip_algorithm: ClipAlgorithm = "norm",
-        accumulate_grad_batches: int = 1,
-        log_every_n_steps: int = 10,
+        steps: StepSettings | None = None,
     ) -> None:
         super().__init__()
-        check_choice("gradient_clip_algorithm", gradient_clip_algorithm, ClipAlgorithm)
-        for name, value in (
-            ("accumulate_grad_batches", accumulate_grad_batches),
-            ("log_every_n_steps", log_every_n_steps),
-        ):
-            if not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a whole number of at least 1, got {value}")
         if spec.task not in self.data_kinds:
             raise ValueError(
                 f"{type(self).__name__} trains on {' or '.join(self.data_kinds)} data, but this data is "
@@ -91,10 +78,7 @@ class SupervisedTask(FastLogging):
         self.optimizer_factory = optimizer
         self.scheduler_factory = scheduler
         self.monitor = monitor
-        self.gradient_clip_val = gradient_clip_val or None
-        self.gradient_clip_algorithm = gradient_clip_algorithm
-        self.accumulate_grad_batches = accumulate_grad_batches
-        self.log_every_n_steps = log_every_n_steps
+        self.steps = steps or StepSettings()
         self.stepper: Stepper | None = None
         metrics = self.make_metrics()
         self.train_loss = MeanMetric()
@@ -158,7 +142,7 @@ class SupervisedTask(FastLogging):
     # -- training ---------------------------------------------------------------------------
 
     def on_train_start(self) -> None:
-        self.stepper = Stepper(self, self.gradient_clip_val, self.gradient_clip_algorithm, self.accumulate_grad_batches)
+        self.stepper = Stepper(self, self.steps)
 
     def training_step(self, batches: list[Batch] | Batch, batch_idx: int) -> None:
         batches = [batches] if isinstance(batches, dict) else batches
@@ -183,7 +167,7 @@ class SupervisedTask(FastLogging):
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
         self.train_loss.update(losses_t, weight=sizes)
         update_per_group(self.train_metrics, self.metric_inputs, outputs, [self.targets_of(batch) for batch in batches])
-        self.log_step_loss(losses_t)
+        self.log_step_loss(losses_t, self.steps.log_every_n_steps)
 
     def on_train_epoch_end(self) -> None:
         self._log_epoch("train", self.train_loss, self.train_metrics)
@@ -250,7 +234,7 @@ class SupervisedTask(FastLogging):
             optimizer = self.optimizer_factory(self.parameters())
             schedules = None
             if self.scheduler_factory is not None:
-                accumulate = self.accumulate_grad_batches
+                accumulate = self.steps.accumulate_grad_batches
                 steps_per_epoch = math.ceil(self.trainer.datamodule.train_batches_per_epoch / accumulate)
                 schedules = self.scheduler_factory(
                     optimizer, steps_per_epoch=steps_per_epoch, max_epochs=self.trainer.max_epochs

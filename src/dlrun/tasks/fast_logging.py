@@ -13,13 +13,12 @@ from torch import Tensor
 
 
 class FastLogging(pl.LightningModule):
-    log_every_n_steps: int = 10
     _last_logged_step: int = 0
 
-    def log_step_loss(self, losses: Tensor) -> None:
-        """Write `train/loss_step` every `log_every_n_steps` optimizer steps."""
+    def log_step_loss(self, losses: Tensor, every: int) -> None:
+        """Write `train/loss_step` every `every` optimizer steps."""
         step = self.global_step
-        if step // self.log_every_n_steps == self._last_logged_step // self.log_every_n_steps:
+        if step // every == self._last_logged_step // every:
             return
         self._last_logged_step = step
         loss = {"train/loss_step": float(losses.mean())}

@@ -12,6 +12,7 @@ called directly.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 import pytorch_lightning as pl
@@ -22,28 +23,48 @@ from pytorch_lightning.utilities.model_helpers import is_overridden
 from torch import Tensor, nn
 from torch.optim.lr_scheduler import ReduceLROnPlateau
 
+from dlrun.checks import check_number
+from dlrun.choices import check_choice
+
 ClipAlgorithm = Literal["norm", "value"]
 PER_STEP_HOOKS = ("on_before_backward", "on_after_backward", "on_before_optimizer_step", "on_before_zero_grad")
+
+
+@dataclass(frozen=True)
+class StepSettings:
+    """How the optimizer steps are taken, configured where Lightning users set them
+    (trainer.gradient_clip_val, trainer.gradient_clip_algorithm, trainer.accumulate_grad_batches,
+    trainer.log_every_n_steps). Under manual optimization the Trainer refuses the first three and
+    would count the log interval in batches, so the task acts on them instead, per optimizer step."""
+
+    gradient_clip_val: float | None = None  # null or 0: no clipping
+    gradient_clip_algorithm: ClipAlgorithm = "norm"
+    accumulate_grad_batches: int = 1
+    log_every_n_steps: int = 10  # steps between two train/loss_step values
+
+    def __post_init__(self) -> None:
+        check_choice("gradient_clip_algorithm", self.gradient_clip_algorithm, ClipAlgorithm)
+        for name in ("accumulate_grad_batches", "log_every_n_steps"):
+            check_number(name, getattr(self, name), at_least=1, whole=True, error=ValueError)
+        check_number("gradient_clip_val", self.gradient_clip_val, at_least=0, null_means="for none", error=ValueError)
+
+    @property
+    def clips(self) -> bool:
+        return bool(self.gradient_clip_val)
 
 
 class Stepper:
     """Takes the optimizer steps of one LightningModule for one fit."""
 
-    def __init__(
-        self,
-        module: pl.LightningModule,
-        clip_val: float | None,
-        clip_algorithm: str,
-        accumulate: int,
-    ) -> None:
+    def __init__(self, module: pl.LightningModule, settings: StepSettings) -> None:
         self.module = module
         self.trainer = module.trainer
         optimizer = module.optimizers()
         assert isinstance(optimizer, LightningOptimizer)  # dlrun's tasks configure one optimizer
         self.optimizer = optimizer
-        self.clip_val = clip_val
-        self.clip_algorithm = clip_algorithm
-        self.accumulate = accumulate
+        self.clip_val = settings.gradient_clip_val if settings.clips else None
+        self.clip_algorithm = settings.gradient_clip_algorithm
+        self.accumulate = settings.accumulate_grad_batches
         self.direct = direct_steps_are_equivalent(self.trainer, module)
         self.schedulers = list(self.trainer.lr_scheduler_configs)
         self.parameters = [p for group in self.optimizer.param_groups for p in group["params"]]

@@ -1,19 +1,61 @@
-"""Transfer learning: start from an earlier run's weights, optionally frozen in part."""
+"""Transfer learning: start from an earlier run's weights, optionally frozen in part (the `transfer`
+node of the config)."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from torch import nn
+from torch.optim import Optimizer
 
 from dlrun.checkpoints import load_weights
 from dlrun.run_dir.reading import CONFIG_FILE, WEIGHT_FILES, open_run
 from dlrun.trust.signature import TRUST_ENV
 
+OptimizerFactory = Callable[[Iterable], Optimizer]
+
 # Best, else last, as the verbs read a run dir's weights.
 CHECKPOINT_PREFERENCE = (*WEIGHT_FILES["best"], *WEIGHT_FILES["last"])
+
+
+class Transfer:
+    """How a training starts from earlier weights: `pretrained` (a run dir or weights file) is loaded
+    where names and shapes match, `skip` names submodules to start afresh all the same, `freeze`
+    those to keep fixed, and `lr_scale` sets the loaded weights' learning rate relative to the
+    optimizer's. Without `pretrained`, the network starts from its initialization."""
+
+    def __init__(
+        self,
+        pretrained: str | None = None,
+        skip: Sequence[str] = (),
+        freeze: Sequence[str] = (),
+        lr_scale: float = 1.0,
+    ) -> None:
+        if (skip or freeze) and not pretrained:
+            raise ValueError(
+                "transfer.skip and transfer.freeze need transfer.pretrained: name the run dir or weights file to "
+                "start from"
+            )
+        self.pretrained = pretrained
+        self.skip = list(skip or ())
+        self.freeze = list(freeze or ())
+        self.lr_scale = lr_scale
+
+    def start(self, model: nn.Module, optimizer_factory: OptimizerFactory) -> OptimizerFactory:
+        """Load the weights into `model` and freeze what is asked; the optimizer factory to train it
+        with (slower on the loaded weights when lr_scale says so)."""
+        if not self.pretrained:
+            return optimizer_factory
+        report = load_pretrained(model, self.pretrained, self.skip)
+        frozen = freeze(model, self.freeze)
+        print(report.summary() + (f" Frozen: {', '.join(self.freeze)}." if frozen else ""), flush=True)
+        if self.lr_scale == 1.0:
+            return optimizer_factory
+        loaded = set(report.loaded)
+        pretrained_parameters = [p for name, p in model.named_parameters() if name in loaded]
+        return with_scaled_lr(optimizer_factory, pretrained_parameters, self.lr_scale)
 
 
 @dataclass
@@ -43,7 +85,7 @@ def checkpoint_path(source: str | Path) -> Path:
     if (path / CONFIG_FILE).is_file():
         # Only the weights are read, but a run dir is opened one way, so a tampered or foreign one
         # that asks for more than dlrun builds for anyone is refused here too.
-        open_run(path, accept=f"set {TRUST_ENV}=1, or give model.pretrained the checkpoint file itself")
+        open_run(path, accept=f"set {TRUST_ENV}=1, or give transfer.pretrained the weights file itself")
     if path.is_dir():
         for candidate in CHECKPOINT_PREFERENCE:
             if (path / candidate).is_file():
@@ -53,7 +95,7 @@ def checkpoint_path(source: str | Path) -> Path:
         )
     if not path.is_file():
         raise ValueError(
-            f"model.pretrained: '{path}' is neither a run dir nor a checkpoint (.ckpt, .pt) or .safetensors file"
+            f"transfer.pretrained: '{path}' is neither a run dir nor a checkpoint (.ckpt, .pt) or .safetensors file"
         )
     return path
 
@@ -65,7 +107,7 @@ def load_pretrained(model: nn.Module, source: str | Path, skip: Sequence[str] = 
     reported and skipped while the feature layers load. When the shapes happen to match (five old
     classes, five new ones), `skip` names the submodules to start afresh all the same.
     """
-    skip_prefixes = tuple(f"{name}." for name in _submodule_names(model, skip, "model.pretrained_skip"))
+    skip_prefixes = tuple(f"{name}." for name in _submodule_names(model, skip, "transfer.skip"))
     path = checkpoint_path(source)
     state = load_weights(path)  # refuses a file that could run code (a DlrunError, exit 2)
 
@@ -92,7 +134,7 @@ def freeze(model: nn.Module, names: list[str]) -> list[nn.Parameter]:
     """Stop training the named submodules (dotted names, e.g. `features` or `layers.0`)."""
     modules = dict(model.named_modules())
     frozen = []
-    for name in _submodule_names(model, names, "model.freeze"):
+    for name in _submodule_names(model, names, "transfer.freeze"):
         for parameter in modules[name].parameters():
             parameter.requires_grad_(False)
             frozen.append(parameter)
@@ -113,7 +155,7 @@ def _names(names: list[str], shown: int = 4) -> str:
     return ", ".join(names[:shown]) + more
 
 
-def with_scaled_lr(optimizer_factory, scaled: list[nn.Parameter], scale: float):
+def with_scaled_lr(optimizer_factory: OptimizerFactory, scaled: list[nn.Parameter], scale: float) -> OptimizerFactory:
     """An optimizer factory that trains `scaled` at `scale` times the learning rate.
 
     Fine-tuning pretrained layers more gently than a new head keeps what they learned; frozen
