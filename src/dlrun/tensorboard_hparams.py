@@ -29,6 +29,8 @@ def hparams_of(cfg, choices: Mapping[str, str], resolve: bool = True) -> dict[st
 def log_hparams(
     loggers: list[Logger], params: Mapping[str, HparamValue], metrics: Mapping[str, float], step: int
 ) -> None:
+    """`step`: the run's last optimizer step (trainer.global_step), where its test values are too: every
+    value of a run goes at the optimizer step (see tasks/fast_logging.py)."""
     for logger in loggers:
         if not isinstance(logger, TensorBoardLogger):
             continue
@@ -38,7 +40,7 @@ def log_hparams(
                 writer.add_scalar(name, value, step)
         experiment, session_start, session_end = hparams(dict(params), dict(metrics))
         for summary in (experiment, session_start, session_end):
-            writer.file_writer.add_summary(summary)
+            writer.file_writer.add_summary(summary, global_step=step)
         writer.flush()
 
 

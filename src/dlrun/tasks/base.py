@@ -221,7 +221,9 @@ class SupervisedTask(FastLogging):
         headline = {f"{stage}/{name}" for name in (self.loss_name(stage), *self.headline_metrics)}
         if stage == "train":
             self.publish_epoch_values(values, headline)
-        else:  # Lightning builds what validate() and test() return from what self.log collects
+        else:
+            # Lightning builds what validate() and test() return from what self.log collects, and
+            # writes it with `epoch` at the optimizer step (see fast_logging.align_logging_step).
             for name, value in values.items():
                 self.log(name, value, prog_bar=name in headline)
         loss_metric.reset()

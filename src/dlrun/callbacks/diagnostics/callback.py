@@ -9,8 +9,9 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
 - every epoch too, on a fixed batch (the first `num_examples` examples of the first validation batch,
   the same each epoch): `dead_fraction/<layer>` for ReLU layers and `saturated_fraction/<layer>` for
   sigmoid/tanh layers (see activations.py for the definitions);
-- every `every_n_epochs` epochs (with the next figures, see `time_budget`), TensorBoard only:
-  histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest sampled step);
+- every `every_n_epochs` epochs (with the next figures, see `time_budget`) and at the end of training,
+  TensorBoard only: histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest
+  sampled step), so that a run shorter than the interval has them too;
 - for a one-directional RecurrentNet, at the end of training (and every `bptt_every_n_epochs`): the
   figure `bptt_gradient` (the gradient of the loss reaching each step's hidden state, on the fixed
   batch; see bptt.py) and the scalar `bptt_first_over_last`.
@@ -83,7 +84,7 @@ class Diagnostics(pl.Callback):
     every_n_steps: sample the per-layer norms every this many optimizer steps (counted over the run),
         and the first step after each figures, so that figures always hold a step since the last ones.
     every_n_epochs: weight and gradient histograms every this many epochs (drawn with the next
-        figures); 0 = never.
+        figures) and at the end of training; 0 = never.
     num_examples: how many validation examples the fixed batch holds (fewer if the first validation
         batch is smaller).
     saturation_threshold: t in (0.5, 1): a sigmoid output below 1 - t or above t, a tanh output with
@@ -158,6 +159,7 @@ class Diagnostics(pl.Callback):
         self._figures_cost: float | None = None  # how long they took
         self._figures_epoch = 0
         self._histograms_pending = False  # an every_n_epochs epoch has passed; drawn with the next figures
+        self._histograms_step: int | None = None  # the optimizer step of the latest histograms
         self.every_n_steps = every_n_steps
         self.every_n_epochs = every_n_epochs
         self.num_examples = num_examples
@@ -195,14 +197,14 @@ class Diagnostics(pl.Callback):
         self._activations = activation_layers(pl_module)
         if self._layers and trainer.optimizers:
             self._sampler = LayerSampler(self._layers, self.every_n_steps, first_step=trainer.global_step)
+            # Kept in every epoch, as any may be the last (early stopping), whose histograms are due:
+            # one more copy per sampled step, about a third of what a sample costs (0.2% of the steps
+            # of scripts/bench.py's MLP, sampled one in 50).
+            self._sampler.keep_gradients = self.every_n_epochs > 0
             self._sampler.attach(trainer.optimizers[0])
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._epoch_started = perf_counter()
-        if self._sampler is not None:
-            self._sampler.keep_gradients = self._histograms_pending or self._histogram_epoch(trainer)
-            if not self._histograms_pending:
-                self._sampler.gradients = None
 
     def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         epoch = trainer.current_epoch + 1
@@ -264,6 +266,8 @@ class Diagnostics(pl.Callback):
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         if self._epoch and self._figures_epoch != self._epoch:  # skipped for time: results.json keeps the last epoch's
             self._epoch_figures(trainer, pl_module, self._epoch)
+        if self.every_n_epochs > 0 and self._histograms_step != trainer.global_step:
+            self._log_histograms(trainer)
         if self._bptt_step != trainer.global_step:
             self._log_bptt(trainer, pl_module)
         self._detach()
@@ -317,6 +321,7 @@ class Diagnostics(pl.Callback):
         writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
         if not writers:
             return
+        self._histograms_step = trainer.global_step
         gradients = iter(self._sampler.gradients or []) if self._sampler is not None else iter(())
         for name, parameters in self._layers.items():
             log_histogram(writers, f"diagnostics/weights/{name}", parameters, trainer.global_step)
