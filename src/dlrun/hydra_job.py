@@ -11,6 +11,7 @@ from pathlib import Path
 
 import hydra
 from hydra._internal.callbacks import Callbacks
+from hydra.conf import HydraConf
 from hydra.core.config_loader import ConfigLoader
 from hydra.core.global_hydra import GlobalHydra
 from hydra.core.hydra_config import HydraConfig
@@ -91,9 +92,21 @@ def job(cfg: DictConfig) -> float | None:
     sweeps/summary.py) then reports every failure and sets the exit code. A single run raises, so
     its exit code says what happened.
     """
-    from dlrun.fit_and_test import run_experiment  # heavy imports after Hydra has parsed the args
+    from dlrun.run_log import job_log
 
     hydra_cfg = HydraConfig.get()
+    if hydra_cfg.runtime.choices.get("hydra/sweeper") == "optuna":
+        from dlrun.sweeps.optuna_logging import quiet_optuna
+
+        quiet_optuna()  # a joblib worker opens the study afresh, and alembic announces its plugins
+    # Everything the job prints, its summary and its error included, goes to its log as well.
+    with job_log(Path(hydra_cfg.runtime.output_dir), hydra_cfg.job.name):
+        return _run(cfg, hydra_cfg)
+
+
+def _run(cfg: DictConfig, hydra_cfg: HydraConf) -> float | None:
+    from dlrun.fit_and_test import run_experiment  # heavy imports after Hydra has parsed the args
+
     in_sweep = hydra_cfg.mode == RunMode.MULTIRUN
     choices = {k: str(v) for k, v in hydra_cfg.runtime.choices.items() if not k.startswith("hydra")}
     result = RunResult(

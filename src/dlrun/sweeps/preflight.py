@@ -24,6 +24,9 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> list[str]:
     build_task(job_config(cfg))
     if cfg.hydra.runtime.choices.get("hydra/sweeper") != "optuna":
         return []
+    from dlrun.sweeps.optuna_logging import quiet_optuna
+
+    quiet_optuna()  # before the storage is opened, here or by the sweeper
     sweeper = cfg.hydra.sweeper
     expected = DIRECTIONS[cfg.monitor_mode]
     direction = str(OmegaConf.select(sweeper, "direction"))
