@@ -1,5 +1,6 @@
-"""Helpers that several test modules share: the exit-2 check, a checkpoint that carries a payload, and
-runs trained once through the CLI for the verbs that read a run dir (eval, export)."""
+"""Helpers that several test modules share: the exit-2 check, a checkpoint that carries a payload,
+runs trained once through the CLI for the verbs that read a run dir (eval, export), and TensorBoard's
+view of run dirs."""
 
 from __future__ import annotations
 
@@ -144,3 +145,42 @@ def rebuilt(run: Path, checkpoint: str):
     model = instantiate(cfg.model, **model_arguments(cfg.model, datamodule.spec))
     model.load_state_dict(load_weights(run / "checkpoints" / checkpoint))
     return datamodule.split("test"), model.eval()
+
+
+def tensorboard_dir(run_dir: Path) -> Path:
+    """Where a run's TensorBoard events are: `tensorboard/<the run's overrides>/` in its run dir."""
+    [found] = {path.parent for path in Path(run_dir).glob("tensorboard/**/events.out.tfevents.*")}
+    return found
+
+
+def hparams_dashboard(logdir: Path) -> tuple[dict, list[dict]]:
+    """What the HParams tab of `tensorboard --logdir LOGDIR` gets: the experiment and every session
+    group, as JSON from the hparams plugin's own HTTP routes, served in this process."""
+    import json
+
+    from tensorboard.backend.event_processing import data_provider, plugin_event_multiplexer
+    from tensorboard.plugins import base_plugin
+    from tensorboard.plugins.hparams import hparams_plugin
+    from werkzeug.test import Client
+
+    events = plugin_event_multiplexer.EventMultiplexer()
+    events.AddRunsFromDirectory(str(logdir))
+    events.Reload()
+    provider = data_provider.MultiplexerDataProvider(events, str(logdir))
+    plugin = hparams_plugin.HParamsPlugin(
+        base_plugin.TBContext(logdir=str(logdir), multiplexer=events, data_provider=provider)
+    )
+    routes = plugin.get_plugin_apps()
+
+    def post(route: str, request: dict) -> dict:
+        response = Client(routes[route]).post(route, json=request)
+        assert response.status_code == 200, response.get_data(as_text=True)
+        return json.loads(response.get_data(as_text=True))
+
+    experiment = post("/experiment", {"experimentName": ""})
+    every_status = ["STATUS_UNKNOWN", "STATUS_SUCCESS", "STATUS_FAILURE", "STATUS_RUNNING"]
+    groups = post(
+        "/session_groups",
+        {"experimentName": "", "allowedStatuses": every_status, "colParams": [], "startIndex": 0, "sliceSize": 1000},
+    )
+    return experiment, groups["sessionGroups"]

@@ -12,6 +12,7 @@ import pytest
 import pytorch_lightning as pl
 import torch
 from conftest import build_from_overrides, make_trainer
+from helpers import tensorboard_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
@@ -386,7 +387,7 @@ def test_the_bptt_figure_goes_to_tensorboard_at_the_end_and_every_n_epochs(tmp_p
         tmp_path, "logger=tensorboard", "trainer.max_epochs=2", f"callbacks.diagnostics.bptt_every_n_epochs={every}"
     )
     run.trainer.fit(run.task, datamodule=run.datamodule)
-    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events = EventAccumulator(str(tensorboard_dir(tmp_path / "run")), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     assert len(events.Images("diagnostics/bptt_gradient")) == images
     figures = diagnostics_of(run).last_epoch_figures()
@@ -581,7 +582,7 @@ def test_a_dlrun_train_run_writes_figures_scalars_histograms_and_findings(dlrun,
     assert list(figures["layers"]) == [f"model.{i}" for i in range(1, 14, 2)]
     assert list(figures["saturated_fraction"]) == [f"model.{i}" for i in range(2, 13, 2)]
 
-    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"scalars": 0, "histograms": 0})
+    events = EventAccumulator(str(tensorboard_dir(tmp_path / "run")), size_guidance={"scalars": 0, "histograms": 0})
     events.Reload()
     grad = events.Scalars("diagnostics/grad_norm/model.1")
     steps_per_epoch = grad[0].step

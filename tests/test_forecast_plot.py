@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 import torch
 from conftest import build_from_overrides
+from helpers import tensorboard_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 from dlrun.callbacks import ForecastPlot
@@ -23,7 +24,7 @@ def fit_and_test(tmp_path, *overrides):
     run = build_from_overrides(tmp_path, *overrides)
     run.trainer.fit(run.task, datamodule=run.datamodule)
     run.trainer.test(run.task, datamodule=run.datamodule, verbose=False)
-    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"), size_guidance={"images": 0, "scalars": 0})
+    events = EventAccumulator(str(tensorboard_dir(tmp_path / "run")), size_guidance={"images": 0, "scalars": 0})
     events.Reload()
     return run, events
 

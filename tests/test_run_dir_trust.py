@@ -287,3 +287,11 @@ def test_a_signature_covers_each_recorded_file_and_only_this_users_key_makes_it(
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "another-user"))
     assert not signature.is_signed_here(trained)
     assert not (tmp_path / "another-user").exists()  # checking never makes a key
+
+
+def test_a_library_target_an_earlier_config_tree_shipped_is_still_allowed():
+    from dlrun.trust.allowed import is_allowed
+
+    # Runs recorded before the TensorBoard logger became dlrun's own subclass name Lightning's.
+    assert is_allowed("pytorch_lightning.loggers.TensorBoardLogger")
+    assert not is_allowed("pytorch_lightning.loggers.MLFlowLogger")  # never shipped: not vouched for

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 
 import pytest
+from helpers import tensorboard_dir
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
 EPOCHS = 3
@@ -24,7 +25,7 @@ def iris_training_rows() -> int:
 
 def read_events(run_dir) -> EventAccumulator:
     events = EventAccumulator(
-        str(run_dir / "tensorboard"),
+        str(tensorboard_dir(run_dir)),
         size_guidance={"scalars": 0, "images": 0, "histograms": 0, "tensors": 0, "compressedHistograms": 0},
     )
     events.Reload()

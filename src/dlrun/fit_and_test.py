@@ -17,7 +17,6 @@ from dlrun.callbacks import Diagnostics, EarlyStopping
 from dlrun.checkpoints import load_checkpoint
 from dlrun.distributed import command_line_of_this_job, is_rank_zero
 from dlrun.results import RunResult
-from dlrun.sweeps.hparam_keys import fill_missing
 from dlrun.tensorboard_hparams import hparams_of, log_hparams
 
 # Set by `dlrun resume` (an environment variable, so the processes DDP starts see it too): the
@@ -55,22 +54,14 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
             result.findings = callback.findings()
     result.wall_time_s = time.perf_counter() - started
 
-    params = fill_missing(hparams_of(cfg, choices), _sweep_dir())
+    # Only this run's own names: TensorBoard joins the runs' names itself, and marks what varies.
+    params = hparams_of(cfg, choices)
     metrics = dict(result.test_metrics)
     if result.best_value is not None:
         metrics[f"best/{cfg.monitor}"] = result.best_value
     if is_rank_zero():
         log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
     return result
-
-
-def _sweep_dir() -> str | None:
-    from hydra.core.hydra_config import HydraConfig
-    from hydra.types import RunMode
-
-    if HydraConfig.initialized() and HydraConfig.get().mode == RunMode.MULTIRUN:
-        return str(HydraConfig.get().sweep.dir)
-    return None
 
 
 def _as_one_job_for_ddp(trainer: pl.Trainer, result: RunResult):

@@ -40,10 +40,6 @@ def train_command(args: list[str]) -> int:
         chosen_by_user = any(o.key_or_group == key for o in checked.overrides)
         extra = check_sweep(checked.cfg, checked.overrides) if parsed.multirun else []
         run_dir = reserve(Path(str(OmegaConf.select(checked.cfg, key))), chosen_by_user)
-        if parsed.multirun:
-            from dlrun.sweeps.hparam_keys import sweep_hparam_keys, write_keys
-
-            write_keys(run_dir, sweep_hparam_keys(source, checked.overrides))
     except ConfigError as e:
         if workers is not None:
             workers.stop()

@@ -17,12 +17,14 @@ from dlrun.config.location import config_dir
 
 TARGET_KEY = "_target_"
 PACKAGE = "dlrun"
+# Library targets that earlier releases of the config tree named and runs recorded with them still do.
+FORMERLY_SHIPPED = frozenset({"pytorch_lightning.loggers.TensorBoardLogger"})
 
 
 @cache
 def shipped_targets() -> frozenset[str]:
-    """Every `_target_` named anywhere in dlrun's packaged config tree."""
-    return frozenset(targets_in_tree(config_dir()))
+    """Every `_target_` named anywhere in dlrun's packaged config tree, now or before."""
+    return frozenset(targets_in_tree(config_dir())) | FORMERLY_SHIPPED
 
 
 def targets_in_tree(root: Path) -> set[str]:
