@@ -19,8 +19,21 @@ app = typer.Typer(
 )
 
 
+def print_version(wanted: bool) -> None:
+    if wanted:
+        from dlrun import __version__  # dlrun/__init__.py imports nothing, so --version stays instant
+
+        typer.echo(f"dlrun {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback(invoke_without_command=True)
-def main(ctx: typer.Context) -> None:
+def main(
+    ctx: typer.Context,
+    version: bool = typer.Option(
+        False, "--version", "-V", callback=print_version, is_eager=True, help="Print dlrun's version and exit."
+    ),
+) -> None:
     if ctx.invoked_subcommand is None:  # bare `dlrun`: show the verbs, and that is not an error
         typer.echo(ctx.get_help())
         raise typer.Exit(0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from dlrun.run_dir.rebuilding import TrainedRun
 
 BATCH = 64
+# At most this many unknown tokens are named; a file in another language would name thousands.
+UNKNOWN_SHOWN = 20
 
 
 def translate_run(
@@ -23,15 +25,34 @@ def translate_run(
     from dlrun.run_dir.rebuilding import open_trained
 
     trained = open_trained(run_dir, trust_config=trust_config, fall_back_to_last=True)
-    yield from translate(trained, read_lines(texts, input_file), beam_size, attention)
+    yield from translate(trained, read_lines(texts, input_file), beam_size, attention, note_unknown)
+
+
+def note_unknown(tokens: list[str]) -> None:
+    """Say on stderr which tokens the model saw as UNK: stdout stays one output per line for scripts."""
+    shown = ", ".join(repr(t) for t in tokens[:UNKNOWN_SHOWN])
+    more = f" and {len(tokens) - UNKNOWN_SHOWN} more" if len(tokens) > UNKNOWN_SHOWN else ""
+    print(f"dlrun: not in the run's source vocabulary (read as <unk>): {shown}{more}.", file=sys.stderr, flush=True)
+
+
+def unknown_tokens(sources: Iterable[Sequence[str]], vocabulary: Any) -> list[str]:
+    """The distinct tokens of `sources` that `vocabulary` encodes as UNK, in the order first met."""
+    known = vocabulary.ids
+    return list(dict.fromkeys(token for source in sources for token in source if token not in known))
 
 
 def translate(
-    trained: TrainedRun, lines: Iterable[str], beam_size: int | None = None, attention: bool = False
+    trained: TrainedRun,
+    lines: Iterable[str],
+    beam_size: int | None = None,
+    attention: bool = False,
+    on_unknown: Callable[[list[str]], None] | None = None,
 ) -> Iterable[str]:
     """Each line decoded by the run's model (greedy, or beam search of `beam_size`), in order. With
     `attention`, each output is followed by one indented line per output token: the token, and the
-    source token its greedy step weighted most, with that weight, so an alignment can be read by eye."""
+    source token its greedy step weighted most, with that weight, so an alignment can be read by eye.
+    `on_unknown` is called once, before the first output, with the source tokens that the run's
+    vocabulary does not hold (they are decoded as UNK), if there are any."""
     import torch
 
     from dlrun.callbacks.attention_maps import attention_table, token_names
@@ -59,10 +80,13 @@ def translate(
             raise DlrunError(
                 f"'{run_dir}' was trained with model.attention=none: there are no attention weights to show."
             )
-    lines = list(lines)
-    for start in range(0, len(lines), BATCH):
-        chunk = lines[start : start + BATCH]
-        sources = [datamodule.tokenize_source(line) or [""] for line in chunk]
+    tokenized = [datamodule.tokenize_source(line) for line in lines]
+    unknown = unknown_tokens(tokenized, datamodule.source_vocab)
+    if unknown and on_unknown is not None:
+        on_unknown(unknown)
+    for start in range(0, len(tokenized), BATCH):
+        # The encoder needs at least one step: an empty line is one empty token, read as UNK.
+        sources = [source or [""] for source in tokenized[start : start + BATCH]]
         batch = encode_pairs([(source, []) for source in sources], datamodule.source_vocab, datamodule.target_vocab)
         with torch.no_grad():
             if attention:

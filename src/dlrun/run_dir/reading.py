@@ -10,20 +10,18 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from dlrun.errors import DlrunError, did_you_mean
+from dlrun.run_dir.records import BUILT_FROM, CONFIG_FILE, HYDRA_FILE, OVERRIDES_FILE, damaged, read_record
 from dlrun.trust.signature import Trust
 
 if TYPE_CHECKING:
     from dlrun.config.compose import ConfigSource
     from dlrun.config.validate import CheckedConfig
 
-CONFIG_FILE = ".hydra/config.yaml"
-OVERRIDES_FILE = ".hydra/overrides.yaml"
-HYDRA_FILE = ".hydra/hydra.yaml"
 WEIGHTS = ("best", "last")
 # Which file holds which weights, in order of preference: the safetensors file holds the same best
 # weights as best.ckpt and cannot carry code.
@@ -39,6 +37,8 @@ PREPROCESSING_FILES = ("vocab.json", "seq2seq_vocab.json", "series.json", "prepr
 class RunDir:
     path: Path
     trust: Trust  # whether its config may build anything, or only what dlrun builds for anyone
+    # Each .hydra file as read once and checked (`_read`): verbs ask for them many times.
+    _records: dict[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def config_file(self) -> Path:
@@ -47,48 +47,55 @@ class RunDir:
     def recorded_config(self):
         """The job config the run trained with, as Hydra saved it (interpolations unresolved), with
         keys that have moved since at their new places; `open_run` has checked it."""
-        from omegaconf import OmegaConf
+        from omegaconf import DictConfig
 
+        config = self.config_as_recorded()
+        # Checked here, not in `open_run`: a dir holding a config without them still opens far enough
+        # to say what else it lacks (its weights, say), but no verb builds anything without them.
+        missing = [key for key in BUILT_FROM if not isinstance(config.get(key), DictConfig)]
+        if missing:
+            raise damaged(self.config_file, CONFIG_FILE, f"has no `{missing[0]}` node")
+        return config
+
+    def config_as_recorded(self):
+        """`recorded_config` before checking that it has what every verb builds from."""
         from dlrun.config.moved import upgrade_recorded_config
 
-        return upgrade_recorded_config(OmegaConf.load(self.config_file))
+        return upgrade_recorded_config(self._read(CONFIG_FILE))  # a copy: the one read stays as written
 
     def overrides(self) -> list[str]:
         """The command-line overrides the run was trained with (.hydra/overrides.yaml), spelled as
         they are now."""
-        from omegaconf import OmegaConf
-
-        path = self.path / OVERRIDES_FILE
-        if not path.is_file():
+        if not (self.path / OVERRIDES_FILE).is_file():
             raise DlrunError(
                 f"'{self.path}' has no {OVERRIDES_FILE}, so its config cannot be composed again with new "
                 "overrides; it was not written by `dlrun train`."
             )
-        loaded = OmegaConf.to_container(OmegaConf.load(path))
-        if not isinstance(loaded, list) or not all(isinstance(line, str) for line in loaded):
-            raise DlrunError(f"'{path}' is not a list of overrides as Hydra writes it.")
-        from omegaconf import DictConfig
-
         from dlrun.config.moved import upgrade_recorded_overrides
 
         # Moved keys are spelled as they are now; the run's config as written says which node each was in.
-        written = OmegaConf.load(self.config_file)
-        return upgrade_recorded_overrides(loaded, written) if isinstance(written, DictConfig) else loaded
+        return upgrade_recorded_overrides(list(self._read(OVERRIDES_FILE)), self._read(CONFIG_FILE))
 
     def hydra_record(self) -> dict[str, Any]:
-        """hydra.yaml's `hydra` node as plain data ({} when the file is missing or unreadable)."""
-        from omegaconf import DictConfig, OmegaConf
+        """hydra.yaml's `hydra` node as plain data ({} when the file is missing), its parts that
+        dlrun reads checked to have the shape Hydra writes."""
+        if not (self.path / HYDRA_FILE).is_file():
+            return {}
+        return self._read(HYDRA_FILE)
 
-        path = self.path / HYDRA_FILE
-        if not path.is_file():
-            return {}
-        try:
-            loaded = OmegaConf.load(path)
-            node = loaded.get("hydra") if isinstance(loaded, DictConfig) else None
-            record = OmegaConf.to_container(node, resolve=False) if node is not None else {}
-            return {str(k): v for k, v in record.items()} if isinstance(record, dict) else {}
-        except Exception:  # a damaged hydra.yaml: the composition below says what it misses
-            return {}
+    def check_records(self) -> None:
+        """Read each .hydra file there is, so that a damaged one is a user error now, whichever a
+        verb goes on to use, and not a traceback from deep inside the verb."""
+        for name in (CONFIG_FILE, OVERRIDES_FILE, HYDRA_FILE):
+            if (self.path / name).is_file():
+                self._read(name)
+
+    def _read(self, name: str) -> Any:
+        """The .hydra file `name` as dlrun uses it: the config as a DictConfig, the overrides as a
+        list of strings, Hydra's record as a dict; a DlrunError naming the file otherwise."""
+        if name not in self._records:
+            self._records[name] = read_record(self.path / name, name)
+        return self._records[name]
 
     def recorded_config_dir(self) -> str | None:
         """The `--config-dir` the run was trained with: Hydra records it in hydra.yaml as the config
@@ -150,20 +157,16 @@ def open_run(run_dir: str | Path, trust_config: bool = False, accept: str | None
             f"'{run_dir}' is not a dlrun run dir (it has no {CONFIG_FILE}); give the dir a `dlrun train` made, "
             "e.g. outputs/train/runs/<timestamp> or one job dir of a sweep."
         )
-    from omegaconf.errors import OmegaConfBaseException
-    from yaml import YAMLError
-
     from dlrun.trust.gate import check_record
     from dlrun.trust.signature import trust_of
 
     run = RunDir(path.resolve(), trust_of(path.resolve(), trust_config, accept))
+    # Damage is refused whatever the trust: --trust-config vouches for what the files ask for, not
+    # that they can be read, and a signed run that was damaged since is no longer signed.
+    run.check_records()
     if not run.trust.trusted:
-        try:
-            config = run.recorded_config()
-        except (YAMLError, OmegaConfBaseException, OSError) as e:
-            raise DlrunError(f"Could not read '{run.config_file}': {' '.join(str(e).split())}.") from None
         overrides = run.overrides() if (run.path / OVERRIDES_FILE).is_file() else []
-        check_record(run.path, run.trust, config, overrides, run.recorded_config_name())
+        check_record(run.path, run.trust, run.config_as_recorded(), overrides, run.recorded_config_name())
     return run
 
 
