@@ -151,3 +151,14 @@ def test_every_verb_refuses_a_damaged_run_dir(dlrun, tmp_path_factory, tmp_path,
         (run / name).write_bytes(intact)
     assert signature.is_signed_here(run)  # put back as it was: what was refused was the damage alone
     assert not (run / "export").exists() and not list(run.glob("eval-*.json"))
+
+
+def test_a_recorded_value_that_does_not_resolve_is_a_config_error():
+    from omegaconf import OmegaConf
+
+    from dlrun.building import build
+    from dlrun.errors import ConfigError
+
+    node = OmegaConf.create({"_target_": "dlrun.models.mlp.MLP", "input_shape": [4], "hidden_sizes": "${nowhere}"})
+    with pytest.raises(ConfigError, match="Could not build model .*Interpolation key 'nowhere' not found"):
+        build(node, "model")

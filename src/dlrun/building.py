@@ -16,6 +16,7 @@ import torch
 from hydra.errors import InstantiationException
 from hydra.utils import get_object, instantiate
 from omegaconf import DictConfig, open_dict
+from omegaconf.errors import OmegaConfBaseException
 from pytorch_lightning.loggers import Logger
 
 from dlrun.callbacks import MetricHistory, RandomStates
@@ -31,7 +32,7 @@ def build(node: DictConfig, where: str, expected: type | None = None, **kwargs: 
     `expected`, what it builds must be one (a callback slot takes a Callback, not any object)."""
     try:
         built = instantiate(node, **kwargs)
-    except InstantiationException as e:
+    except (InstantiationException, OmegaConfBaseException) as e:  # the latter: a value that does not resolve
         cause = e.__cause__ or e
         message = " ".join(str(cause).split())
         raise ConfigError(f"Could not build {where} ({node.get('_target_')}): {message}") from None
