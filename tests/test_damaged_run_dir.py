@@ -138,16 +138,17 @@ def test_every_verb_refuses_a_damaged_run_dir(dlrun, tmp_path_factory, tmp_path,
     run = copy_run(trained(tmp_path_factory, which), tmp_path / "run")
     (tmp_path / "new.csv").write_text(IRIS_FEATURES)
     at = list(VERBS).index(verb)
-    for name, damages in DAMAGES.items():
+    for number, (name, damages) in enumerate(DAMAGES.items()):
         intact = (run / name).read_bytes()
         # Damages spread over the verbs, unreadable and wrong-shaped alike: the root cause is one
         # reader, tested with every damage above.
         content, says = damages[at * len(damages) // len(VERBS)]
         (run / name).write_bytes(content)
-        for trust in ([], ["--trust-config"]):
-            done = dlrun(*[str(run) if a == "RUN" else a for a in args], *trust)
-            assert_user_error(done, f"The run dir's {name} ('{run / name}') {says}")
-            assert done.stderr.count("\n") == 1, done.stderr  # one paragraph
+        # Signed (the damage breaks the signature) and vouched for, alternately: either way it is refused.
+        trust = ["--trust-config"] if (at + number) % 2 else []
+        done = dlrun(*[str(run) if a == "RUN" else a for a in args], *trust)
+        assert_user_error(done, f"The run dir's {name} ('{run / name}') {says}")
+        assert done.stderr.count("\n") == 1, done.stderr  # one paragraph
         (run / name).write_bytes(intact)
     assert signature.is_signed_here(run)  # put back as it was: what was refused was the damage alone
     assert not (run / "export").exists() and not list(run.glob("eval-*.json"))
