@@ -48,10 +48,6 @@ class StepSettings:
             check_number(name, getattr(self, name), at_least=1, whole=True, error=ValueError)
         check_number("gradient_clip_val", self.gradient_clip_val, at_least=0, null_means="for none", error=ValueError)
 
-    @property
-    def clips(self) -> bool:
-        return bool(self.gradient_clip_val)
-
 
 class Stepper:
     """Takes the optimizer steps of one LightningModule for one fit."""
@@ -62,7 +58,8 @@ class Stepper:
         optimizer = module.optimizers()
         assert isinstance(optimizer, LightningOptimizer)  # dlrun's tasks configure one optimizer
         self.optimizer = optimizer
-        self.clip_val = settings.gradient_clip_val if settings.clips else None
+        # Read once: the step path below runs for every optimizer step.
+        self.clip_val = settings.gradient_clip_val or None
         self.clip_algorithm = settings.gradient_clip_algorithm
         self.accumulate = settings.accumulate_grad_batches
         self.direct = direct_steps_are_equivalent(self.trainer, module)
