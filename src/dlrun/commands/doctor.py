@@ -28,11 +28,13 @@ PACKAGES = (
     ("torchmetrics", "torchmetrics"),
     ("tensorboard", "tensorboard"),
 )
+# The Optuna sweeper is dlrun's own (dlrun.sweeps); what it runs on, and optuna-dashboard (extra `dashboard`).
 HYDRA_PLUGINS = (
-    ("hydra-optuna-sweeper", "hydra-optuna-sweeper"),
     ("hydra-joblib-launcher", "hydra-joblib-launcher"),
     ("hydra-submitit-launcher", "hydra-submitit-launcher"),
     ("optuna", "optuna"),
+    ("sqlalchemy", "SQLAlchemy"),
+    ("optuna-dashboard", "optuna-dashboard"),
 )
 NOT_INSTALLED = "not installed"
 PASS, FAIL = "PASS", "FAIL"

@@ -38,7 +38,8 @@ def train_command(args: list[str]) -> int:
             workers = warm_workers(composed.cfg)
         checked = check_values_of(composed)
         chosen_by_user = any(o.key_or_group == key for o in checked.overrides)
-        extra = check_sweep(checked.cfg, checked.overrides) if parsed.multirun else []
+        if parsed.multirun:
+            check_sweep(checked.cfg, checked.overrides)
         run_dir = reserve(Path(str(OmegaConf.select(checked.cfg, key))), chosen_by_user)
     except ConfigError as e:
         if workers is not None:
@@ -46,7 +47,7 @@ def train_command(args: list[str]) -> int:
         return user_error(str(e))
     if not parsed.multirun:
         return run_single(checked.cfg, source, run_dir)
-    pinned = extra + ([] if chosen_by_user else [f"{key}={quoted(run_dir)}"])
+    pinned = [] if chosen_by_user else [f"{key}={quoted(run_dir)}"]
     try:
         if workers is not None:
             workers.ready()

@@ -1,1 +1,2 @@
-"""Sweeps: the checks before the first job, machine sharing for parallel jobs, the summary after the last."""
+"""Sweeps: the checks before the first job, machine sharing for parallel jobs, dlrun's Optuna sweeper
+(`hydra/sweeper=optuna`), the summary after the last job."""
