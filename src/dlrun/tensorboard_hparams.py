@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from pytorch_lightning.loggers import Logger, TensorBoardLogger
+from pytorch_lightning.loggers import TensorBoardLogger
 from torch.utils.tensorboard.summary import hparams
 
 HparamValue = bool | int | float | str
@@ -82,28 +82,23 @@ def hparams_of(cfg, choices: Mapping[str, str], resolve: bool = True) -> dict[st
     return params
 
 
-def log_hparams(
-    loggers: list[Logger], params: Mapping[str, HparamValue], metrics: Mapping[str, float], step: int
-) -> None:
-    """The run's HParams session and its final numbers, as scalars and as a table in the Text tab.
+def write_hparams(writer: Any, params: Mapping[str, HparamValue], metrics: Mapping[str, float], step: int) -> None:
+    """The run's HParams session and its final numbers, as scalars and as a table in the Text tab,
+    into one TensorBoard SummaryWriter (dlrun.trackers.sinks calls it for each TensorBoard logger).
 
     `metrics`: the test values (Lightning wrote them as scalars already) and `best/<monitor>`, written
     here as a scalar because HParams reads a metric's value from nowhere else. `step`: the run's last
     optimizer step, where its test values are too (see tasks/fast_logging.py).
     """
-    for logger in loggers:
-        if not isinstance(logger, TensorBoardLogger):
-            continue
-        writer = logger.experiment
-        for name, value in metrics.items():
-            if name.startswith("best/"):
-                writer.add_scalar(name, value, step)
-        if metrics:
-            writer.add_text("results", results_table(metrics), step)
-        _, session_start, session_end = hparams(dict(params), {})
-        for summary in (session_start, session_end):
-            writer.file_writer.add_summary(summary, global_step=step)
-        writer.flush()
+    for name, value in metrics.items():
+        if name.startswith("best/"):
+            writer.add_scalar(name, value, step)
+    if metrics:
+        writer.add_text("results", results_table(metrics), step)
+    _, session_start, session_end = hparams(dict(params), {})
+    for summary in (session_start, session_end):
+        writer.file_writer.add_summary(summary, global_step=step)
+    writer.flush()
 
 
 def results_table(metrics: Mapping[str, float]) -> str:

@@ -1,4 +1,4 @@
-"""Attention heat maps and sample translations in TensorBoard, for sequence-to-sequence runs."""
+"""Attention heat maps and sample translations in TensorBoard (and MLflow, W&B), for sequence-to-sequence runs."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ from collections.abc import Sequence
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks.stage_figure import StageFigure
 from dlrun.checks import check_number
 from dlrun.data.seq2seq.vocabulary import EOS_ID, EOS_TOKEN, PAD_ID
+from dlrun.trackers.sinks import Sinks
 
 SampleRow = tuple[str, str, str]
 
@@ -81,7 +81,7 @@ def draw_attention(matrix: np.ndarray, x_labels: Sequence[str], y_labels: Sequen
 
 class AttentionMaps(StageFigure):
     """For sequence-to-sequence runs (a model with `greedy`, a data module with `target_vocab`) with
-    a TensorBoard logger: on the first `num_examples` examples of the validation split (the same
+    a logger that takes figures (TensorBoard, MLflow, W&B): on the first `num_examples` examples of the validation split (the same
     ones every time) every `every_n_epochs` validation epochs (0: never), and of the test split
     after testing, decodes greedily and logs `{stage}/attention/{i}` (source tokens across, output
     tokens down to EOS; not for attention=none) and the text `{stage}/samples` (a markdown table
@@ -95,9 +95,9 @@ class AttentionMaps(StageFigure):
     def log_figure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         datamodule = getattr(trainer, "datamodule", None)
         model = getattr(pl_module, "model", None)
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
+        sinks = Sinks.of(trainer.loggers)
         seq2seq = callable(getattr(model, "greedy", None)) and getattr(datamodule, "target_vocab", None) is not None
-        if not writers or not seq2seq:
+        if not sinks or not seq2seq:
             return
         assert datamodule is not None  # it has the target vocabulary (seq2seq above)
         split = datamodule.split(stage)
@@ -118,11 +118,9 @@ class AttentionMaps(StageFigure):
                 continue
             matrix, x_labels, y_labels = attention_table(attention[i], source_names, output_names)
             figure = draw_attention(matrix, x_labels, y_labels, f"{stage} example {i}: attention")
-            for writer in writers:
-                writer.add_figure(f"{stage}/attention/{i}", figure, global_step=step, close=False)
+            sinks.figure(f"{stage}/attention/{i}", figure, step)
         text = samples_markdown(rows)
-        for writer in writers:
-            writer.add_text(f"{stage}/samples", text, global_step=step)
+        sinks.text(f"{stage}/samples", text, step)
 
 
 @torch.no_grad()

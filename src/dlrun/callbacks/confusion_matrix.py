@@ -1,11 +1,11 @@
-"""Confusion matrices as TensorBoard images, for any task that keeps a `confusion` metric per stage."""
+"""Confusion matrices as images for TensorBoard, MLflow and W&B, for any task that keeps a `confusion` metric per stage."""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks.stage_figure import StageFigure
+from dlrun.trackers.sinks import Sinks
 
 
 class ConfusionMatrixImage(StageFigure):
@@ -16,8 +16,8 @@ class ConfusionMatrixImage(StageFigure):
 
     def log_figure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         confusion = getattr(pl_module, "confusion", None)
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if confusion is None or not writers or confusion[stage].update_count == 0:
+        sinks = Sinks.of(trainer.loggers)
+        if confusion is None or not sinks or confusion[stage].update_count == 0:
             return
         import matplotlib
 
@@ -28,6 +28,5 @@ class ConfusionMatrixImage(StageFigure):
         metric = confusion[stage]
         figure, _ = metric.plot(labels=names or None)
         figure.set_size_inches(6, 6)
-        for writer in writers:
-            writer.add_figure(f"{stage}/confusion_matrix", figure, global_step=trainer.global_step, close=False)
+        sinks.figure(f"{stage}/confusion_matrix", figure, trainer.global_step)
         plt.close(figure)

@@ -1,4 +1,4 @@
-"""Forecasts against the truth as a TensorBoard image, for forecasting runs on a series data module."""
+"""Forecasts against the truth as a figure for TensorBoard, MLflow and W&B, for forecasting runs on a series data module."""
 
 from __future__ import annotations
 
@@ -9,9 +9,9 @@ from typing import TYPE_CHECKING, cast
 import numpy as np
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 
 from dlrun.callbacks.stage_figure import StageFigure
+from dlrun.trackers.sinks import Sinks
 
 if TYPE_CHECKING:
     from dlrun.data.series.forecast_series import ForecastSeries
@@ -70,7 +70,7 @@ class ForecastPlot(StageFigure):
     """Logs `test/forecast` after testing, and `val/forecast` every `every_n_epochs` epochs (0: never):
     the true series of that part as a line, and the forecasts `steps_ahead` steps ahead (default:
     1 and the horizon) at the times they forecast. Only for data modules with `test_series` (the
-    series ones) and with a TensorBoard logger; otherwise it does nothing."""
+    series ones) and with a logger that takes figures (dlrun.trackers.sinks); otherwise it does nothing."""
 
     def __init__(self, steps_ahead: Sequence[int] | None = None, every_n_epochs: int = 0) -> None:
         if steps_ahead is not None:
@@ -83,8 +83,8 @@ class ForecastPlot(StageFigure):
 
     def log_figure(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         datamodule = getattr(trainer, "datamodule", None)
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not callable(getattr(datamodule, "test_series", None)) or not writers:
+        sinks = Sinks.of(trainer.loggers)
+        if not callable(getattr(datamodule, "test_series", None)) or not sinks:
             return
         assert datamodule is not None  # it has test_series (above)
         series = datamodule.test_series(stage)
@@ -102,8 +102,7 @@ class ForecastPlot(StageFigure):
             steps = [s for s in steps if s <= horizon] or default_steps(horizon)
         lines = forecast_lines(series, forecasts, steps)
         figure = draw_forecast(lines, f"{series.name}: forecasts against the truth, {stage} part", series.name)
-        for writer in writers:
-            writer.add_figure(f"{stage}/forecast", figure, global_step=trainer.global_step, close=False)
+        sinks.figure(f"{stage}/forecast", figure, trainer.global_step)
         # A bare matplotlib Figure, never registered with pyplot (so no backend switch and no global
         # state): there is no window to close, and nothing holds it once this returns.
 

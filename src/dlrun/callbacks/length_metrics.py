@@ -1,26 +1,26 @@
-"""Free-running test metrics against source length, as a TensorBoard figure: where a model stops coping."""
+"""Free-running test metrics against source length, as a figure (TensorBoard, MLflow, W&B): where a model stops coping."""
 
 from __future__ import annotations
 
 import pytorch_lightning as pl
-from pytorch_lightning.loggers import TensorBoardLogger
+
+from dlrun.trackers.sinks import Sinks
 
 SHOWN = ("exact_match", "token_acc", "bleu")
 
 
 class LengthMetricsFigure(pl.Callback):
     """Logs `test/by_length`: exact match, token accuracy and BLEU / 100 per bucket of source length,
-    for a task that reports `by_length` (Seq2Seq). Does nothing for other tasks or without TensorBoard."""
+    for a task that reports `by_length` (Seq2Seq). Does nothing for other tasks or without a logger that takes figures."""
 
     def on_test_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         by_length = getattr(pl_module, "by_length", None)
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not by_length or not writers:
+        sinks = Sinks.of(trainer.loggers)
+        if not by_length or not sinks:
             return
         figure = draw_by_length(by_length)
-        for writer in writers:
-            writer.add_figure("test/by_length", figure, global_step=trainer.global_step, close=False)
-            writer.flush()
+        sinks.figure("test/by_length", figure, trainer.global_step)
+        sinks.flush()
 
 
 def by_length_lines(by_length: dict[str, dict[str, float]]) -> list[tuple[str, list[str], list[float]]]:

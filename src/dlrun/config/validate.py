@@ -18,6 +18,7 @@ from dlrun.config.moved import moved_key
 from dlrun.config.show import show
 from dlrun.config.values import check_values, takes_argument
 from dlrun.errors import ConfigError, did_you_mean, unknown_choice
+from dlrun.trackers.extras import check_trackers_installed
 
 _ABSENT = object()
 MONITOR_MODES = ("min", "max")
@@ -130,9 +131,26 @@ def _first_value(override: Override) -> str:
 def _check_group_choice(source: ConfigSource, override: Override) -> None:
     group = override.key_or_group
     options = [o for o in source.options(group) if not o.startswith("_")]
-    for value in _sweep_values(override):
+    for value in _chosen_options(override):
         if value != "null" and value not in options:
             raise unknown_choice(f"{group} option", value, options)
+
+
+def _chosen_options(override: Override) -> list[str]:
+    """The options an override of a group picks: one, or each of a list (`logger=[tensorboard,mlflow]`
+    picks both, as Hydra allows), in every value of a sweep."""
+    if not override.is_sweep_override():
+        values = [override.value()]
+    else:
+        try:
+            values = list(override.sweep_iterator())
+        except Exception:  # a sweep only a sweeper plugin can sample: its jobs check their own
+            return []
+    chosen = []
+    for value in values:
+        for option in value if isinstance(value, list) else [value]:
+            chosen.append("null" if option is None else str(option))
+    return chosen
 
 
 SEARCH_SPACE = "hydra.sweeper.params"
@@ -226,6 +244,7 @@ def _check_resolves(cfg: DictConfig) -> None:
 def _check_semantics(cfg: DictConfig) -> None:
     if cfg.get("monitor_mode") not in MONITOR_MODES:
         raise unknown_choice("monitor_mode", cfg.get("monitor_mode"), MONITOR_MODES)
+    check_trackers_installed(cfg)
 
 
 def _one_line(error: Exception) -> str:

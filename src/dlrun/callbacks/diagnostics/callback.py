@@ -10,7 +10,7 @@ Logged to the run's loggers under `diagnostics/` (TensorBoard groups them by the
   the same each epoch): `dead_fraction/<layer>` for ReLU layers and `saturated_fraction/<layer>` for
   sigmoid/tanh layers (see activations.py for the definitions);
 - every `every_n_epochs` epochs (with the next figures, see `time_budget`) and at the end of training,
-  TensorBoard only: histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest
+  TensorBoard and W&B only (MLflow has no histograms): histograms `weights/<layer>` and `gradients/<layer>` (the gradients of the latest
   sampled step), so that a run shorter than the interval has them too;
 - for a one-directional RecurrentNet, at the end of training (and every `bptt_every_n_epochs`): the
   figure `bptt_gradient` (the gradient of the loss reaching each step's hidden state, on the fixed
@@ -35,7 +35,6 @@ from typing import cast
 
 import pytorch_lightning as pl
 import torch
-from pytorch_lightning.loggers import TensorBoardLogger
 from pytorch_lightning.utilities.model_helpers import is_overridden
 
 from dlrun.callbacks.diagnostics.activations import activation_fractions, activation_layers
@@ -54,6 +53,7 @@ from dlrun.data.loader import Batch
 from dlrun.data.padding import LENGTH_KEYS, trim_to_longest
 from dlrun.errors import ConfigError
 from dlrun.models.recurrent import RecurrentNet
+from dlrun.trackers.sinks import Sinks
 
 # Named after the package, as it was when this module was dlrun.callbacks.diagnostics: the warnings
 # keep the logger name that run logs show and that log filters select.
@@ -318,16 +318,16 @@ class Diagnostics(pl.Callback):
             network.train(training)
 
     def _log_histograms(self, trainer: pl.Trainer) -> None:
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if not writers:
+        sinks = Sinks.of(trainer.loggers)
+        if not sinks:
             return
         self._histograms_step = trainer.global_step
         gradients = iter(self._sampler.gradients or []) if self._sampler is not None else iter(())
         for name, parameters in self._layers.items():
-            log_histogram(writers, f"diagnostics/weights/{name}", parameters, trainer.global_step)
+            log_histogram(sinks, f"diagnostics/weights/{name}", parameters, trainer.global_step)
             layer_gradients = [g for _, g in zip(parameters, gradients) if g is not None]
             if layer_gradients:
-                log_histogram(writers, f"diagnostics/gradients/{name}", layer_gradients, trainer.global_step)
+                log_histogram(sinks, f"diagnostics/gradients/{name}", layer_gradients, trainer.global_step)
 
     def _log_bptt(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         batch = self._fixed_batch(trainer, pl_module) if measurable(pl_module) else None
@@ -346,13 +346,12 @@ class Diagnostics(pl.Callback):
         if ratio is not None:
             for logger in trainer.loggers:
                 logger.log_metrics({"diagnostics/bptt_first_over_last": ratio}, step=trainer.global_step)
-        writers = [lg.experiment for lg in trainer.loggers if isinstance(lg, TensorBoardLogger)]
-        if writers:
+        sinks = Sinks.of(trainer.loggers)
+        if sinks:
             import matplotlib.pyplot as plt
 
             figure = draw_bptt(norms)
-            for writer in writers:
-                writer.add_figure("diagnostics/bptt_gradient", figure, global_step=trainer.global_step, close=False)
+            sinks.figure("diagnostics/bptt_gradient", figure, trainer.global_step)
             plt.close(figure)
 
 

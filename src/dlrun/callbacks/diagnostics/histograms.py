@@ -1,4 +1,4 @@
-"""Weight and gradient histograms for TensorBoard, binned on the tensors' own device.
+"""Weight and gradient histograms for TensorBoard and W&B, binned on the tensors' own device.
 
 SummaryWriter.add_histogram copies the values to the host and bins them with numpy against some 1,500
 exponential bucket edges (about 2.5 ms per 100k values on a CPU core); torch.histc bins them where they are in one
@@ -9,9 +9,13 @@ add_histogram_raw.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import torch
 from torch import Tensor
+
+if TYPE_CHECKING:
+    from dlrun.trackers.sinks import Sinks
 
 BUCKETS = 64
 
@@ -35,7 +39,5 @@ def histogram_parts(tensors: Sequence[Tensor]) -> dict[str, object]:
     }
 
 
-def log_histogram(writers: list, tag: str, tensors: Sequence[Tensor], step: int) -> None:
-    parts = histogram_parts(tensors)
-    for writer in writers:
-        writer.add_histogram_raw(tag, global_step=step, **parts)
+def log_histogram(sinks: Sinks, tag: str, tensors: Sequence[Tensor], step: int) -> None:
+    sinks.histogram(tag, histogram_parts(tensors), step)
