@@ -71,9 +71,9 @@ def test_train_validation_and_test_values_are_at_optimizer_steps(
     by_step: dict[int, set[float]] = {}
     for event in events.Scalars("epoch"):
         by_step.setdefault(event.step, set()).add(event.value)
-    # Lightning's numbering: the epoch that is ending, from 0; the test values after fit carry its
-    # current_epoch then, the number of epochs trained.
-    assert by_step == {end: {epoch} for epoch, end in enumerate(ends)} | {last: {EPOCHS - 1, EPOCHS}}
+    # The epoch that is ending, numbered from 1 as everywhere a user reads one; the test values after
+    # fit carry the number of epochs trained, which is the last epoch's.
+    assert by_step == {end: {epoch} for epoch, end in enumerate(ends, start=1)}
     for tag in ("test/loss", "test/acc", "best/val/loss"):
         assert steps(tag) == [last], tag
     assert steps("lr-Adam") == [0, *ends[:-1]]  # at each epoch's start

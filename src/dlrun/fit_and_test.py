@@ -10,14 +10,15 @@ from pathlib import Path
 
 import pytorch_lightning as pl
 from omegaconf import DictConfig
-from pytorch_lightning.loggers import TensorBoardLogger
 
-from dlrun.building import build_run
+from dlrun.building import Run, build_run
 from dlrun.callbacks import Diagnostics, EarlyStopping
 from dlrun.checkpoints import load_checkpoint
 from dlrun.distributed import command_line_of_this_job, is_rank_zero
+from dlrun.epochs import history_for_users, user_epoch
 from dlrun.results import RunResult
-from dlrun.tensorboard_hparams import hparams_of, log_hparams
+from dlrun.tensorboard_hparams import hparams_of
+from dlrun.trackers.sinks import Sinks, closing_trackers, writes_tensorboard
 
 # Set by `dlrun resume` (an environment variable, so the processes DDP starts see it too): the
 # checkpoint this run continues from.
@@ -28,9 +29,14 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     """Fit, test on the best weights, and fill `result` and TensorBoard's HPARAMS with the outcome."""
     started = time.perf_counter()
     run = build_run(cfg)
+    with closing_trackers(run.trainer.loggers):
+        return _fit_and_test(cfg, run, result, choices, started)
+
+
+def _fit_and_test(cfg: DictConfig, run: Run, result: RunResult, choices: dict[str, str], started: float) -> RunResult:
     trainer = run.trainer
     result.record_device(trainer)
-    result.tensorboard = any(isinstance(logger, TensorBoardLogger) for logger in trainer.loggers)
+    result.tensorboard = writes_tensorboard(trainer.loggers)
     if is_rank_zero():
         run.datamodule.save_preprocessing(Path(result.run_dir))
     resume_from = os.environ.get(RESUME_CHECKPOINT)
@@ -39,8 +45,9 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     with _as_one_job_for_ddp(trainer, result):
         trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=resume_from or None, weights_only=True)
         result.epochs = trainer.current_epoch
-        result.history = run.history.epochs
-        result.best_value, result.best_epoch = run.history.best(cfg.monitor, cfg.monitor_mode)
+        result.history = history_for_users(run.history.epochs)
+        result.best_value, best_index = run.history.best(cfg.monitor, cfg.monitor_mode)
+        result.best_epoch = user_epoch(best_index)
         result.tested_on = use_best_weights(trainer, run.task)
         tested = trainer.test(run.task, datamodule=run.datamodule, verbose=False)
     result.test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
@@ -48,19 +55,20 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
     result.extras = run.task.test_extras()
     for callback in trainer.callbacks:  # type: ignore[attr-defined]  # set by Lightning's connector
         if getattr(callback, "pruned_at_epoch", None) is not None:
-            result.extras["pruned_at_epoch"] = callback.pruned_at_epoch
+            result.extras["pruned_at_epoch"] = user_epoch(callback.pruned_at_epoch)
         if isinstance(callback, Diagnostics):
             result.extras["diagnostics"] = callback.last_epoch_figures()
             result.findings = callback.findings()
     result.wall_time_s = time.perf_counter() - started
 
     # Only this run's own names: TensorBoard joins the runs' names itself, and marks what varies.
+    # The same hyperparameters and final metrics go to MLflow's params and W&B's config and summary.
     params = hparams_of(cfg, choices)
     metrics = dict(result.test_metrics)
     if result.best_value is not None:
         metrics[f"best/{cfg.monitor}"] = result.best_value
     if is_rank_zero():
-        log_hparams(trainer.loggers, params, metrics, step=trainer.global_step)
+        Sinks.of(trainer.loggers).summary(params, metrics, step=trainer.global_step)
     return result
 
 
@@ -81,7 +89,7 @@ def use_best_weights(trainer: pl.Trainer, task: pl.LightningModule) -> str:
     """
     for callback in trainer.callbacks:  # type: ignore[attr-defined]  # set by Lightning's connector
         if isinstance(callback, EarlyStopping) and callback.restore_best_weights and callback.best_epoch is not None:
-            return f"best (epoch {callback.best_epoch + 1}, restored by early stopping)"
+            return f"best (epoch {user_epoch(callback.best_epoch)}, restored by early stopping)"
     best_path = str(getattr(trainer.checkpoint_callback, "best_model_path", "") or "")
     if best_path:
         task.load_state_dict(load_checkpoint(best_path)["state_dict"])

@@ -12,6 +12,7 @@ from typing import Any
 
 from dlrun import provenance
 from dlrun.distributed import is_rank_zero
+from dlrun.epochs import EPOCH_BASE
 
 RESULTS_FILE = "results.json"
 
@@ -24,10 +25,10 @@ class RunResult:
     monitor_mode: str
     status: str = "running"  # running | completed | failed | diverged | interrupted
     best_value: float | None = None
-    best_epoch: int | None = None
+    best_epoch: int | None = None  # like every epoch here and in `history`, from 1 (see epoch_base)
     test_metrics: dict[str, float] = field(default_factory=dict)
     tested_on: str | None = None  # which weights the test saw: best (restored or checkpoint) or last
-    epochs: int = 0
+    epochs: int = 0  # epochs trained: the last one's number
     wall_time_s: float = 0.0
     history: list[dict[str, float]] = field(default_factory=list)
     # Test metrics of simple reference predictors on the same test examples, e.g. naive forecasts.
@@ -54,6 +55,9 @@ class RunResult:
     # Whatever else the task reports about its test (Seq2Seq: by_length, bleu_signature), written at
     # the top level of results.json.
     extras: dict[str, object] = field(default_factory=dict)
+    # The number of the first epoch in this record; results.json files without it count from 0
+    # (dlrun.epochs.recorded_epoch reads both).
+    epoch_base: int = EPOCH_BASE
 
     def record_device(self, trainer: object) -> None:
         """Fill `device` and `device_name` from the Trainer that will train this run."""
@@ -83,7 +87,7 @@ def print_summary(result: RunResult) -> None:
     table.add_column(style="bold")
     table.add_column()
     if result.best_value is not None:
-        epoch = f" (epoch {result.best_epoch + 1})" if result.best_epoch is not None else ""
+        epoch = f" (epoch {result.best_epoch})" if result.best_epoch is not None else ""
         table.add_row(f"best {result.monitor}", f"{result.best_value:.4f}{epoch}")
     for name, value in result.test_metrics.items():
         references = [

@@ -9,6 +9,7 @@ import pytorch_lightning as pl
 from torch import nn
 
 from dlrun.checkpoints import save_weights
+from dlrun.epochs import EPOCH_BASE, EPOCH_BASE_FIELD, user_epoch
 
 WEIGHTS_FILE = "weights.safetensors"
 
@@ -41,7 +42,8 @@ class ModelCheckpoint(pl.callbacks.ModelCheckpoint):
         self._exported = best
         if trainer.is_global_zero:
             metadata = {
-                "epoch": str(trainer.current_epoch),
+                "epoch": str(user_epoch(trainer.current_epoch)),  # the epoch that ends, as users number it
+                EPOCH_BASE_FIELD: str(EPOCH_BASE),
                 "monitor": str(self.monitor),
                 "score": "" if score is None else f"{score:.6g}",
             }

@@ -6,6 +6,8 @@ import pytorch_lightning as pl
 import torch
 from pytorch_lightning.utilities import rank_zero_info
 
+from dlrun.epochs import user_epoch
+
 
 class EarlyStopping(pl.callbacks.EarlyStopping):
     """Lightning's EarlyStopping, plus `restore_best_weights`.
@@ -17,7 +19,7 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
     def __init__(self, *args, restore_best_weights: bool = True, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.restore_best_weights = restore_best_weights
-        self.best_epoch: int | None = None
+        self.best_epoch: int | None = None  # Lightning's 0-based epoch, as checkpoints keep it
         self._best_state: dict[str, torch.Tensor] | None = None
         self._snapshot_score: float | None = None
 
@@ -60,5 +62,5 @@ class EarlyStopping(pl.callbacks.EarlyStopping):
         if self.restore_best_weights and self._best_state is not None:
             pl_module.load_state_dict(self._best_state)
             rank_zero_info(
-                f"Restored the best weights: epoch {self.best_epoch}, {self.monitor}={self._snapshot_score:.4g}"
+                f"Restored the best weights: epoch {user_epoch(self.best_epoch)}, {self.monitor}={self._snapshot_score:.4g}"
             )

@@ -1,4 +1,9 @@
-"""Progress display: Rich's live bar on a terminal, plain periodic lines when output is a log."""
+"""Progress display: Rich's live bar on a terminal, plain periodic lines when output is a log.
+
+Epochs are numbered from 1 (dlrun.epochs); the bar counts the epoch's optimizer steps (step_clock.py)
+with their rate and the epoch's ETA, where Lightning's would count Lightning batches, one per epoch
+of a small data set.
+"""
 
 from __future__ import annotations
 
@@ -10,6 +15,10 @@ from pytorch_lightning.callbacks import RichProgressBar
 from pytorch_lightning.callbacks.progress import ProgressBar
 
 from dlrun import run_log
+from dlrun.callbacks.step_clock import StepClock, optimizer_steps, optimizer_steps_in_epoch
+from dlrun.callbacks.step_columns import CLOCK_FIELD, StepRateColumn, StepTimeColumn
+from dlrun.epochs import user_epoch
+from dlrun.training.mid_epoch import batches_done_in_epoch
 
 
 def progress_bar(refresh_rate: int = 1, line_interval_s: float = 30.0) -> ProgressBar:
@@ -40,7 +49,7 @@ class EpochLines:
             return None
         self._last_epoch = epoch
         elapsed = time.perf_counter() - self.fit_start
-        done = epoch + 1
+        done = user_epoch(epoch)  # the epoch's number, and how many have been trained
         shown = {k: float(v) for k, v in trainer.progress_bar_metrics.items() if not k.endswith("_step")}
         metrics = "  ".join(f"{name} {value:.4f}" for name, value in sorted(shown.items()))
         eta = ""
@@ -52,28 +61,79 @@ class EpochLines:
 
 
 class LiveProgress(RichProgressBar):
-    """Rich's bar, drawn on the terminal alone; the run's log gets the epoch lines instead."""
+    """Rich's bar, drawn on the terminal alone; the run's log gets the epoch lines instead.
 
-    def __init__(self, refresh_rate: int = 1) -> None:
+    The training bar counts the epoch's optimizer steps, with their rate and the time left.
+    """
+
+    def __init__(self, refresh_rate: int = 1, console_kwargs: dict | None = None) -> None:
         # Past the job's tee: a live display redraws itself several times a second.
-        super().__init__(refresh_rate=refresh_rate, leave=True, console_kwargs={"file": run_log.terminal(sys.stdout)})
+        console_kwargs = console_kwargs or {"file": run_log.terminal(sys.stdout)}
+        super().__init__(refresh_rate=refresh_rate, leave=True, console_kwargs=console_kwargs)
         self._lines = EpochLines()
+        # Moves the bar between Lightning batches (which may hold a whole epoch) at the display's rate.
+        self.clock = StepClock(on_step=self._show_steps, show_every_s=1.0 / max(refresh_rate, 1))
 
     def _init_progress(self, trainer: pl.Trainer) -> None:
         super()._init_progress(trainer)
         run_log.keep_copying()  # what is printed above the bar (warnings) still reaches the log
 
+    def configure_columns(self, trainer: pl.Trainer) -> list:
+        description, bar, count, times, rate = super().configure_columns(trainer)
+        return [description, bar, count, StepTimeColumn(times), StepRateColumn(rate)]
+
+    @property
+    def total_train_batches(self) -> int | float:
+        """What the training bar counts to: the epoch's optimizer steps, not Lightning's batches."""
+        return optimizer_steps_in_epoch(self.trainer)
+
+    def _get_train_description(self, current_epoch: int) -> str:
+        description = f"Epoch {user_epoch(current_epoch)}"
+        if self.trainer.max_epochs is not None and self.trainer.max_epochs > 0:
+            description += f"/{self.trainer.max_epochs}"
+        # As wide as the validation bar's, so the bars line up.
+        return f"{description:{len(self.validation_description)}}"
+
     def on_train_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
         self._lines.start(trainer)
+        if self.is_enabled:
+            self.clock.attach(trainer.optimizers)
 
     def on_train_epoch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._log_finished_epoch(trainer)
         super().on_train_epoch_start(trainer, pl_module)
+        self._start_epoch_bar(trainer, batches_done_in_epoch(trainer))
+
+    def on_train_batch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs, batch, batch_idx) -> None:
+        # Lightning's would set the bar to the count of Lightning batches.
+        if self.is_enabled and self.train_progress_bar_id is None:  # a run resumed inside an epoch
+            self._initialize_train_progress_bar_id()
+            self._start_epoch_bar(trainer, batch_idx + 1)
+        self._show_steps()
+        self._update_metrics(trainer, pl_module)
 
     def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
         self._log_finished_epoch(trainer)
+        self.clock.detach()
         super().on_train_end(trainer, pl_module)
+
+    def teardown(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        self.clock.detach()
+        super().teardown(trainer, pl_module, stage)
+
+    def _start_epoch_bar(self, trainer: pl.Trainer, lightning_batches_done: int) -> None:
+        if self.is_disabled or self.progress is None or self.train_progress_bar_id is None:
+            return
+        self.clock.start_epoch(optimizer_steps_in_epoch(trainer), optimizer_steps(trainer, lightning_batches_done))
+        self.progress.update(self.train_progress_bar_id, total=self.clock.total, completed=self.clock.done)
+        self.train_progress_bar.fields[CLOCK_FIELD] = self.clock  # what the step columns read
+        self.refresh()
+
+    def _show_steps(self) -> None:
+        if self.progress is not None and self.train_progress_bar_id is not None:
+            self.progress.update(self.train_progress_bar_id, completed=self.clock.done)
+            self.refresh()
 
     def _log_finished_epoch(self, trainer: pl.Trainer) -> None:
         line = self._lines.finished_epoch(trainer) if self.is_enabled else None
@@ -114,8 +174,9 @@ class PlainProgress(ProgressBar):
             self._last_line = now
             loss = trainer.progress_bar_metrics.get("train/loss_step")
             loss_text = f"  train/loss_step {float(loss):.4f}" if loss is not None else ""
+            steps = f"{_count(optimizer_steps(trainer, batch_idx + 1))}/{_count(optimizer_steps_in_epoch(trainer))}"
             self._emit(
-                f"epoch {trainer.current_epoch + 1} batch {batch_idx + 1}/{self.total_train_batches}"
+                f"epoch {user_epoch(trainer.current_epoch)} step {steps}"
                 f"{loss_text}  {_duration(now - self._lines.fit_start)} elapsed"
             )
 
@@ -127,6 +188,10 @@ class PlainProgress(ProgressBar):
 
     def _emit(self, line: str) -> None:
         print(line, flush=True)
+
+
+def _count(steps: float) -> str:
+    return str(int(steps)) if steps != float("inf") else "?"
 
 
 def _duration(seconds: float) -> str:

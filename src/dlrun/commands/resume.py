@@ -16,6 +16,7 @@ import socket
 import time
 from pathlib import Path
 
+from dlrun.epochs import user_epoch
 from dlrun.errors import ConfigError
 
 # What a resumed run may change: how long it trains. Anything else would make it another run.
@@ -41,7 +42,7 @@ def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> i
     extension = _extension(overrides, checkpoint)
     if status == "completed" and not extension:
         raise ConfigError(
-            f"The run in '{run.path}' completed ({checkpoint.get('epoch', 0) + 1} epochs). To train it further, "
+            f"The run in '{run.path}' completed ({user_epoch(checkpoint.get('epoch', 0))} epochs). To train it further, "
             "give a larger limit, e.g. `dlrun resume RUN_DIR trainer.max_epochs=N`."
         )
     started_with = run.overrides()
@@ -52,7 +53,8 @@ def resume(run_dir: Path, overrides: list[str], trust_config: bool = False) -> i
     # The run's config must still compose here, and build only what its trust allows.
     checked = compose_run(run, source, job_overrides + pin, run_overrides=started_with, users_overrides=extension + pin)
     print(
-        f"dlrun: resuming '{run.path}' after epoch {checkpoint.get('epoch', 0) + 1} (status was {status})", flush=True
+        f"dlrun: resuming '{run.path}' after epoch {user_epoch(checkpoint.get('epoch', 0))} (status was {status})",
+        flush=True,
     )
     os.environ[RESUME_CHECKPOINT] = str(last)
     try:
@@ -104,6 +106,6 @@ def _extension(overrides: list[str], checkpoint: dict) -> list[str]:
         if key == "trainer.max_epochs" and not (value.isdigit() and int(value) > checkpoint.get("epoch", 0) + 1):
             raise ConfigError(
                 f"trainer.max_epochs={value} does not extend the run: its last checkpoint is after epoch "
-                f"{checkpoint.get('epoch', 0) + 1}; give a whole number above that."
+                f"{user_epoch(checkpoint.get('epoch', 0))}; give a whole number above that."
             )
     return list(overrides)

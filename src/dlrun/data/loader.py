@@ -96,6 +96,11 @@ class TensorBatches:
             return self.num_batches
         return math.ceil(self.num_batches / self.group_size)
 
+    def batches_in(self, lightning_batches: int) -> int:
+        """Mini-batches (one optimizer step each, without accumulation) served in the first
+        `lightning_batches` items of an epoch: groups of `group_size`, the last one maybe shorter."""
+        return min(self.num_batches, lightning_batches * (self.group_size or 1))
+
     def resume_epoch(self, start_state: Tensor, batches_done: int) -> None:
         """The next epoch is the one that began at generator state `start_state`, from its batch
         `batches_done` (a Lightning batch: a group with steps_per_execution) on."""

@@ -13,6 +13,7 @@ from torchmetrics import MeanMetric, Metric, MetricCollection
 
 from dlrun.data.loader import Batch
 from dlrun.data.spec import DataSpec
+from dlrun.epochs import user_epoch
 from dlrun.errors import ConfigError, TrainingDiverged
 from dlrun.models.calling import call_model, takes_lengths
 from dlrun.tasks.fast_logging import FastLogging
@@ -161,7 +162,7 @@ class SupervisedTask(FastLogging):
         if not bool(torch.isfinite(losses_t).all()):  # one check per group of steps, not a sync per step
             raise TrainingDiverged(
                 f"The training loss became {float(losses_t[~torch.isfinite(losses_t)][0])} at epoch "
-                f"{self.current_epoch + 1}, step {self.global_step}: the run diverged. A lower optimizer.lr, "
+                f"{user_epoch(self.current_epoch)}, step {self.global_step}: the run diverged. A lower optimizer.lr, "
                 "gradient clipping (trainer.gradient_clip_val), normalized inputs or another init usually help."
             )
         sizes = torch.tensor([len(o) for o in outputs], device=losses_t.device, dtype=losses_t.dtype)
@@ -226,6 +227,10 @@ class SupervisedTask(FastLogging):
             # writes it with `epoch` at the optimizer step (see fast_logging.align_logging_step).
             for name, value in values.items():
                 self.log(name, value, prog_bar=name in headline)
+            if stage == "val":
+                # Lightning adds its 0-based current_epoch as `epoch` unless one is logged; the test
+                # values after fit get its count of epochs trained, which is the last one's number.
+                self.log("epoch", float(user_epoch(self.current_epoch)))
         loss_metric.reset()
         metrics.reset()
 

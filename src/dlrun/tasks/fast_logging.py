@@ -18,6 +18,8 @@ import pytorch_lightning as pl
 from pytorch_lightning.utilities.types import STEP_OUTPUT
 from torch import Tensor
 
+from dlrun.epochs import user_epoch
+
 
 def align_logging_step(trainer: pl.Trainer) -> None:
     """Make the step that Lightning logs at the optimizer step.
@@ -52,9 +54,9 @@ class FastLogging(pl.LightningModule):
     def publish_epoch_values(self, values: dict[str, Tensor], headline: set[str]) -> None:
         """What `self.log` does for epoch-level values, without its per-key cost."""
         scalars = {name: float(value) for name, value in values.items()}
-        # `epoch` as Lightning adds it to what `self.log` writes (the 0-based epoch that is ending),
-        # so that the validation values logged at the same step carry the same number.
-        logged = {**scalars, "epoch": float(self.current_epoch)}
+        # `epoch`: the epoch that is ending, as users number it, like the validation values logged at
+        # the same step (SupervisedTask logs it with them, in place of Lightning's 0-based one).
+        logged = {**scalars, "epoch": float(user_epoch(self.current_epoch))}
         for logger in self.loggers:
             logger.log_metrics(logged, step=self.global_step)
         self.trainer.callback_metrics.update(values)
