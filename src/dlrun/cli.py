@@ -122,13 +122,14 @@ def translate(
 def report(
     dirs: list[str] = typer.Argument(..., help="Sweep dirs or run dirs made by `dlrun train`; searched at any depth."),
     plots: bool = typer.Option(False, "--plots", help="Also draw PNGs into report_plots/ of the first dir."),
+    runs: bool = typer.Option(False, "--runs", help="Also print each run on its own row (report.md has them always)."),
 ) -> None:
-    """Compare runs, best first: seed repeats averaged, failures listed; writes report.csv and report.md."""
+    """Compare runs, best first, per data, task and monitor: seed repeats averaged, failures listed."""
     from dlrun.commands.report import report as print_report
     from dlrun.errors import DlrunError
 
     try:
-        print_report([Path(d) for d in dirs], plots=plots)
+        print_report([Path(d) for d in dirs], plots=plots, each_run=runs)
     except DlrunError as e:
         raise typer.Exit(user_error(str(e))) from None
 
@@ -250,11 +251,11 @@ def export(
     weights: str = typer.Option("best", "--weights", help="best, last or a weights file, as in `dlrun eval`."),
     trust_config: bool = trust_option(),
 ) -> None:
-    """Export a run's network as ONNX, TorchScript or safetensors, with model.json describing it.
+    """Export a run's network, with its input preprocessing, as ONNX, TorchScript or safetensors.
 
-    Writes model.onnx, model.pt or model.safetensors and model.json (inputs, outputs, classes, target
-    scaling, vocabulary files copied next to it); each export is checked against torch's outputs on
-    the run's test split before it is kept."""
+    Writes model.onnx, model.pt or model.safetensors and a description next to it (model.onnx.json...:
+    inputs, outputs, classes, preprocessing; vocabulary files copied beside it). Formats sit side by
+    side; each export is checked against torch's outputs on the run's test split before it is kept."""
     from dlrun.commands.export import export as run_export
     from dlrun.commands.export import print_export
     from dlrun.errors import DlrunError

@@ -15,6 +15,7 @@ import socket
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from dlrun.epochs import recorded_epoch
 from dlrun.errors import DlrunError
 from dlrun.results import RESULTS_FILE
 
@@ -22,6 +23,10 @@ UNREADABLE = "unreadable"
 # Overrides that only say where or how Hydra ran, not what was trained.
 IGNORED_PREFIX = "hydra"
 SEED = "seed"
+# The config groups whose choice decides what a metric means: runs on other data, or trained as
+# another task, are never ranked against each other (see report.groups).
+MEANING_GROUPS = ("data", "task")
+HYDRA_RECORD = Path(".hydra") / "hydra.yaml"
 
 
 @dataclass
@@ -39,6 +44,9 @@ class RunRecord:
     wall_time_s: float | None = None
     history: list[dict[str, float]] = field(default_factory=list)
     error: str | None = None
+    seed: int | None = None  # the seed it ran with, overridden or not
+    # data and task choices (e.g. {"data": "iris", "task": "auto"}), from Hydra's record of the run
+    choices: dict[str, str] = field(default_factory=dict)
 
 
 def best_value_of(record: RunRecord) -> float:
@@ -105,16 +113,43 @@ def read_record(path: Path) -> RunRecord:
             test_metrics={str(k): _number(v) for k, v in (data.get("test_metrics") or {}).items()},
             epochs=_number(data.get("epochs")),
             wall_time_s=_number(data.get("wall_time_s")),
-            history=[entry for entry in _list(data.get("history"), "history") if isinstance(entry, dict)],
+            history=[
+                _user_epochs(data, entry) for entry in _list(data.get("history"), "history") if isinstance(entry, dict)
+            ],
             error=data.get("error"),
+            seed=data.get("seed") if isinstance(data.get("seed"), int) else None,
         )
     except (OSError, UnicodeDecodeError, ValueError, KeyError, TypeError, AttributeError) as e:
         reason = f"missing field {e}" if isinstance(e, KeyError) else str(e)
         return RunRecord(run_dir=run_dir, status=UNREADABLE, error=f"{RESULTS_FILE}: {reason}")
+    record.choices = meaning_choices(run_dir, record.overrides)
     if record.status == "running" and _process_is_gone(data.get("host"), data.get("pid")):
         record.status = "interrupted"
         record.error = record.error or f"its process (pid {data['pid']}) has ended without finishing the run"
     return record
+
+
+def meaning_choices(run_dir: Path, overrides: dict[str, str]) -> dict[str, str]:
+    """The run's data and task choices: Hydra's record of the run (which knows the defaults a run did
+    not override), else its overrides; a choice found in neither is left out."""
+    import yaml
+
+    recorded: object = None
+    try:
+        # Plain safe YAML: the file is untrusted input, and only two strings of it are wanted.
+        text = (run_dir / HYDRA_RECORD).read_text(encoding="utf-8")
+        recorded = yaml.load(text, Loader=getattr(yaml, "CSafeLoader", yaml.SafeLoader))
+        for key in ("hydra", "runtime", "choices"):
+            recorded = recorded.get(key) if isinstance(recorded, dict) else None
+    except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
+        recorded = None  # a run copied without its .hydra, or a damaged file: its overrides still say
+    choices = recorded if isinstance(recorded, dict) else {}
+    found = {}
+    for group in MEANING_GROUPS:
+        value = choices.get(group, overrides.get(group))
+        if value is not None:
+            found[group] = str(value)
+    return found
 
 
 def _number(value: object) -> float | None:
@@ -193,3 +228,10 @@ def as_number(value: str | None) -> float | None:
     except ValueError:
         return None
     return number if math.isfinite(number) else None
+
+
+def _user_epochs(record: dict, entry: dict) -> dict:
+    """A history entry with its epoch as users read it, whichever numbering its record was written with."""
+    if "epoch" not in entry:
+        return entry
+    return {**entry, "epoch": recorded_epoch(record, entry["epoch"])}

@@ -1,4 +1,4 @@
-"""Write the report as report.csv (numbers, for scripts) and report.md (the table, for people).
+"""Write the report as report.csv (numbers, for scripts) and report.md (the tables, for people).
 
 Both go into the first dir given. They are derived from the runs, so a previous report's files are
 replaced; any other file of those names is the user's, and is never overwritten.
@@ -11,6 +11,7 @@ import io
 from pathlib import Path
 
 from dlrun.errors import DlrunError
+from dlrun.report.groups import SweepReport
 from dlrun.report.table import Report, Row
 
 CSV_NAME = "report.csv"
@@ -19,9 +20,10 @@ MD_NAME = "report.md"
 CSV_FIRST_COLUMN = "rank"
 CSV_LAST_COLUMN = "error"
 MD_HEADING = "# dlrun report"
+EACH_RUN_HEADING = "Each run"
 
 
-def write_report_files(report: Report, directory: Path) -> list[Path]:
+def write_report_files(report: SweepReport, directory: Path) -> list[Path]:
     """report.csv and report.md in `directory`; refuses before writing either if one is not ours."""
     csv_path, md_path = directory / CSV_NAME, directory / MD_NAME
     for path, ours in ((csv_path, _is_our_csv), (md_path, _is_our_md)):
@@ -41,44 +43,58 @@ def write_report_files(report: Report, directory: Path) -> list[Path]:
     return [csv_path, md_path]
 
 
-def csv_columns(report: Report) -> list[str]:
-    """Fixed names around the varied overrides and test metrics, each metric with its _std column."""
-    columns = [CSV_FIRST_COLUMN, *report.varied, "monitor", "best_value", "best_value_std"]
-    for key in report.test_keys:
+def csv_columns(report: SweepReport) -> list[str]:
+    """Fixed names around every group's varied overrides and test metrics, each metric with its _std."""
+    varied = list(dict.fromkeys(key for group in report.groups for key in group.varied))
+    test_keys = list(dict.fromkeys(key for group in report.groups for key in group.test_keys))
+    columns = [CSV_FIRST_COLUMN, "group", *varied, "monitor", "best_value", "best_value_std"]
+    for key in test_keys:
         columns += [key, f"{key}_std"]
     return columns + ["epochs", "wall_time_s", "n", "status", "run_dirs", CSV_LAST_COLUMN]
 
 
-def csv_record(report: Report, row: Row) -> list[object]:
-    """The row's numbers at full precision; empty where there is none (no std for n=1)."""
-    values: list[object] = [row.rank if row.rank is not None else ""]
-    values += [row.settings[key] if row.settings[key] is not None else "" for key in report.varied]
-    values += [row.monitor or "", _blank(row.best.mean), _blank(row.best.std)]
-    for key in report.test_keys:
-        stat = row.test.get(key)
-        values += [_blank(stat.mean), _blank(stat.std)] if stat else ["", ""]
-    values += [_blank(row.epochs.mean), _blank(row.wall_time.mean), row.n, row.status]
-    return values + [";".join(str(r.run_dir) for r in row.runs), row.error or ""]
+def csv_record(group: Report, row: Row) -> dict[str, object]:
+    """The row's numbers at full precision, by column; a column the group lacks stays empty."""
+    values: dict[str, object] = {CSV_FIRST_COLUMN: row.rank if row.rank is not None else "", "group": group.heading}
+    values.update({key: row.settings[key] if row.settings[key] is not None else "" for key in group.varied})
+    values.update(monitor=group.monitor or "", best_value=_blank(row.best.mean), best_value_std=_blank(row.best.std))
+    for key, stat in row.test.items():
+        values.update({key: _blank(stat.mean), f"{key}_std": _blank(stat.std)})
+    values.update(epochs=_blank(row.epochs.mean), wall_time_s=_blank(row.wall_time.mean), n=row.n, status=row.status)
+    values["run_dirs"] = ";".join(str(r.run_dir) for r in row.runs)
+    values[CSV_LAST_COLUMN] = row.error or ""
+    return values
 
 
-def report_csv(report: Report) -> str:
+def report_csv(report: SweepReport) -> str:
+    """One line per row of every group: full precision, since scripts read it and round as they need."""
     out = io.StringIO()
-    writer = csv.writer(out)
-    writer.writerow(csv_columns(report))
-    writer.writerows(csv_record(report, row) for row in report.rows)
+    writer = csv.DictWriter(out, fieldnames=csv_columns(report), restval="")
+    writer.writeheader()
+    writer.writerows(csv_record(group, row) for group in report.groups for row in group.rows)
     return out.getvalue()
 
 
-def report_markdown(report: Report) -> str:
-    """The terminal's table as a markdown table, with the title and any warnings above it."""
-    title, *subtitle = report.title().splitlines()
-    lines = [MD_HEADING, ""]
-    for paragraph in [title.removeprefix("dlrun report: "), *subtitle, *(f"> {w}" for w in report.warnings)]:
-        lines += [paragraph, ""]
-    lines.append(_md_line(report.headers()))
-    lines.append(_md_line(["---"] * len(report.headers())))
-    lines += [_md_line(report.cells(row)) for row in report.rows]
-    return "\n".join(lines) + "\n"
+def report_markdown(report: SweepReport) -> str:
+    """The terminal's tables in markdown: per group its rows, then (when seeds were averaged) each run."""
+    lines = [MD_HEADING, "", report.title().removeprefix("dlrun report: "), ""]
+    for group in report.groups:
+        heading, *subtitle = report.group_title(group).splitlines()
+        lines += [f"## {heading}", ""]
+        for paragraph in [*subtitle, *(f"> {w}" for w in group.warnings)]:
+            lines += [paragraph, ""]
+        lines += _md_table(group.headers(), [group.cells(row) for row in group.rows])
+        if group.averages_seeds():
+            lines += ["", f"### {EACH_RUN_HEADING}", ""]
+            lines += _md_table(
+                group.headers(each_run=True), [group.cells(row, each_run=True) for row in group.run_rows]
+            )
+        lines.append("")
+    return "\n".join(lines)
+
+
+def _md_table(headers: list[str], rows: list[list[str]]) -> list[str]:
+    return [_md_line(headers), _md_line(["---"] * len(headers)), *(_md_line(cells) for cells in rows)]
 
 
 def _md_line(cells: list[str]) -> str:
