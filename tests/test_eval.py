@@ -103,7 +103,8 @@ def test_a_data_override_tests_on_that_data(tmp_path_factory, tmp_path):
 
     exported = run_cli(run.parent, "export", run.name, "--format", "torchscript", "--output", str(tmp_path / "ts"))
     assert exported.returncode == 0, exported.stdout + exported.stderr
-    network = torch.jit.load(str(tmp_path / "ts" / "model.pt"))
+    # The exported graph takes raw features; its `network` is the trained network on prepared ones.
+    network = torch.jit.load(str(tmp_path / "ts" / "model.pt")).network
     data = OmegaConf.load(run / ".hydra" / "config.yaml").data
     data.path = str(run.parent / "b.csv")
     test = instantiate(data).split("test")

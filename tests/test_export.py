@@ -1,10 +1,12 @@
 """`dlrun export RUN_DIR --format onnx|torchscript|safetensors`: the exported files compute what the
-run's network computes, through the CLI."""
+run's network computes, through the CLI; ONNX and TorchScript take raw inputs and answer as
+`dlrun predict` does, checked in processes that never import dlrun."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import subprocess
 import sys
 from pathlib import Path
 
@@ -19,8 +21,12 @@ def exported(run: Path, *args: str, cwd: Path | None = None) -> Path:
     return done
 
 
-def description(directory: Path) -> dict:
-    return json.loads((directory / "model.json").read_text())
+FILES = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
+
+
+def description(directory: Path, fmt: str = "onnx") -> dict:
+    """The format's own description beside its file (model.onnx.json, ...)."""
+    return json.loads((directory / f"{FILES[fmt]}.json").read_text())
 
 
 def split_batches(run: Path):
@@ -47,33 +53,118 @@ def onnx_outputs(session, batch) -> torch.Tensor:
     return torch.from_numpy(session.run(["outputs"], feeds)[0])
 
 
-# -- ONNX ------------------------------------------------------------------------------------
+# -- raw inputs: the exported graph answers as dlrun predict does --------------------------------
+
+# Run with no dlrun: the raw rows' CSV and dlrun predict's CSV in, for each exported file the largest
+# difference from predict's probabilities and whether the predicted class names are predict's.
+SERVE_WITHOUT_DLRUN = """
+import json, sys
+import numpy as np, onnxruntime, pandas as pd, torch
+raw, predicted, directory = pd.read_csv(sys.argv[1]), pd.read_csv(sys.argv[2]), sys.argv[3]
+session = onnxruntime.InferenceSession(directory + "/model.onnx", providers=["CPUExecutionProvider"])
+meta = session.get_modelmeta().custom_metadata_map
+classes = json.loads(meta["class_names"])
+rows = raw[json.loads(meta["inputs"])[0]["columns"]].to_numpy()
+expected = predicted[["prob_" + str(c) for c in classes]].to_numpy()
+report = {"meta": sorted(meta), "outputs": [o.name for o in session.get_outputs()]}
+found = {"onnx": session.run(["probabilities"], {"inputs": rows})[0],
+         "onnx_one_row": session.run(["probabilities"], {"inputs": rows[:1]})[0]}
+if len(sys.argv) > 4:
+    extra = {"dlrun.json": ""}
+    module = torch.jit.load(directory + "/model.pt", _extra_files=extra)
+    with torch.no_grad():
+        found["torchscript"] = module(torch.from_numpy(rows))[1].numpy()
+    report["torchscript_description"] = json.loads(extra["dlrun.json"])["preprocessing"]
+for name, probabilities in found.items():
+    report[name] = [float(np.abs(probabilities - expected[: len(probabilities)]).max()),
+                    [classes[i] for i in probabilities.argmax(1)] == predicted["prediction"].astype(str).tolist()[: len(probabilities)]]
+report["dlrun_imported"] = any(m == "dlrun" or m.startswith("dlrun.") for m in sys.modules)
+print(json.dumps(report))
+"""
+
+
+def raw_rows(run: Path, path: Path) -> Path:
+    """Rows of the run's scikit-learn data set as a user has them: its own columns, raw values."""
+    import pandas as pd
+    from sklearn.datasets import load_digits, load_iris
+
+    saved = json.loads((run / "preprocessing.json").read_text())
+    bunch = load_iris() if saved["name"] == "iris" else load_digits()
+    pd.DataFrame(bunch.data[::7][:25], columns=saved["features"]).to_csv(path, index=False)
+    return path
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("name", ["iris", "cnn"])
-def test_onnx_computes_what_the_network_computes_on_the_test_split(tmp_path_factory, tmp_path, name):
-    ort = pytest.importorskip("onnxruntime")
+def test_exports_take_raw_features_and_answer_as_predict_does(tmp_path_factory, tmp_path, name):
+    pytest.importorskip("onnxruntime")
+    import onnx
+
     run = trained(tmp_path_factory, name)
-    done = exported(run, "--format", "onnx", "--output", str(tmp_path / "onnx"))
-    assert sorted(p.name for p in (tmp_path / "onnx").iterdir()) == sorted(
-        ["model.onnx", "model.json"] + (["preprocessing.json"] if (run / "preprocessing.json").exists() else [])
+    out = tmp_path / "out"
+    done = exported(run, "--format", "onnx", "--output", str(out))
+    assert "max abs diff from torch" in done.stdout and "applies the run's preprocessing" in done.stdout
+    formats = ["onnx"] + (["torchscript"] if name == "iris" else [])  # TorchScript once is enough
+    if "torchscript" in formats:  # a second format lands beside the first
+        exported(run, "--format", "torchscript", "--output", str(out))
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["preprocessing.json", "model.onnx", "model.onnx.json"]
+        + (["model.pt", "model.pt.json"] if name == "iris" else [])
     )
-    assert "max abs diff from torch" in done.stdout
-    info = description(tmp_path / "onnx")
-    batches, model = split_batches(run)
-    spec_shape = list(batches[0]["inputs"].shape[1:])
-    assert info["inputs"] == [dict(info["inputs"][0], name="inputs", shape=["batch", *spec_shape], dtype="float32")]
-    assert info["outputs"][0]["shape"] == ["batch", info["num_outputs"]] and info["task"] == "multiclass"
+    info = description(out)
+    features = json.loads((run / "preprocessing.json").read_text())["features"]
+    assert info["inputs"] == [
+        dict(info["inputs"][0], name="inputs", shape=["batch", len(features)], dtype="float64", columns=features)
+    ]
+    assert info["preprocessing"]["in_graph"] and "standardized" in info["preprocessing"]["steps"][0]
+    assert [o["name"] for o in info["outputs"]] == ["outputs", "probabilities"] and info["task"] == "multiclass"
     assert len(info["class_names"]) == info["num_outputs"] == (3 if name == "iris" else 10)
-    assert (
-        info["dlrun_version"]
-        and info["max_abs_diff"] <= 1e-4
-        and info["weights_file"] == "checkpoints/weights.safetensors"
+    assert info["max_abs_diff"] <= 1e-4 and info["weights_file"] == "checkpoints/weights.safetensors"
+    props = {p.key: p.value for p in onnx.load(str(out / "model.onnx")).metadata_props}
+    assert json.loads(props["class_names"]) == info["class_names"] and props["dlrun_version"] == info["dlrun_version"]
+    assert props["run_dir"] == str(run) and json.loads(props["preprocessing"]) == info["preprocessing"]
+    assert json.loads(props["dlrun"])["inputs"] == info["inputs"]
+
+    rows = raw_rows(run, tmp_path / "rows.csv")
+    assert run_cli(tmp_path, "predict", run, rows, "--output", "predicted.csv").returncode == 0
+    served = subprocess.run(
+        [sys.executable, "-c", SERVE_WITHOUT_DLRUN, rows, tmp_path / "predicted.csv", out, *formats[1:]],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+        timeout=120,
     )
-    session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
-    for batch in batches + [{k: v[:1] for k, v in batches[0].items()}]:  # the batch axis is dynamic
-        assert (onnx_outputs(session, batch) - torch_outputs(model, batch)).abs().max() < 1e-4
+    assert served.returncode == 0, served.stderr
+    report = json.loads(served.stdout)
+    assert not report["dlrun_imported"] and report["outputs"] == ["outputs", "probabilities"]
+    assert {"class_names", "preprocessing", "dlrun_version", "run_dir", "inputs"} <= set(report["meta"])
+    for fmt in ("onnx", "onnx_one_row", *formats[1:]):  # the batch axis is dynamic
+        difference, same_classes = report[fmt]
+        assert difference < 1e-5 and same_classes, (fmt, report)
+    if "torchscript" in formats:
+        assert report["torchscript_description"] == description(out, "torchscript")["preprocessing"]
+
+
+def test_table_preprocessing_with_gaps_and_categories_is_one_module_for_predict_and_export():
+    """data=csv's encoding as TableInputs computes it (the module predict calls and export puts in
+    the graph): means fill the gaps, numeric columns scaled, categories one-hot; `invert` gives rows back."""
+    from dlrun.predict.modules import TableInputs
+
+    saved = {
+        "numeric": ["a", "b"],
+        "categorical": ["c"],
+        "missing": "mean",
+        "numeric_means": {"a": 1.0, "b": -2.0},
+        "scaler": {"kind": "standard", "mean": [1.0, -2.0], "scale": [2.0, 4.0]},
+        "categorical_encoding": "one_hot",
+        "categories": {"c": ["x", "y", "z"]},
+    }
+    module = TableInputs(saved, (5,))
+    raw = torch.tensor([[3.0, float("nan"), 2.0], [float("nan"), 6.0, 0.0]], dtype=torch.float64)
+    expected = torch.tensor([[1.0, 0.0, 0, 0, 1], [0.0, 2.0, 1, 0, 0]])
+    assert module.columns == ["a", "b", "c"] and torch.equal(module(raw), expected)
+    filled = torch.tensor([[3.0, -2.0, 2.0], [1.0, 6.0, 0.0]], dtype=torch.float64)
+    assert torch.equal(module.invert(module(raw)), filled)
 
 
 @pytest.mark.slow
@@ -87,6 +178,9 @@ def test_a_bidirectional_lstm_on_text_exports_with_its_lengths(tmp_path_factory,
         ("lengths", ["batch"], "int64"),
     ]
     assert info["vocabulary"]["files"] == ["vocab.json"] and info["task"] == "binary"
+    # Tokenizing is no tensor op: the graph takes token ids, and the description says so.
+    assert not info["preprocessing"]["in_graph"] and "tokenized" in info["preprocessing"]["outside_graph"]
+    assert [o["name"] for o in info["outputs"]] == ["outputs", "probabilities"]
     assert (tmp_path / "onnx" / "vocab.json").read_bytes() == (run / "vocab.json").read_bytes()
     assert any("without packing" in note for note in info["notes"])
     session = ort.InferenceSession(str(tmp_path / "onnx" / "model.onnx"), providers=["CPUExecutionProvider"])
@@ -156,12 +250,18 @@ def test_without_onnxruntime_the_check_is_said_to_be_skipped(tmp_path_factory, t
 def test_torchscript_loads_with_torch_jit_load_and_matches(tmp_path_factory, tmp_path):
     run = trained(tmp_path_factory, "text")
     exported(run, "--format", "torchscript", "--output", str(tmp_path / "ts"))
-    network = torch.jit.load(str(tmp_path / "ts" / "model.pt"))
+    extra = {"dlrun.json": ""}
+    network = torch.jit.load(str(tmp_path / "ts" / "model.pt"), _extra_files=extra)
     batches, model = split_batches(run)
     for batch in batches:  # other sizes and lengths than the traced example
-        assert (network(batch["inputs"], batch["lengths"]) - torch_outputs(model, batch)).abs().max() < 1e-5
-    info = description(tmp_path / "ts")
+        outputs, probabilities = network(batch["inputs"], batch["lengths"])
+        assert (outputs - torch_outputs(model, batch)).abs().max() < 1e-5
+        assert torch.allclose(
+            probabilities, torch.stack([1 - outputs[:, 0].sigmoid(), outputs[:, 0].sigmoid()], 1).double()
+        )
+    info = description(tmp_path / "ts", "torchscript")
     assert info["format"] == "torchscript" and info["file"] == "model.pt" and info["max_abs_diff"] <= 1e-5
+    assert json.loads(extra["dlrun.json"]) == info
 
 
 @pytest.mark.slow
@@ -174,7 +274,7 @@ def test_safetensors_round_trips_the_weights(tmp_path_factory, tmp_path):
     written = load_file(str(run / "export" / "model.safetensors"))
     original = load_file(str(run / "checkpoints" / "weights.safetensors"))
     assert written.keys() == original.keys() and all(torch.equal(written[k], original[k]) for k in original)
-    info = description(run / "export")
+    info = description(run / "export", "safetensors")
     assert info["model_config"]["_target_"] == "dlrun.models.cnn.CNN" and info["data_spec"]["input_shape"] == [1, 8, 8]
 
 
@@ -182,18 +282,24 @@ def test_safetensors_round_trips_the_weights(tmp_path_factory, tmp_path):
 
 
 @pytest.mark.slow
-def test_an_export_never_overwrites_and_a_new_output_dir_is_taken(dlrun, tmp_path_factory, tmp_path):
+def test_formats_sit_side_by_side_and_a_format_is_never_exported_over(dlrun, tmp_path_factory, tmp_path):
     run = copy_run(trained(tmp_path_factory, "iris"), tmp_path / "run")
     assert dlrun("export", "run", "--format", "safetensors").returncode == 0
+    assert dlrun("export", "run", "--format", "torchscript").returncode == 0
     before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
-    assert_user_error(
-        dlrun("export", "run", "--format", "safetensors"), "already holds model.safetensors, model.json", "--output"
+    assert sorted(before) == sorted(
+        ["model.safetensors", "model.safetensors.json", "model.pt", "model.pt.json", "preprocessing.json"]
     )
-    assert_user_error(dlrun("export", "run", "--format", "torchscript"), "already holds model.json")
+    for fmt, files in (("safetensors", "model.safetensors, model.safetensors.json"), ("torchscript", "model.pt")):
+        assert_user_error(
+            dlrun("export", "run", "--format", fmt), f"already holds {files}", "move or delete", "--output DIR"
+        )
     assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
-    assert dlrun("export", "run", "--format", "torchscript", "--output", "elsewhere").returncode == 0
-    assert (tmp_path / "elsewhere" / "model.pt").is_file()
-    assert_user_error(dlrun("export", "run", "--format", "torchscript", "--output", "elsewhere"), "another --output")
+    # Another run's preprocessing file in the dir is no file this export may sit beside.
+    (tmp_path / "other").mkdir()
+    (tmp_path / "other" / "preprocessing.json").write_text("{}\n")
+    assert_user_error(dlrun("export", "run", "--format", "safetensors", "--output", "other"), "not this run's")
+    assert sorted(p.name for p in (tmp_path / "other").iterdir()) == ["preprocessing.json"]
 
 
 def test_export_refuses_bad_requests(dlrun, tmp_path):
@@ -219,7 +325,7 @@ def test_a_seq2seq_run_exports_its_weights_and_refuses_a_traced_graph(dlrun, tmp
         )
     assert not (tmp_path / "out").exists()
     assert dlrun("export", str(run), "--format", "safetensors", "--output", "out").returncode == 0
-    info = description(tmp_path / "out")
+    info = description(tmp_path / "out", "safetensors")
     assert info["task"] == "seq2seq" and info["vocabulary"]["files"] == ["seq2seq_vocab.json"]
     assert (tmp_path / "out" / "seq2seq_vocab.json").is_file() and info["model_config"]["_target_"].endswith("Seq2Seq")
 

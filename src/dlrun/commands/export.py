@@ -1,15 +1,21 @@
 """`dlrun export RUN_DIR --format onnx|torchscript|safetensors`: a finished run's network as a file
-to serve elsewhere, with model.json saying what it takes and gives.
+to serve elsewhere, with model.<format>.json saying what it takes and gives.
 
 The data and the network are rebuilt from the run's own .hydra/config.yaml, the weights come
-through the safe loader, and an example batch comes from the run's own test split. Every export is
-checked before it is kept: the ONNX graph with onnxruntime (when installed) and the TorchScript
-module after loading it back, each against torch's outputs on the whole test split; the safetensors
-file by reading it back. Files are written into a scratch dir and moved into place only when all is
-well, and never over a file that exists.
+through the safe loader, and an example batch comes from the run's own test split. ONNX and
+TorchScript export the network inside the run's preprocessing and read-out (dlrun.export.raw_inputs),
+so they take raw inputs and answer as `dlrun predict` does; the description is also written inside
+the file (ONNX metadata_props, a TorchScript extra file). Every export is checked before it is kept:
+the ONNX graph with onnxruntime (when installed) and the TorchScript module after loading it back,
+each against torch's outputs on the whole test split; the safetensors file by reading it back.
+
+Formats sit side by side in one dir: each has its own file and description, and the preprocessing
+files they share are copied once (a copy already there must be the same bytes). Files are written
+into a scratch dir and moved into place only when all is well, and never over a file that exists:
+exporting a format again into the same dir is refused, naming the files, so nothing is lost.
 
 This file is the verb: its argument checks, the output dir and the placing of files. Each format's
-writer, the rebuilding of the run and model.json live in dlrun.export.
+writer, the rebuilding of the run and the description (model.<format>.json) live in dlrun.export.
 """
 
 from __future__ import annotations
@@ -22,12 +28,13 @@ from pathlib import Path
 
 from dlrun.errors import DlrunError, unknown_choice
 from dlrun.export import check
-from dlrun.export.description import describe
-from dlrun.export.onnx import require_onnx, write_onnx
-from dlrun.export.result import DESCRIPTION_FILE, FORMATS, Export
+from dlrun.export.description import describe, metadata_props
+from dlrun.export.onnx import add_metadata, require_onnx, write_onnx
+from dlrun.export.raw_inputs import GraphInputs, graph_inputs, raw_batches, raw_model
+from dlrun.export.result import FORMATS, Export, description_file
 from dlrun.export.safetensors import write_safetensors
-from dlrun.export.signature import Forward, signature_of
-from dlrun.export.torchscript import write_torchscript
+from dlrun.export.signature import signature_of
+from dlrun.export.torchscript import add_description, write_torchscript
 from dlrun.run_dir.reading import RunDir, open_run
 from dlrun.run_dir.rebuilding import open_trained
 
@@ -41,8 +48,7 @@ def export(
         raise unknown_choice("--format", fmt, FORMATS)
     run = open_run(run_dir, trust_config)
     target = Path(output).expanduser() if output else run.path / DEFAULT_DIR
-    names = [FORMATS[fmt], DESCRIPTION_FILE, *(p.name for p in run.preprocessing_files())]
-    _refuse_taken(target, names, chosen=output is not None, run=run)
+    names = _names(target, fmt, run, chosen=output is not None)
     trained = open_trained(run, weights)  # refuses a pickle before anything else runs
     if fmt == "onnx":
         require_onnx()
@@ -73,25 +79,53 @@ def export(
 def _export_into(run, cfg, spec, model, test, signature, fmt, weights, weights_path, target, names, result) -> None:
     with tempfile.TemporaryDirectory(prefix=".dlrun-export-", dir=target) as scratch_name:
         scratch = Path(scratch_name)
+        file = scratch / FORMATS[fmt]
         if fmt == "safetensors":
-            write_safetensors(model, scratch / FORMATS[fmt], result)
+            write_safetensors(model, file, result)
+            description = describe(run, cfg, spec, signature, fmt, weights, weights_path, result)
         else:
             import torch
 
-            batches = check.check_batches(test, signature)
-            wrapper = Forward(model, signature["lengths"]).eval()
+            graph = _graph_inputs(run, cfg, spec, signature)
+            wrapper = raw_model(graph, model, spec, signature)
+            batches = raw_batches(graph, check.check_batches(test, signature))
             with torch.no_grad():
                 expected = [wrapper(*batch) for batch in batches]
-            example = check.example(test, signature)
+            (example,) = raw_batches(graph, [check.example(test, signature)])
             if fmt == "onnx":
-                write_onnx(model, wrapper, example, signature, batches, expected, scratch / FORMATS[fmt], result)
+                write_onnx(model, wrapper, example, signature, batches, expected, file, result)
             else:
-                write_torchscript(wrapper, example, batches, expected, scratch / FORMATS[fmt], result)
+                write_torchscript(wrapper, example, batches, expected, file, result)
+            result.notes.append(
+                f"the graph applies the run's preprocessing: it takes {graph.what} ({graph.dtype}), see "
+                f"'preprocessing' in {description_file(fmt)}"
+                if graph.in_graph
+                else graph.outside
+            )
+            readout = wrapper.readout.name if wrapper.readout is not None else None
+            description = describe(run, cfg, spec, signature, fmt, weights, weights_path, result, graph, readout)
+        text = json.dumps(description, indent=2, allow_nan=True) + "\n"
+        if fmt == "onnx":
+            add_metadata(file, metadata_props(description))
+        elif fmt == "torchscript":
+            add_description(file, text)
+        (scratch / description_file(fmt)).write_text(text)
         for path in run.preprocessing_files():
-            shutil.copyfile(path, scratch / path.name)
-        description = describe(run, cfg, spec, signature, fmt, weights, weights_path, result)
-        (scratch / DESCRIPTION_FILE).write_text(json.dumps(description, indent=2, allow_nan=True) + "\n")
+            if path.name in names:
+                shutil.copyfile(path, scratch / path.name)
         _move_into_place(scratch, target, names, run)
+
+
+def _graph_inputs(run: RunDir, cfg, spec, signature) -> GraphInputs:
+    """The run's preprocessing as predict reads it; a run whose preprocessing predict cannot read (a
+    data module of the user's, a run older than preprocessing.json) exports on prepared inputs."""
+    from dlrun.predict.run import saved_preprocessing
+
+    try:
+        kind, saved = saved_preprocessing(run.path, cfg)
+    except DlrunError:
+        return graph_inputs(None, {}, spec, signature)
+    return graph_inputs(kind, saved, spec, signature)
 
 
 def _seq2seq_refusal(fmt: str, run_dir) -> DlrunError:
@@ -99,7 +133,7 @@ def _seq2seq_refusal(fmt: str, run_dir) -> DlrunError:
         f"A Seq2Seq model cannot be exported as {fmt} honestly: it decodes step by step, each step's input "
         "being the previous step's output, until EOS or a length limit (greedy or beam search), a loop "
         "whose length depends on the data and which a traced graph would freeze at the example's length. "
-        "Export --format safetensors (the weights, with model.json naming the model's settings and the "
+        "Export --format safetensors (the weights, with model.safetensors.json naming the model's settings and the "
         f"vocabulary file) and rebuild it with dlrun.models.Seq2Seq, or decode with `dlrun translate {run_dir}`."
     )
 
@@ -120,18 +154,33 @@ def _is_seq2seq_model(run: RunDir) -> bool:
 # -- files ----------------------------------------------------------------------------------
 
 
-def _refuse_taken(target: Path, names: list[str], chosen: bool, run: RunDir) -> None:
+def _names(target: Path, fmt: str, run: RunDir, chosen: bool) -> list[str]:
+    """The files this export places: the format's file and description, and the run's preprocessing
+    files that the dir lacks. Refused: a dir that holds this format already, or another run's
+    preprocessing file under the same name."""
     if target.exists() and not target.is_dir():
         raise DlrunError(f"--output '{target}' is a file; give a directory.")
-    taken = [name for name in names if (target / name).exists()]
+    own = [FORMATS[fmt], description_file(fmt)]
+    taken = [name for name in own if (target / name).exists()]
     if taken:
-        if chosen:
-            hint = "give another --output dir"
-        else:
-            hint = f"give --output DIR for this export (e.g. --output {run.path / DEFAULT_DIR}-2)"
+        example = "--output DIR" if chosen else f"--output DIR (e.g. --output {run.path / DEFAULT_DIR}-2)"
         raise DlrunError(
-            f"'{target}' already holds {', '.join(taken)} from an earlier export, and dlrun never overwrites them; {hint}."
+            f"'{target}' already holds {', '.join(taken)} from an earlier {fmt} export, and dlrun never overwrites "
+            f"an export: to export {fmt} again, move or delete {' and '.join(taken)} first, or export into another "
+            f"dir with {example}. Other formats (--format {' or '.join(f for f in FORMATS if f != fmt)}) can go "
+            "into the same dir."
         )
+    copies = []
+    for path in run.preprocessing_files():
+        there = target / path.name
+        if not there.exists():
+            copies.append(path.name)
+        elif not there.is_file() or there.read_bytes() != path.read_bytes():
+            raise DlrunError(
+                f"'{target}' already holds a {path.name} that is not this run's (another run's export?), and the "
+                f"exported model needs this run's own beside it; give another --output dir."
+            )
+    return own + copies
 
 
 def _move_into_place(scratch: Path, target: Path, names: list[str], run: RunDir) -> None:
@@ -141,15 +190,21 @@ def _move_into_place(scratch: Path, target: Path, names: list[str], run: RunDir)
         for name in names:
             os.link(scratch / name, target / name)
             placed.append(name)
-    except FileExistsError:
+    except FileExistsError:  # another export got there first
         for name in placed:
             (target / name).unlink()
-        _refuse_taken(target, names, chosen=True, run=run)
-        raise
+        taken = [name for name in names if (target / name).exists()]
+        raise DlrunError(
+            f"'{target}' now holds {', '.join(taken)}, written while this export ran; dlrun never overwrites "
+            "an export. Nothing of this one was kept: export again, into another --output dir."
+        ) from None
     except OSError:  # a file system without hard links: check, then move
         for name in placed:
             (target / name).unlink()
-        _refuse_taken(target, names, chosen=True, run=run)
+        if any((target / name).exists() for name in names):
+            raise DlrunError(
+                f"'{target}' now holds files of another export; export again into another --output dir."
+            ) from None
         for name in names:
             shutil.move(str(scratch / name), str(target / name))
 

@@ -7,7 +7,10 @@ dlrun.commands.export).
   calls it so; the run itself is rebuilt by dlrun.run_dir.rebuilding, as for every verb.
 - check.py cuts the test split into the example batch and the checked batches, and refuses an
   export whose outputs are further than TOLERANCE from torch's.
+- raw_inputs.py is what ONNX and TorchScript export: the run's preprocessing (predict's own modules,
+  dlrun.predict.modules), the network and predict's read-out, so the file takes raw inputs.
 - onnx.py, torchscript.py and safetensors.py each write one format and check it.
 - unpacked_recurrent.py is the packing-free form of RecurrentNet that the ONNX exporter can trace.
-- description.py writes model.json: what the exported file takes and gives.
+- description.py writes model.<format>.json and the metadata inside the file: what the exported
+  file takes and gives.
 """

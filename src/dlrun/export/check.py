@@ -33,6 +33,29 @@ def check_batches(test: dict, signature: dict) -> list[tuple]:
     return batches
 
 
+def outputs_of(value) -> tuple:
+    """A module's outputs as a tuple: one tensor, or the tensor and its read-out."""
+    return tuple(value) if isinstance(value, tuple | list) else (value,)
+
+
+def difference(got, expected, scales: list[float]) -> float:
+    """The largest absolute difference over every output, each divided by its scale."""
+    import torch
+
+    diffs = [
+        float((torch.as_tensor(g).double() - e.double()).abs().max()) / scale if e.numel() else 0.0
+        for g, e, scale in zip(outputs_of(got), outputs_of(expected), scales, strict=True)
+    ]
+    if any(d != d for d in diffs):
+        return float("nan")  # NaN must fail the tolerance, wherever it is
+    return max(diffs, default=0.0)
+
+
+def worse(a: float, b: float) -> float:
+    """The larger difference; a NaN wins, so that it fails the tolerance."""
+    return a if a != a else b if b != b else max(a, b)
+
+
 def accept(result: Export, diff: float, how: str, what: str) -> None:
     result.max_abs_diff = diff
     if not diff <= TOLERANCE:  # NaN fails too

@@ -1,5 +1,6 @@
-"""model.json: what a user of the exported file needs to know (inputs, outputs, classes, target
-scaling, vocabulary and preprocessing files), with the check's result and the run it came from."""
+"""model.<format>.json (and, inside the file, ONNX metadata_props or a TorchScript extra file): what
+a user of the exported file needs to know (inputs, what the graph does to them, outputs, classes,
+target scaling, vocabulary and preprocessing files), with the check's result and the run it came from."""
 
 from __future__ import annotations
 
@@ -7,15 +8,27 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from dlrun.export.raw_inputs import GraphInputs
 from dlrun.export.result import FORMATS, Export
 from dlrun.results import json_ready
 from dlrun.run_dir.reading import RunDir
 
 
 def describe(
-    run: RunDir, cfg, spec, signature, fmt: str, weights: str, weights_path: Path, result: Export
+    run: RunDir,
+    cfg,
+    spec,
+    signature,
+    fmt: str,
+    weights: str,
+    weights_path: Path,
+    result: Export,
+    graph: GraphInputs | None = None,
+    readout: str | None = None,
 ) -> dict[str, Any]:
-    """What a user of the exported file needs to know: inputs, outputs, classes, scaling, files."""
+    """What a user of the exported file needs to know. `graph`: what the exported graph takes and
+    does before the network (None for safetensors, the network's weights alone); `readout`: the name
+    of the graph's second output (probabilities or values), if it has one."""
     from dataclasses import asdict
 
     import torch
@@ -23,13 +36,13 @@ def describe(
 
     import dlrun
 
-    inputs = _inputs(spec, signature)
     description: dict[str, Any] = {
         "format": fmt,
         "file": FORMATS[fmt],
         "task": spec.task,
-        "inputs": inputs,
-        "outputs": _outputs(spec),
+        "inputs": _graph_inputs(graph, spec, signature) if graph is not None else _inputs(spec, signature),
+        "preprocessing": _preprocessing(graph),
+        "outputs": _outputs(spec) + _readout(spec, readout),
         "num_outputs": spec.num_outputs,
         "class_names": list(spec.class_names),
     }
@@ -64,6 +77,49 @@ def describe(
     description["dlrun_version"] = dlrun.__version__
     description["torch_version"] = torch.__version__
     return description
+
+
+def _graph_inputs(graph: GraphInputs, spec, signature) -> list[dict[str, Any]]:
+    if not graph.in_graph:
+        return _inputs(spec, signature)
+    inputs: dict[str, Any] = {"name": "inputs", "shape": graph.shape, "dtype": graph.dtype, "description": graph.what}
+    if "columns" in graph.extra:
+        inputs["columns"] = graph.extra["columns"]
+    return [inputs]
+
+
+def _preprocessing(graph: GraphInputs | None) -> dict[str, Any]:
+    if graph is None:
+        return {
+            "in_graph": False,
+            "outside_graph": "The weights alone: the network takes its prepared inputs (see inputs); the run's "
+            "preprocessing is in preprocessing_files, and an ONNX or TorchScript export applies it in the graph.",
+        }
+    return {"in_graph": graph.in_graph, "steps": graph.steps, "outside_graph": graph.outside, **graph.extra}
+
+
+def _readout(spec, readout: str | None) -> list[dict[str, Any]]:
+    if readout is None:
+        return []
+    if readout == "probabilities":
+        return [
+            {
+                "name": "probabilities",
+                "shape": ["batch", len(spec.class_names)],
+                "dtype": "float64",
+                "description": "the probability of each class, in class_names order (dlrun predict's prob_ columns); "
+                "the predicted class is class_names[argmax]",
+            }
+        ]
+    shape = ["batch", spec.horizon] if spec.task == "forecasting" else ["batch"]
+    return [
+        {
+            "name": "values",
+            "shape": shape,
+            "dtype": "float64",
+            "description": "the prediction in the target's units (outputs * std + mean), as dlrun predict reports it",
+        }
+    ]
 
 
 def _inputs(spec, signature) -> list[dict[str, Any]]:
@@ -136,3 +192,26 @@ def _outputs(spec) -> list[dict[str, Any]]:
     steps = {"seq2seq": "target_steps", "ctc": "steps"}
     shape = ["batch", steps[spec.task], spec.num_outputs] if spec.task in steps else ["batch", spec.num_outputs]
     return [{"name": "outputs", "shape": shape, "dtype": "float32", "description": meaning}]
+
+
+def metadata_props(description: dict[str, Any]) -> dict[str, str]:
+    """The description as ONNX metadata_props (string to string): the parts a client reads first as
+    their own keys, JSON where they are not strings, and the whole description under `dlrun`."""
+    import json
+
+    def text(value: Any) -> str:
+        return value if isinstance(value, str) else json.dumps(json_ready(value), allow_nan=True)
+
+    props = {
+        "dlrun_version": description["dlrun_version"],
+        "run_dir": description["run_dir"],
+        "task": description["task"],
+        "class_names": text(description["class_names"]),
+        "inputs": text(description["inputs"]),
+        "outputs": text(description["outputs"]),
+        "preprocessing": text(description["preprocessing"]),
+    }
+    if "target_scaling" in description:
+        props["target_scaling"] = text(description["target_scaling"])
+    props["dlrun"] = text(description)
+    return props

@@ -7,7 +7,7 @@ import warnings
 from pathlib import Path
 
 from dlrun.errors import DlrunError
-from dlrun.export.check import accept
+from dlrun.export.check import accept, difference, worse
 from dlrun.export.result import Export
 
 EXPORT_EXTRA = "pip install 'dlrun[export]' (onnx, onnxscript, onnxruntime)"
@@ -22,6 +22,7 @@ def require_onnx() -> None:
 
 
 def write_onnx(model, wrapper, example, signature, batches, expected, path: Path, result: Export) -> None:
+    """`wrapper` is the RawInputModel around `model` (preprocessing, network, read-out)."""
     import torch
 
     from dlrun.export import unpacked_recurrent
@@ -33,7 +34,7 @@ def write_onnx(model, wrapper, example, signature, batches, expected, path: Path
                 f"This model ({type(model).__name__}) reads packed variable-length sequences, which the ONNX "
                 "exporters cannot trace. Export --format torchscript (which can) or --format safetensors."
             )
-        graph = unpacked_recurrent.UnpackedRecurrent(model).eval()
+        graph = wrapper.with_network(unpacked_recurrent.UnpackedRecurrent(model).eval())
         result.notes.append(
             "the graph runs the recurrent layers without packing (each direction over the padded batch, the "
             "backward one reversed within each length), checked against the packed model on the test split"
@@ -59,7 +60,7 @@ def write_onnx(model, wrapper, example, signature, batches, expected, path: Path
                 dynamo=True,
                 external_data=False,
                 input_names=input_names,
-                output_names=["outputs"],
+                output_names=wrapper.output_names,
                 dynamic_shapes=dynamic,
                 verbose=False,
             )
@@ -82,10 +83,23 @@ def write_onnx(model, wrapper, example, signature, batches, expected, path: Path
     examples = 0
     for batch, reference in zip(batches, expected):
         feeds = {name: tensor.numpy() for name, tensor in zip(names, batch)}
-        (outputs,) = session.run(["outputs"], feeds)
-        diff = max(diff, float(abs(torch.from_numpy(outputs) - reference).max()))
+        outputs = session.run(wrapper.output_names, feeds)
+        diff = worse(diff, difference(outputs, reference, wrapper.output_scales()))
         examples += len(batch[0])
     accept(result, diff, f"onnxruntime {onnxruntime.__version__} on the {examples} test examples", "ONNX")
+
+
+def add_metadata(path: Path, properties: dict[str, str]) -> None:
+    """Write `properties` into the file's metadata_props (what onnx.load and onnxruntime's
+    get_modelmeta().custom_metadata_map read), the graph untouched."""
+    import onnx
+
+    model = onnx.load(str(path))
+    del model.metadata_props[:]
+    for key, value in properties.items():
+        entry = model.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save(model, str(path))
 
 
 class _quiet_stdout:

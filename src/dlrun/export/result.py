@@ -7,7 +7,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.pt", "safetensors": "model.safetensors"}
-DESCRIPTION_FILE = "model.json"
+
+
+def description_file(fmt: str) -> str:
+    """Each format's own description, so several formats sit side by side in one dir: model.onnx.json."""
+    return f"{FORMATS[fmt]}.json"
 
 
 @dataclass

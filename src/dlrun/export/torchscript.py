@@ -7,11 +7,14 @@ import warnings
 from pathlib import Path
 
 from dlrun.errors import DlrunError
-from dlrun.export.check import accept
+from dlrun.export.check import accept, difference, worse
 from dlrun.export.result import Export
+
+EXTRA_FILE = "dlrun.json"
 
 
 def write_torchscript(wrapper, example, batches, expected, path: Path, result: Export) -> None:
+    """`wrapper` is the RawInputModel around the network (preprocessing, network, read-out)."""
     import torch
 
     try:
@@ -29,6 +32,15 @@ def write_torchscript(wrapper, example, batches, expected, path: Path, result: E
     examples = 0
     with torch.no_grad():
         for batch, reference in zip(batches, expected):
-            diff = max(diff, float((loaded(*batch) - reference).abs().max()))
+            diff = worse(diff, difference(loaded(*batch), reference, wrapper.output_scales()))
             examples += len(batch[0])
     accept(result, diff, f"torch.jit.load of the file on the {examples} test examples", "TorchScript")
+
+
+def add_description(path: Path, description: str) -> None:
+    """The description inside the file too, as the extra file EXTRA_FILE: torch.jit.load(path,
+    _extra_files={EXTRA_FILE: ""}) fills it in."""
+    import torch
+
+    module = torch.jit.load(str(path), map_location="cpu")
+    torch.jit.save(module, str(path), _extra_files={EXTRA_FILE: description})

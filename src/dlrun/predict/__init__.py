@@ -8,4 +8,6 @@ the run preprocessed its training data.
   (CSV or JSON Lines; `-` or nothing is stdout).
 - tables.py, images.py, texts.py, series.py and seq2seq.py are the readers of each kind: they turn
   INPUT into the network's inputs exactly as training did, and its outputs into predictions.
+- modules.py holds the arithmetic of that preprocessing and of the read-out as torch modules, which
+  `dlrun export` also puts into the exported graph.
 """

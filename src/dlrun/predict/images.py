@@ -17,9 +17,9 @@ import pandas as pd
 import torch
 from PIL import Image, UnidentifiedImageError
 
-from dlrun.data.preprocessing_file import apply_scaler
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
+from dlrun.predict.modules import DigitPixels, FilteredPixels, FolderPixels
 from dlrun.predict.output import Predictions, with_inputs
 from dlrun.predict.run import PredictingRun, classes_or_values, in_batches
 from dlrun.predict.tables import predict_table
@@ -69,29 +69,27 @@ def read_pixels(image_source: read.ImageSource, mode: str, size: tuple[int, int]
 def folder_inputs(saved: dict, sources: list[read.ImageSource]) -> torch.Tensor:
     image = saved["image"]
     size = (int(image["size"][0]), int(image["size"][1]))
-    # Divided as read_image divides: float32 pixels / 255.0.
-    pixels = np.stack([read_pixels(s, image["mode"], size) / np.float32(image["pixel_scale"]) for s in sources])
-    flat = apply_scaler(saved.get("scaler"), pixels.reshape(len(pixels), -1))
-    return torch.as_tensor(flat, dtype=torch.float32)
+    pixels = torch.from_numpy(np.stack([read_pixels(s, image["mode"], size) for s in sources]))
+    return _prepared(FolderPixels(saved, (pixels[0].numel(),)), pixels)
 
 
 def filtered_inputs(saved: dict, sources: list[read.ImageSource]) -> torch.Tensor:
-    from dlrun.data.image_ops import ImagePreprocessing
-
-    image, filters = saved["image"], saved["filters"]
+    image = saved["image"]
     size = (int(image["size"][0]), int(image["size"][1]))
     raw = torch.from_numpy(np.stack([read_pixels(s, image["mode"], size) for s in sources]))
-    preprocessing = ImagePreprocessing(
-        filters["scaling"], filters["grayscale"], filters["resize"], filters["blur"], filters["median"]
-    )
-    images = preprocessing.filter(raw)
-    shift = torch.tensor(saved["shift"], dtype=torch.float32).view(1, -1, 1, 1)
-    scale = torch.tensor(saved["scale"], dtype=torch.float32).view(1, -1, 1, 1)
-    return images.sub_(shift).div_(scale)
+    return _prepared(FilteredPixels(saved), raw)
 
 
 def digits_inputs(saved: dict, sources: list[read.ImageSource]) -> torch.Tensor:
     shape = saved["image"]["shape"]
-    pixels = np.stack([read_pixels(s, "L", (int(shape[1]), int(shape[2]))) for s in sources]).astype(np.float64)
-    values = pixels.reshape(len(pixels), -1) / 255.0 * float(saved["image"]["pixel_max"])
-    return torch.as_tensor(apply_scaler(saved.get("scaler"), values), dtype=torch.float32)
+    pixels = np.stack([read_pixels(s, "L", (int(shape[1]), int(shape[2]))) for s in sources])
+    return _prepared(DigitPixels(saved, (len(saved["features"]),)), torch.from_numpy(pixels))
+
+
+def _prepared(module: torch.nn.Module, pixels: torch.Tensor) -> torch.Tensor:
+    """The pixels through the module that `dlrun export` puts in the graph, CHUNK images at a time
+    (the filters make several copies of what they are given)."""
+    from dlrun.data.image_ops import CHUNK
+
+    with torch.no_grad():
+        return torch.cat([module(chunk) for chunk in pixels.split(CHUNK)])

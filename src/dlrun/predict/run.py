@@ -58,6 +58,12 @@ def open_for_prediction(run_dir: Path, trust_config: bool = False) -> Predicting
     return run
 
 
+def saved_preprocessing(run_dir: Path, cfg: DictConfig) -> tuple[str, dict[str, Any]]:
+    """The run's kind of data (table, image, audio, text, series, seq2seq) and its saved
+    preprocessing, as predict reads them: what `dlrun export` builds into the graph."""
+    return _kind_and_saved(run_dir, _data_class(cfg))
+
+
 def _data_class(cfg: DictConfig) -> type:
     from hydra.utils import get_object
 
@@ -173,16 +179,18 @@ def classes_or_values(spec: DataSpec, outputs: torch.Tensor) -> tuple[list[objec
     """Per example the prediction (the class name, or the value in the target's units) and, for
     classes, the probabilities (N, classes): softmax over the logits, or the sigmoid of the one logit
     of a binary task (the second class's probability)."""
-    outputs = outputs.double()
-    if spec.task == "binary":
-        p = outputs.reshape(len(outputs), -1)[:, 0].sigmoid()
-        probabilities = torch.stack([1 - p, p], dim=1).numpy()
-        chosen = (p > 0.5).long().numpy()  # the 0.5 threshold of the task's binary metrics
-        return [spec.class_names[i] for i in chosen], probabilities
-    if spec.task == "multiclass":
-        probabilities = outputs.softmax(dim=-1).numpy()
-        return [spec.class_names[i] for i in probabilities.argmax(axis=1)], probabilities
+    from dlrun.predict.modules import Readout
+
+    readout = Readout.of(spec)
+    if readout is None or spec.task == "forecasting":
+        raise DlrunError(f"dlrun predict does not know how to read the outputs of a {spec.task} task.")
+    with torch.no_grad():  # the module that `dlrun export` puts at the end of the graph
+        read = readout(outputs)
     if spec.task == "regression":
-        values = outputs.reshape(len(outputs), -1)[:, 0] * spec.target_std + spec.target_mean
-        return values.tolist(), None
-    raise DlrunError(f"dlrun predict does not know how to read the outputs of a {spec.task} task.")
+        return read.tolist(), None
+    probabilities = read.numpy()
+    if spec.task == "binary":
+        chosen = (probabilities[:, 1] > 0.5).astype(np.int64)  # the 0.5 threshold of the task's binary metrics
+    else:
+        chosen = probabilities.argmax(axis=1)
+    return [spec.class_names[i] for i in chosen], probabilities

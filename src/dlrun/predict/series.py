@@ -17,6 +17,7 @@ import torch
 from dlrun.data.series.times import TimeColumnProblem, read_times
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
+from dlrun.predict.modules import Readout, SeriesWindow
 from dlrun.predict.output import Predictions
 from dlrun.predict.run import PredictingRun, network_outputs
 
@@ -43,12 +44,14 @@ def predict_series(run: PredictingRun, source: str) -> Predictions:
             f"INPUT {read.describe(source)} has {len(values)} steps with every value of {', '.join(columns)}, and the "
             f"run forecasts from the last {lookback} (data.lookback): give at least {lookback} rows."
         )
-    mean = np.array([saved["scaler"]["mean"][c] for c in columns], dtype=np.float64)
-    std = np.array([saved["scaler"]["std"][c] for c in columns], dtype=np.float64)
-    window = (values[-lookback:] - mean) / std
     assert run.spec is not None and run.model is not None
-    outputs = network_outputs(run.model, torch.as_tensor(window[None], dtype=torch.float32))
-    forecast = outputs.double().reshape(-1)[:horizon] * run.spec.target_std + run.spec.target_mean
+    readout = Readout.of(run.spec)
+    assert readout is not None  # a forecasting spec has one
+    # The modules that `dlrun export` puts around the network in the graph.
+    with torch.no_grad():
+        window = SeriesWindow(saved)(torch.from_numpy(np.ascontiguousarray(values[-lookback:]))[None])
+        outputs = network_outputs(run.model, window)
+        forecast = readout(outputs)[0]
     rows = pd.DataFrame({"step": np.arange(1, horizon + 1)})
     future = None if time is None else _future_times(time[-lookback:], horizon)
     if future is not None:

@@ -13,9 +13,9 @@ import numpy as np
 import pandas as pd
 import torch
 
-from dlrun.data.preprocessing_file import apply_scaler
 from dlrun.errors import DlrunError
 from dlrun.predict import inputs as read
+from dlrun.predict.modules import TableInputs
 from dlrun.predict.output import Predictions, with_inputs
 from dlrun.predict.run import PredictingRun, classes_or_values, in_batches
 
@@ -26,19 +26,21 @@ def predict_table(run: PredictingRun, source: str) -> Predictions:
     table = read.read_table(source, f"rows with the columns {', '.join(features)}")
     read.require_columns(table, features, source, "feature columns")
     if "numeric" in saved:  # data=csv (a TableDataModule)
-        matrix = encode_table(saved, table, source)
+        raw = raw_table(saved, table, source)
     else:  # a scikit-learn set: every feature numeric, no gaps in the data set
-        values = read.numeric_matrix(table, features, source)
-        _refuse_gaps(values, features, source, "the scikit-learn data set has none")
-        matrix = apply_scaler(saved.get("scaler"), values)
+        raw = read.numeric_matrix(table, features, source)
+        _refuse_gaps(raw, features, source, "the scikit-learn data set has none")
     assert run.spec is not None and run.model is not None
-    inputs = torch.as_tensor(matrix, dtype=torch.float32).reshape(len(table), *run.spec.input_shape)
+    with torch.no_grad():  # the arithmetic is the module that `dlrun export` puts in the graph
+        inputs = TableInputs(saved, run.spec.input_shape)(torch.from_numpy(raw))
     prediction, probabilities = classes_or_values(run.spec, in_batches(run.model, inputs))
     return with_inputs(table, prediction, probabilities, run.spec.class_names)
 
 
-def encode_table(saved: dict, table: pd.DataFrame, source: str) -> np.ndarray:
-    """The network's inputs (rows, encoded features) float64, as TableDataModule.load made them."""
+def raw_table(saved: dict, table: pd.DataFrame, source: str) -> np.ndarray:
+    """The rows as TableInputs takes them (rows, numeric + categorical) float64, checked: numeric
+    values (a gap stays NaN only where data.missing=mean fills it with a training mean), then each
+    categorical column's codes (a missing category filled with the most frequent one)."""
     numeric, categorical = list(saved["numeric"]), list(saved["categorical"])
     missing = saved["missing"]
     blocks = []
@@ -46,25 +48,16 @@ def encode_table(saved: dict, table: pd.DataFrame, source: str) -> np.ndarray:
         values = read.numeric_matrix(table, numeric, source)
         if missing == "mean":
             for j, column in enumerate(numeric):
-                gaps = np.isnan(values[:, j])
-                if gaps.any():
-                    mean = saved["numeric_means"].get(column)
-                    if mean is None:
-                        raise DlrunError(
-                            f"Column '{column}' of {read.describe(source)} has a missing value, and the run's "
-                            "training split had no values of it to fill it with: fill it in."
-                        )
-                    values[gaps, j] = mean
+                if np.isnan(values[:, j]).any() and saved["numeric_means"].get(column) is None:
+                    raise DlrunError(
+                        f"Column '{column}' of {read.describe(source)} has a missing value, and the run's "
+                        "training split had no values of it to fill it with: fill it in."
+                    )
         else:
             _refuse_gaps(values, numeric, source, f"the run was trained with data.missing={missing}")
-        blocks.append(apply_scaler(saved.get("scaler"), values))
+        blocks.append(values)
     for column in categorical:
-        codes = category_codes(saved, table[column], source)
-        categories = saved["categories"][column]
-        if saved["categorical_encoding"] == "one_hot":
-            blocks.append(np.eye(len(categories))[codes])
-        else:
-            blocks.append(codes[:, None].astype(np.float64))
+        blocks.append(category_codes(saved, table[column], source)[:, None].astype(np.float64))
     if not blocks:
         return np.zeros((len(table), 0))
     return np.concatenate(blocks, axis=1)
