@@ -16,7 +16,13 @@ from conftest import dlrun_env
 from helpers import assert_user_error, hparams_dashboard
 
 from dlrun.report.collect import collect
-from dlrun.sweeps.parallel_jobs import concurrent_jobs, gpu_for_job, threads_per_job
+from dlrun.sweeps.parallel_jobs import (
+    concurrent_jobs,
+    gpu_for_job,
+    threads_per_job,
+    trials_at_a_time,
+    usable_cores,
+)
 
 TINY = ("debug=fast", "logger=none")
 
@@ -136,6 +142,9 @@ def test_a_bad_value_stops_a_parallel_sweep_before_any_job(dlrun, tmp_path):
 
 def test_each_parallel_job_gets_its_share_of_cores_and_gpus():
     assert [concurrent_jobs(n, cores=8) for n in (1, 3, -1, -2, -20)] == [1, 3, 8, 7, 1]
+    # An Optuna sweep asks as many trials at a time as the launcher runs, unless told otherwise.
+    assert [trials_at_a_time(None, n) for n in (None, 1, 3)] == [1, 1, 3]
+    assert trials_at_a_time(None, -1) == usable_cores() and trials_at_a_time(4, None) == 4
     assert [threads_per_job(p, cores=8) for p in (1, 2, 3, 8, 16)] == [8, 4, 2, 1, 1]
     assert [gpu_for_job(j, ["0", "1", "2"]) for j in range(5)] == ["0", "1", "2", "0", "1"]
     assert gpu_for_job(3, []) is None
@@ -197,8 +206,7 @@ def test_optuna_maximizes_the_monitor_resumes_its_study_and_records_failures(dlr
         *search,
         "hydra.sweeper.n_trials=2",
         "hydra/launcher=joblib",
-        "hydra.launcher.n_jobs=2",
-        "hydra.sweeper.n_jobs=2",
+        "hydra.launcher.n_jobs=2",  # hydra.sweeper.n_jobs follows it: two trials at a time
     )
     assert again.returncode == 0, again.stdout + again.stderr
     assert "over 2 trials, 2 at a time" in again.stdout and "resumed after 3 trials" in again.stdout

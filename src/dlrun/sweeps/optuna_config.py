@@ -69,8 +69,9 @@ class OptunaSweeperConf:
     # The study in the storage: the same name resumes it.
     study_name: str | None = None
     n_trials: int = 20
-    # Trials asked at a time and launched together through the launcher (parallel with joblib or submitit).
-    n_jobs: int = 1
+    # Trials asked at a time and launched together through the launcher; None: as many as it runs at
+    # once (joblib's hydra.launcher.n_jobs, one for the basic launcher).
+    n_jobs: int | None = None
     # Stop the study once more than this share of its trials failed (1.0: never; failed trials are told FAIL).
     max_failure_rate: float = 1.0
     # The search space, in Hydra's override grammar: key -> interval(...), choice(...), range(...), ...

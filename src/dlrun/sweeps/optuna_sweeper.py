@@ -47,14 +47,17 @@ class OptunaSweeper(Sweeper):
         storage: str | None,
         study_name: str | None,
         n_trials: int,
-        n_jobs: int,
+        n_jobs: int | None,
         max_failure_rate: float,
         params: DictConfig | None,
     ) -> None:
         self.sampler = sampler
         self.direction = str(direction)
         self.storage, self.study_name = storage, study_name
-        self.n_trials, self.n_jobs = int(n_trials), max(1, int(n_jobs))
+        self.n_trials = int(n_trials)
+        # None: as many trials at a time as the launcher runs at once, known once setup() has the config.
+        self.configured_n_jobs = n_jobs
+        self.n_jobs = n_jobs or 1
         self.max_failure_rate = float(max_failure_rate)
         self.params = params
         self.config: DictConfig | None = None
@@ -64,6 +67,9 @@ class OptunaSweeper(Sweeper):
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         from hydra.core.plugins import Plugins
 
+        from dlrun.sweeps.parallel_jobs import trials_at_a_time
+
+        self.n_jobs = trials_at_a_time(self.configured_n_jobs, OmegaConf.select(config, "hydra.launcher.n_jobs"))
         self.config = config
         self.launcher = Plugins.instance().instantiate_launcher(
             hydra_context=hydra_context, task_function=task_function, config=config

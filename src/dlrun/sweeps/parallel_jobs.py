@@ -26,6 +26,14 @@ def concurrent_jobs(n_jobs: int, cores: int) -> int:
     return max(1, n_jobs if n_jobs > 0 else cores + 1 + n_jobs)
 
 
+def trials_at_a_time(sweeper_n_jobs: int | None, launcher_n_jobs: object) -> int:
+    """How many Optuna trials to ask and launch together: `hydra.sweeper.n_jobs`, or where it is None
+    as many as the launcher runs at once (joblib's `hydra.launcher.n_jobs`; other launchers: one)."""
+    if sweeper_n_jobs is not None:
+        return sweeper_n_jobs
+    return concurrent_jobs(launcher_n_jobs, usable_cores()) if isinstance(launcher_n_jobs, int) else 1
+
+
 def threads_per_job(parallel: int, cores: int) -> int:
     return max(1, cores // parallel)
 

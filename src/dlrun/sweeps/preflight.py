@@ -24,6 +24,7 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> None:
         return
     from dlrun.sweeps.optuna_logging import quiet_optuna
     from dlrun.sweeps.optuna_study import build_sampler, stored_study
+    from dlrun.sweeps.parallel_jobs import trials_at_a_time
 
     quiet_optuna()  # before the storage is opened, here or by the sweeper
     sweeper = cfg.hydra.sweeper
@@ -44,7 +45,8 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> None:
         check_stored_direction(study, expected, sweeper.study_name)
         check_search_space(study, distributions, sweeper.study_name)
     resumed = f", resumed after {done} trials" if done else ""
-    at_a_time = f", {sweeper.n_jobs} at a time" if sweeper.n_jobs > 1 else ""
+    n_jobs = trials_at_a_time(sweeper.n_jobs, OmegaConf.select(cfg, "hydra.launcher.n_jobs"))
+    at_a_time = f", {n_jobs} at a time" if n_jobs > 1 else ""
     print(
         f"dlrun: Optuna will {expected} {cfg.monitor} over {sweeper.n_trials} trials{at_a_time} "
         f"(study {sweeper.study_name}{resumed}, storage {sweeper.storage})",
@@ -54,13 +56,15 @@ def check_sweep(cfg: DictConfig, overrides: list[Override]) -> None:
 
 COUNTS = {
     "n_trials": "the number of trials this invocation runs",
-    "n_jobs": "the trials asked at a time and launched together (the launcher's hydra.launcher.n_jobs runs them in parallel)",
+    "n_jobs": "the trials asked at a time and launched together (null: as many as the launcher runs at once)",
 }
 
 
 def check_counts(sweeper: DictConfig) -> None:
     for key, meaning in COUNTS.items():
         value = sweeper.get(key)
+        if key == "n_jobs" and value is None:
+            continue
         if not isinstance(value, int) or value < 1:
             raise ConfigError(f"hydra.sweeper.{key} is {value}; it is {meaning}, a whole number of at least 1.")
     rate = sweeper.get("max_failure_rate")
