@@ -52,6 +52,14 @@ def steps_of(client, run_id: str, key: str) -> list[int]:
 
 
 @pytest.mark.slow
+def test_the_summary_says_how_to_open_what_each_logger_wrote(tracked):
+    summary = (tracked / "run" / "train.log").read_text()
+    assert "tensorboard --logdir run" in summary
+    assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in summary  # from where dlrun ran
+    assert "wandb sync run/wandb/offline-run-*" in summary
+
+
+@pytest.mark.slow
 def test_mlflow_gets_params_metrics_at_the_optimizer_steps_and_the_figures(tracked):
     results = json.loads((tracked / "run" / "results.json").read_text())
     client, run = mlflow_run(tracked)

@@ -18,7 +18,7 @@ from dlrun.distributed import command_line_of_this_job, is_rank_zero
 from dlrun.epochs import history_for_users, user_epoch
 from dlrun.results import RunResult
 from dlrun.tensorboard_hparams import hparams_of
-from dlrun.trackers.sinks import Sinks, closing_trackers, writes_tensorboard
+from dlrun.trackers.sinks import Sinks, closing_trackers, look_at_commands
 
 # Set by `dlrun resume` (an environment variable, so the processes DDP starts see it too): the
 # checkpoint this run continues from.
@@ -36,7 +36,7 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
 def _fit_and_test(cfg: DictConfig, run: Run, result: RunResult, choices: dict[str, str], started: float) -> RunResult:
     trainer = run.trainer
     result.record_device(trainer)
-    result.tensorboard = writes_tensorboard(trainer.loggers)
+    result.look_at = look_at_commands(trainer.loggers, result.run_dir)
     if is_rank_zero():
         run.datamodule.save_preprocessing(Path(result.run_dir))
     resume_from = os.environ.get(RESUME_CHECKPOINT)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import shlex
 import socket
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ class RunResult:
     history: list[dict[str, float]] = field(default_factory=list)
     # Test metrics of simple reference predictors on the same test examples, e.g. naive forecasts.
     baselines: dict[str, dict[str, float]] = field(default_factory=dict)
-    tensorboard: bool = False  # whether the run wrote TensorBoard events
+    look_at: list[str] = field(default_factory=list)  # a command per logger that opens what it wrote
     error: str | None = None
     # The process training it: a "running" run whose process is gone was killed (`kill -9`, power cut).
     pid: int = field(default_factory=os.getpid)
@@ -85,7 +84,7 @@ def print_summary(result: RunResult) -> None:
 
     table = Table(title=f"dlrun: run {result.status}", show_header=False, title_justify="left")
     table.add_column(style="bold")
-    table.add_column()
+    table.add_column(overflow="fold")  # a path or command is folded onto the next line, never cut
     if result.best_value is not None:
         epoch = f" (epoch {result.best_epoch})" if result.best_epoch is not None else ""
         table.add_row(f"best {result.monitor}", f"{result.best_value:.4f}{epoch}")
@@ -101,16 +100,17 @@ def print_summary(result: RunResult) -> None:
     for i, finding in enumerate(result.findings):
         table.add_row("diagnostics" if i == 0 else "", finding)
     table.add_row("run dir", result.run_dir)
-    if result.tensorboard:
-        table.add_row("look at it", f"tensorboard --logdir {shlex.quote(_display_path(result.run_dir))}")
+    for i, command in enumerate(result.look_at):
+        table.add_row("look at it" if i == 0 else "", command)
     Console(soft_wrap=True).print(table)
 
 
-def _display_path(path: str) -> str:
+def display_path(path: str | os.PathLike[str]) -> str:
+    """`path` relative to the working directory, as a user would type it here."""
     try:
         return os.path.relpath(path)
     except ValueError:  # another drive on Windows
-        return path
+        return os.fspath(path)
 
 
 def json_ready(value: Any) -> Any:

@@ -19,13 +19,17 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import shlex
 from collections.abc import Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any, Protocol
 
 from pytorch_lightning.loggers import Logger, MLFlowLogger, TensorBoardLogger, WandbLogger
 from pytorch_lightning.utilities.rank_zero import rank_zero_only
 
+from dlrun.results import display_path
 from dlrun.tensorboard_hparams import HparamValue, results_table, write_hparams
+from dlrun.trackers.mlflow_run import SQLITE
 
 log = logging.getLogger(__name__)
 
@@ -189,8 +193,21 @@ class Sinks(tuple[Sink, ...]):
             sink.flush()
 
 
-def writes_tensorboard(loggers: Sequence[Logger]) -> bool:
-    return any(isinstance(logger, TensorBoardLogger) for logger in loggers)
+def look_at_commands(loggers: Sequence[Logger], run_dir: str | Path) -> list[str]:
+    """The command that opens what each logger wrote, for the end-of-run summary."""
+    commands = []
+    for logger in loggers:
+        if isinstance(logger, TensorBoardLogger):
+            commands.append(f"tensorboard --logdir {shlex.quote(display_path(run_dir))}")
+        elif isinstance(logger, MLFlowLogger):
+            store = str(logger._tracking_uri)
+            if store.startswith(SQLITE):
+                store = SQLITE + display_path(store[len(SQLITE) :])
+            commands.append(f"mlflow ui --backend-store-uri {shlex.quote(store)}")
+        elif isinstance(logger, WandbLogger) and logger._offline:
+            offline_runs = Path(display_path(logger.save_dir or run_dir)) / "wandb" / "offline-run-*"
+            commands.append(f"wandb sync {offline_runs}")  # unquoted: the shell finds the run
+    return commands
 
 
 @contextlib.contextmanager
