@@ -87,6 +87,26 @@ def test_the_final_numbers_are_a_table_in_the_text_tab(outputs):
 
 
 @pytest.mark.slow
+def test_the_custom_scalars_tab_overlays_each_metrics_train_and_val_curves(outputs):
+    import re
+
+    from tensorboard.plugins.custom_scalar import layout_pb2
+
+    [sweep] = (outputs / "train" / "multiruns").iterdir()
+    events = EventAccumulator(str(tensorboard_dir(sweep / "0")), size_guidance={"tensors": 0, "scalars": 0})
+    events.Reload()
+    [config] = events.Tensors("custom_scalars__config__")
+    layout = layout_pb2.Layout.FromString(config.tensor_proto.string_val[0])
+    [section] = layout.category
+    charts = {chart.title: list(chart.multiline.tag) for chart in section.chart}
+    assert section.title == "train and val" and {"loss", "acc"} <= set(charts)
+    scalars = events.Tags()["scalars"]
+    for title in ("loss", "acc"):
+        [pattern] = charts[title]
+        assert sorted(tag for tag in scalars if re.search(pattern, tag)) == [f"train/{title}", f"val/{title}"]
+
+
+@pytest.mark.slow
 def test_a_resumed_run_that_trains_longer_stays_one_tensorboard_run(dlrun, tmp_path):
     done = dlrun("train", "data=iris", "trainer.max_epochs=1", "hydra.run.dir=run")
     assert done.returncode == 0, done.stdout + done.stderr

@@ -95,10 +95,28 @@ def write_hparams(writer: Any, params: Mapping[str, HparamValue], metrics: Mappi
             writer.add_scalar(name, value, step)
     if metrics:
         writer.add_text("results", results_table(metrics), step)
+        writer.add_custom_scalars(curves_layout(metrics))
     _, session_start, session_end = hparams(dict(params), {})
     for summary in (session_start, session_end):
         writer.file_writer.add_summary(summary, global_step=step)
     writer.flush()
+
+
+# The Custom Scalars tab's section of train and validation curves, one chart per metric.
+CURVES_SECTION = "train and val"
+
+
+def curves_layout(metrics: Mapping[str, float]) -> dict[str, dict[str, list]]:
+    """A Custom Scalars layout with each metric's train and validation curves in one chart.
+
+    TensorBoard orders the Scalars and Time Series sections by tag name, so `best`, `diagnostics` and
+    `epoch` come before `train` and `val` there; its maintainers' answer to a chosen order is this tab,
+    whose charts the run lays out itself. The metrics are those the run tested (test/X: train/X, val/X)
+    and the monitor."""
+    names = {name.split("/", 1)[1] for name in metrics if name.startswith(("test/", "best/val/", "best/train/"))}
+    names = {name.removeprefix("val/").removeprefix("train/") for name in names}
+    charts = {name: ["Multiline", [rf"^(train|val)/{re.escape(name)}$"]] for name in sorted(names)}
+    return {CURVES_SECTION: charts}
 
 
 def results_table(metrics: Mapping[str, float]) -> str:
