@@ -57,6 +57,8 @@ def test_the_summary_says_how_to_open_what_each_logger_wrote(tracked):
     assert "tensorboard --logdir run" in summary
     assert "mlflow ui --backend-store-uri sqlite:///outputs/mlflow.db" in summary  # from where dlrun ran
     assert "wandb sync run/wandb/offline-run-*" in summary
+    # The trackers' own chatter (MLflow making its store, W&B's banner and charts) stays out of the log.
+    assert "mlflow.store" not in summary and "wandb:" not in summary, summary
 
 
 @pytest.mark.slow

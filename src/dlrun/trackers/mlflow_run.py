@@ -54,6 +54,10 @@ class MLflowRunLogger(MLFlowLogger):
         **kwargs: Any,
     ) -> None:
         require("mlflow", "mlflow")
+        # MLflow announces making and migrating its store ("Creating initial MLflow database tables...")
+        # at INFO on every new store; the epoch lines and warnings are what the terminal and train.log are for.
+        for store_logger in ("mlflow.store.db.utils", "alembic"):
+            logging.getLogger(store_logger).setLevel(logging.WARNING)
         tracking_uri = absolute_store(tracking_uri) if tracking_uri else tracking_uri
         self._record = Path(run_dir, RECORD) if run_dir is not None else None
         earlier = _earlier_run(self._record, tracking_uri) if tracking_uri else None

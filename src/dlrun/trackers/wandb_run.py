@@ -30,6 +30,12 @@ class WandbRunLogger(WandbLogger):
         require("wandb", "wandb")
         if offline:
             kwargs.setdefault("mode", "offline")
+        if "settings" not in kwargs:
+            import wandb
+
+            # W&B's own lines (its banner, a chart of every metric at the end) would bury the epoch lines
+            # in the terminal and train.log; dlrun's summary says how to sync the run.
+            kwargs["settings"] = wandb.Settings(silent=True)
         named = None if name is None else (run_name(name) or "defaults")
         super().__init__(name=named, save_dir=save_dir, offline=offline, project=project, **kwargs)
         if "anonymous" not in kwargs:
