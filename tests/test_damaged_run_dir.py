@@ -137,19 +137,19 @@ def test_every_verb_refuses_a_damaged_run_dir(dlrun, tmp_path_factory, tmp_path,
     which, args = VERBS[verb]
     run = copy_run(trained(tmp_path_factory, which), tmp_path / "run")
     (tmp_path / "new.csv").write_text(IRIS_FEATURES)
+    # Each verb meets one damaged file, the files and their damages (unreadable, wrong-shaped) spread
+    # over the verbs: the root cause is one reader, tested in-process with every damage above.
     at = list(VERBS).index(verb)
-    for number, (name, damages) in enumerate(DAMAGES.items()):
-        intact = (run / name).read_bytes()
-        # Damages spread over the verbs, unreadable and wrong-shaped alike: the root cause is one
-        # reader, tested with every damage above.
-        content, says = damages[at * len(damages) // len(VERBS)]
-        (run / name).write_bytes(content)
-        # Signed (the damage breaks the signature) and vouched for, alternately: either way it is refused.
-        trust = ["--trust-config"] if (at + number) % 2 else []
-        done = dlrun(*[str(run) if a == "RUN" else a for a in args], *trust)
-        assert_user_error(done, f"The run dir's {name} ('{run / name}') {says}")
-        assert done.stderr.count("\n") == 1, done.stderr  # one paragraph
-        (run / name).write_bytes(intact)
+    name, damages = list(DAMAGES.items())[at % len(DAMAGES)]
+    intact = (run / name).read_bytes()
+    content, says = damages[at % len(damages)]
+    (run / name).write_bytes(content)
+    # Signed (the damage breaks the signature) or vouched for, by turns: either way it is refused.
+    trust = ["--trust-config"] if at % 2 else []
+    done = dlrun(*[str(run) if a == "RUN" else a for a in args], *trust)
+    assert_user_error(done, f"The run dir's {name} ('{run / name}') {says}")
+    assert done.stderr.count("\n") == 1, done.stderr  # one paragraph
+    (run / name).write_bytes(intact)
     assert signature.is_signed_here(run)  # put back as it was: what was refused was the damage alone
     assert not (run / "export").exists() and not list(run.glob("eval-*.json"))
 
