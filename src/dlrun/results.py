@@ -45,6 +45,9 @@ class RunResult:
     ended_at: str | None = None
     device: str | None = None
     device_name: str | None = None
+    # torch's CPU threads and how OpenMP's workers wait (dlrun.threads), as this run had them.
+    torch_threads: int | None = None
+    openmp_wait_policy: str | None = None
     dlrun_version: str | None = field(default_factory=provenance.dlrun_version)
     torch_version: str | None = field(default_factory=lambda: provenance.version_of("torch"))
     lightning_version: str | None = field(default_factory=lambda: provenance.version_of("pytorch-lightning"))
@@ -59,8 +62,13 @@ class RunResult:
     epoch_base: int = EPOCH_BASE
 
     def record_device(self, trainer: object) -> None:
-        """Fill `device` and `device_name` from the Trainer that will train this run."""
+        """Fill `device` and `device_name` from the Trainer that will train this run, and its threads."""
+        import torch
+
+        from dlrun.threads import wait_policy
+
         self.device, self.device_name = provenance.describe_device(trainer)
+        self.torch_threads, self.openmp_wait_policy = torch.get_num_threads(), wait_policy()
 
     def write(self) -> Path:
         """Write atomically, so a reader never sees half a file (a sweep report may read it live).

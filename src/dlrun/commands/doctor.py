@@ -93,13 +93,15 @@ def device_rows() -> list[tuple[str, str]]:
     import torch
 
     from dlrun.provenance import cpu_name
+    from dlrun.threads import wait_policy
 
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
     cpu = f"{cpu_name() or 'unknown'}: {cores} cores" + (
         f" ({usable} usable by this process)" if usable != cores else ""
     )
-    rows = [("cpu", cpu), ("torch threads", f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()})")]
+    threads = f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), OpenMP waiting {wait_policy()}"
+    rows = [("cpu", cpu), ("torch threads", threads)]
     if torch.cuda.is_available():
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         rows.append(("cuda", f"available: CUDA {torch.version.cuda}" + (f", cuDNN {cudnn}" if cudnn else "")))
