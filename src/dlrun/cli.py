@@ -8,10 +8,8 @@ import typer
 
 from dlrun.errors import user_error
 from dlrun.process_exit import skip_final_collection
-from dlrun.threads import settle_openmp_waiting
 
 skip_final_collection()
-settle_openmp_waiting()  # before any verb imports torch
 
 app = typer.Typer(
     name="dlrun",

@@ -45,7 +45,7 @@ class RunResult:
     ended_at: str | None = None
     device: str | None = None
     device_name: str | None = None
-    # torch's CPU threads and how OpenMP's workers wait (dlrun.threads), as this run had them.
+    # torch's CPU threads and OMP_WAIT_POLICY (None: OpenMP's default), as this run had them.
     torch_threads: int | None = None
     openmp_wait_policy: str | None = None
     dlrun_version: str | None = field(default_factory=provenance.dlrun_version)

@@ -1,30 +1,19 @@
-"""How torch's CPU threads wait, chosen before torch is imported.
+"""How torch's CPU threads wait for work, as a run records it and `dlrun doctor` shows it.
 
-OpenMP's worker threads spin while they wait for work (GNU OpenMP's default, OMP_WAIT_POLICY=ACTIVE
-in effect). On a machine whose cores are not all free (a laptop with a browser open, a shared
-server, a CI runner) the spinning workers take the time the run's own main thread needs: a default
-run beside one busy process trained 2-3x slower, and the same run with passive waiting as fast as
-on an idle machine, while on an idle machine the two did not differ measurably (see the closing
-note of issue 24). So dlrun makes the workers sleep while they wait, unless the user chose a policy.
-The variable is read once, when torch's OpenMP runtime starts, so it is set before torch is first
-imported; child processes (sweep workers, DDP ranks) inherit it.
+OpenMP's workers spin while they wait unless OMP_WAIT_POLICY says PASSIVE. Measured with
+scripts/bench_busy.py (README, Speed): spinning threads make a run beside a busy process up to 2.3x
+slower, but sleeping ones make two threads on an idle machine 1.5-2x slower than spinning ones, so
+neither policy is a good default alone; dlrun leaves the variable to the user for now.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import MutableMapping
+from collections.abc import Mapping
 
 WAIT_POLICY = "OMP_WAIT_POLICY"
-PASSIVE = "PASSIVE"
 
 
-def settle_openmp_waiting(environ: MutableMapping[str, str] = os.environ) -> str:
-    """Passive waiting unless `environ` already names a policy (the user's choice stands); returns
-    the policy in effect."""
-    return environ.setdefault(WAIT_POLICY, PASSIVE)
-
-
-def wait_policy(environ: MutableMapping[str, str] = os.environ) -> str:
-    """The policy this process runs with, as OpenMP read it at start (ACTIVE when none was set)."""
-    return environ.get(WAIT_POLICY, "ACTIVE (OpenMP's default)")
+def wait_policy(environ: Mapping[str, str] = os.environ) -> str | None:
+    """The policy this process's OpenMP read at start; None: OpenMP's default (spinning)."""
+    return environ.get(WAIT_POLICY)

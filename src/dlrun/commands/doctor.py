@@ -100,7 +100,7 @@ def device_rows() -> list[tuple[str, str]]:
     cpu = f"{cpu_name() or 'unknown'}: {cores} cores" + (
         f" ({usable} usable by this process)" if usable != cores else ""
     )
-    threads = f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), OpenMP waiting {wait_policy()}"
+    threads = f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), OpenMP waiting {wait_policy() or 'active (OpenMP default)'}"
     rows = [("cpu", cpu), ("torch threads", threads)]
     if torch.cuda.is_available():
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
