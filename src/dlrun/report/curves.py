@@ -10,6 +10,7 @@ squeeze the plot.
 from __future__ import annotations
 
 from dlrun.report.collect import RunRecord, best_value_of
+from dlrun.report.figures import figure
 from dlrun.report.table import Report, seed_of
 
 TOP_CURVES = 5
@@ -19,8 +20,6 @@ X_KEYS = ("epoch", "step")  # what a history entry may count itself by, in order
 def learning_curves_figure(group: Report, runs: list[RunRecord]):
     """A Figure of the monitor over the histories of the best `runs`; None when no history has it."""
     from matplotlib.ticker import MaxNLocator
-
-    from dlrun.report.plots import figure
 
     monitor = group.monitor
     if monitor is None:  # no history holds a metric without a name

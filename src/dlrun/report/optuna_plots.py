@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from dlrun.report.collect import RunRecord
-from dlrun.report.plots import file_name, make_dir
+from dlrun.report.figures import file_name, make_dir
 
 STUDY_FILE = "study.db"
 STUDY_LEVELS_UP = 3  # <study>/<timestamp>/<job>/results.json: study.db is two dirs above a run dir

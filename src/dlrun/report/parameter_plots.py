@@ -12,6 +12,7 @@ from __future__ import annotations
 import statistics
 
 from dlrun.report.collect import as_number
+from dlrun.report.figures import figure
 from dlrun.report.numbers import METRIC_DIGITS, parameter_text, written_digits
 from dlrun.report.table import Report
 
@@ -39,7 +40,6 @@ def is_continuous(texts: list[str]) -> bool:
 
 def metric_vs_parameter_figure(group: Report, key: str, points: list[tuple[float, float]]):
     """A Figure of the group's best value against `key`: (value of key, best value) per run."""
-    from dlrun.report.plots import figure
 
     fig, ax = figure()
     xs = [x for x, _ in points]

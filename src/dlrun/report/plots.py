@@ -11,13 +11,15 @@ ever needed.
 from __future__ import annotations
 
 import math
-import re
 from pathlib import Path
 from typing import cast
 
-from dlrun.errors import DlrunError
 from dlrun.report.collect import as_number
+from dlrun.report.curves import learning_curves_figure
+from dlrun.report.figures import figure, file_name, make_dir, save
 from dlrun.report.groups import SweepReport
+from dlrun.report.optuna_plots import write_optuna_plots
+from dlrun.report.parameter_plots import metric_vs_parameter_figure
 from dlrun.report.table import COMPLETED, Report, Row
 
 PLOTS_DIR = "report_plots"
@@ -26,8 +28,6 @@ MOST_BARS = 40  # beyond this many settings a bar chart is unreadable; the best 
 
 def write_plots(report: SweepReport, directory: Path) -> tuple[list[Path], list[str]]:
     """The PNGs written, and a note for each plot that had nothing to show."""
-    from dlrun.report.optuna_plots import write_optuna_plots
-
     out = make_dir(directory / PLOTS_DIR)
     ranked = [group for group in report.groups if group.monitor is not None]  # not the unreadable runs
     written: list[Path] = []
@@ -42,9 +42,6 @@ def write_plots(report: SweepReport, directory: Path) -> tuple[list[Path], list[
 
 
 def write_group_plots(group: Report, out: Path) -> tuple[list[Path], list[str]]:
-    from dlrun.report.curves import learning_curves_figure
-    from dlrun.report.parameter_plots import metric_vs_parameter_figure
-
     runs = plotted_runs(group)
     if not runs:
         return [], [f"No completed run has a best {group.monitor}, so there is nothing to plot."]
@@ -96,36 +93,3 @@ def seed_groups_figure(group: Report, rows: list[Row]):
     more = f", best {len(shown)} of {len(rows)} settings" if len(rows) > len(shown) else ""
     ax.set_title(f"best {group.monitor} per setting ({group.better()}{more})")
     return fig
-
-
-def figure(width: float = 6.4):
-    """A bare Figure on the Agg canvas, never registered with pyplot (no backend, no global state)."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    fig = Figure(figsize=(width, 4.8), layout="constrained")
-    FigureCanvasAgg(fig)
-    return fig, fig.add_subplot()
-
-
-def save(fig, path: Path) -> Path:
-    fig.savefig(path, dpi=100)
-    return path
-
-
-def make_dir(path: Path) -> Path:
-    try:
-        path.mkdir(exist_ok=True)
-    except (FileExistsError, NotADirectoryError):
-        raise DlrunError(
-            f"'{path}' exists and is not a dir; dlrun report --plots writes its PNGs into it. Move it away."
-        ) from None
-    except OSError as e:
-        raise DlrunError(
-            f"Cannot make '{path}' for the plots: {e.strerror or e}. Name a dir you can write to first."
-        ) from None
-    return path
-
-
-def file_name(text: str | None) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", str(text)).strip("_") or "value"
