@@ -26,7 +26,9 @@ _block_network_here()
 # The key that signs runs (dlrun.trust.signature) lives in the user's data dir: keep the tests' key
 # out of the real one, shared by this process and every dlrun it starts.
 os.environ["XDG_DATA_HOME"] = tempfile.mkdtemp(prefix="dlrun-tests-data-")
-# Tiny models run faster on one thread, and timings stay sane when other processes share the cores.
+# Tiny models run faster on one thread, and timings stay sane when other processes share the cores:
+# trainer.threads=auto keeps a user's OMP_NUM_THREADS, here and in every dlrun the tests start.
+os.environ["OMP_NUM_THREADS"] = "1"
 torch.set_num_threads(1)
 
 
@@ -35,7 +37,6 @@ def dlrun_env() -> dict[str, str]:
     env = os.environ.copy()
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(NO_NETWORK), env.get("PYTHONPATH", "")) if p)
     env["PYTHONUNBUFFERED"] = "1"
-    env["OMP_NUM_THREADS"] = "1"
     env.pop("HYDRA_FULL_ERROR", None)
     return env
 

@@ -39,7 +39,7 @@ BAD = [
     (("trainer.precision=33",), ("trainer.precision", "33", "32-true", "bf16-mixed")),
     (("trainer.accelerator=gpuu",), ("trainer.accelerator", "'gpuu'", "cpu", "Did you mean gpu?")),
     (("trainer.deterministic=maybe",), ("trainer.deterministic", "'maybe'", "true or false")),
-    (("+trainer.max_epoch=5",), ("trainer.max_epoch", "pytorch_lightning.Trainer", "Did you mean trainer.max_epochs?")),
+    (("+trainer.max_epoch=5",), ("trainer.max_epoch", "dlrun.training.trainer.Trainer", "Did you mean trainer.max_epochs?")),
     # optimizer: torch's annotations (lr: float | Tensor) and the ranges
     (("optimizer.lr=0",), ("optimizer.lr", "got 0", "a positive number")),
     (("optimizer.lr=-0.1",), ("optimizer.lr", "-0.1", "a positive number")),
@@ -172,7 +172,7 @@ def test_the_table_covers_every_kind_of_config():
 
 
 def test_a_key_the_target_takes_but_the_config_lacks_says_to_add_it():
-    with pytest.raises(ConfigError, match=r"pytorch_lightning.Trainer takes it .*'\+trainer.max_steps=0'"):
+    with pytest.raises(ConfigError, match=r"dlrun.training.trainer.Trainer takes it .*'\+trainer.max_steps=0'"):
         check(SOURCE, ["trainer.max_steps=0"])
 
 

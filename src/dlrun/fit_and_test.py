@@ -35,7 +35,6 @@ def run_experiment(cfg: DictConfig, result: RunResult, choices: dict[str, str]) 
 
 def _fit_and_test(cfg: DictConfig, run: Run, result: RunResult, choices: dict[str, str], started: float) -> RunResult:
     trainer = run.trainer
-    result.record_device(trainer)
     result.look_at = look_at_commands(trainer.loggers, result.run_dir)
     if is_rank_zero():
         run.datamodule.save_preprocessing(Path(result.run_dir))
@@ -43,7 +42,10 @@ def _fit_and_test(cfg: DictConfig, run: Run, result: RunResult, choices: dict[st
     if resume_from:
         load_checkpoint(resume_from)  # refuses a checkpoint that carries code before Lightning reads it
     with _as_one_job_for_ddp(trainer, result):
-        trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=resume_from or None, weights_only=True)
+        try:
+            trainer.fit(run.task, datamodule=run.datamodule, ckpt_path=resume_from or None, weights_only=True)
+        finally:  # the threads are chosen as fitting starts; a run that fails records them too
+            result.record_device(trainer)
         result.epochs = trainer.current_epoch
         result.history = history_for_users(run.history.epochs)
         result.best_value, best_index = run.history.best(cfg.monitor, cfg.monitor_mode)

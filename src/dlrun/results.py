@@ -45,8 +45,10 @@ class RunResult:
     ended_at: str | None = None
     device: str | None = None
     device_name: str | None = None
-    # torch's CPU threads and OMP_WAIT_POLICY (None: OpenMP's default), as this run had them.
+    # torch's CPU threads and why (trainer.threads; see dlrun.threads), and OMP_WAIT_POLICY (None:
+    # OpenMP's default), as this run had them.
     torch_threads: int | None = None
+    threads_reason: str | None = None
     openmp_wait_policy: str | None = None
     dlrun_version: str | None = field(default_factory=provenance.dlrun_version)
     torch_version: str | None = field(default_factory=lambda: provenance.version_of("torch"))
@@ -62,13 +64,16 @@ class RunResult:
     epoch_base: int = EPOCH_BASE
 
     def record_device(self, trainer: object) -> None:
-        """Fill `device` and `device_name` from the Trainer that will train this run, and its threads."""
+        """Fill `device` and `device_name` from the Trainer that trained this run, and its threads."""
         import torch
 
         from dlrun.threads import wait_policy
 
         self.device, self.device_name = provenance.describe_device(trainer)
-        self.torch_threads, self.openmp_wait_policy = torch.get_num_threads(), wait_policy()
+        choice = getattr(trainer, "thread_choice", None)  # dlrun's Trainer chooses when fitting starts
+        self.torch_threads = choice.threads if choice else torch.get_num_threads()
+        self.threads_reason = choice.reason if choice else None
+        self.openmp_wait_policy = wait_policy()
 
     def write(self) -> Path:
         """Write atomically, so a reader never sees half a file (a sweep report may read it live).

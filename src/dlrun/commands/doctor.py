@@ -93,7 +93,7 @@ def device_rows() -> list[tuple[str, str]]:
     import torch
 
     from dlrun.provenance import cpu_name
-    from dlrun.threads import wait_policy
+    from dlrun.threads import SMALL_FORWARD_FLOPS, busy_elsewhere, choose_threads, usable_cores, wait_policy
 
     cores = os.cpu_count() or 0
     usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
@@ -101,7 +101,19 @@ def device_rows() -> list[tuple[str, str]]:
         f" ({usable} usable by this process)" if usable != cores else ""
     )
     threads = f"{torch.get_num_threads()} (interop {torch.get_num_interop_threads()}), OpenMP waiting {wait_policy() or 'active (OpenMP default)'}"
-    rows = [("cpu", cpu), ("torch threads", threads)]
+    busy = busy_elsewhere(None)
+    small, large = (
+        choose_threads("auto", cores=usable, busy_elsewhere=busy, forward_flops=flops)
+        for flops in (SMALL_FORWARD_FLOPS / 2, SMALL_FORWARD_FLOPS * 10)
+    )
+    now = f"{busy:.1f} cores busy with other programs" if busy is not None else "the load is not measurable here"
+    auto = (
+        f"{small.threads} for a small model (under {SMALL_FORWARD_FLOPS / 1e6:.0f} MFLOP in a forward pass on one batch), "
+        f"{large.threads} for a larger one: {large.reason.removeprefix('auto: ')} ({now})"
+        if small.threads != large.threads
+        else f"{large.threads}: {large.reason.removeprefix('auto: ')} ({now})"
+    )
+    rows = [("cpu", cpu), ("torch threads", threads), ("trainer.threads=auto", auto)]
     if torch.cuda.is_available():
         cudnn = torch.backends.cudnn.version() if torch.backends.cudnn.is_available() else None
         rows.append(("cuda", f"available: CUDA {torch.version.cuda}" + (f", cuDNN {cudnn}" if cudnn else "")))

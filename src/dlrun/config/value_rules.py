@@ -235,6 +235,7 @@ RULES: dict[str, tuple[Rule, ...]] = {
     "overfit_batches": (FractionOrCount(PROBABILITY, NON_NEGATIVE),),
     "val_check_interval": (FractionOrCount(Range(0, 1, low_open=True), AT_LEAST_1, "training batches"),),
     "num_nodes": (AT_LEAST_1,),
+    "threads": (Range(1, note="or auto"),),
     "devices": (Range(0, also=((-1, "every device"),)),),
     # Lightning's names for its accelerators and strategies; "gpu" is its alias for cuda or mps.
     "accelerator": (

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import os
 
+from dlrun import threads as machine_threads
+from dlrun.threads import usable_cores
+
 # The GPUs the sweep started with, kept once: a worker that ran an earlier job has narrowed
 # CUDA_VISIBLE_DEVICES to that job's GPU.
 ALL_GPUS = "DLRUN_SWEEP_GPUS"
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def concurrent_jobs(n_jobs: int, cores: int) -> int:
@@ -49,6 +45,7 @@ def share_machine(job_num: int, n_jobs: int) -> tuple[int, str | None]:
     cores = usable_cores()
     threads = threads_per_job(concurrent_jobs(n_jobs, cores), cores)
     torch.set_num_threads(threads)
+    machine_threads.job_share = threads  # trainer.threads=auto keeps within it
     if ALL_GPUS not in os.environ:
         visible = os.environ.get("CUDA_VISIBLE_DEVICES")
         count = torch.cuda.device_count()
