@@ -52,13 +52,15 @@ def settings(cores: int) -> dict[str, dict[str, str]]:
     return {DEFAULT: {}, **fixed}
 
 
-def run_seconds(case: list[str], variables: dict[str, str], where: Path) -> float:
+def run_seconds(case: list[str], variables: dict[str, str], where: Path) -> tuple[float, int]:
+    """The run's wall time and the torch threads it computed with."""
     env = {k: v for k, v in os.environ.items() if k not in ("OMP_NUM_THREADS", "OMP_WAIT_POLICY", "MKL_NUM_THREADS")}
     env.update(variables)
     run_dir = Path(tempfile.mkdtemp(dir=where))
     command = [sys.executable, "-m", "dlrun", "train", *case, *QUIET, f"hydra.run.dir={run_dir}"]
     subprocess.run(command, env=env, cwd=where, check=True, capture_output=True)
-    return float(json.loads((run_dir / "results.json").read_text())["wall_time_s"])
+    result = json.loads((run_dir / "results.json").read_text())
+    return float(result["wall_time_s"]), int(result["torch_threads"])
 
 
 def _spin() -> None:
@@ -88,6 +90,7 @@ def main() -> None:
     cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
     chosen = settings(cores)
     times: dict[tuple[str, str, str], list[float]] = {}
+    chosen_threads: dict[tuple[str, str], list[int]] = {}  # what the default chose, per case and machine
     order = random.Random(0)
     with tempfile.TemporaryDirectory(prefix="bench-busy-") as tmp:
         where = Path(tmp)
@@ -97,8 +100,10 @@ def main() -> None:
                 order.shuffle(cells)
                 with load(machine == "busy"):
                     for case, name in cells:
-                        seconds = run_seconds(CASES[case], chosen[name], where)
+                        seconds, threads = run_seconds(CASES[case], chosen[name], where)
                         times.setdefault((case, machine, name), []).append(seconds)
+                        if name == DEFAULT:
+                            chosen_threads.setdefault((case, machine), []).append(threads)
             print(f"repeat {repeat + 1}/{args.repeats} done", file=sys.stderr, flush=True)
 
     worst = 0.0
@@ -112,7 +117,8 @@ def main() -> None:
             spread = {n: f"{min(times[(case, machine, n)]):.2f}-{max(times[(case, machine, n)]):.2f}" for n in chosen}
             cells = "  ".join(f"{n}: {medians[n]:.2f} s ({spread[n]})" for n in chosen)
             print(f"  {machine}: {cells}")
-            print(f"  {machine}: default / best ({best_name}) = {ratio:.2f}")
+            picks = ", ".join(str(t) for t in chosen_threads[(case, machine)])
+            print(f"  {machine}: default / best ({best_name}) = {ratio:.2f}; the default took threads {picks}")
         slowdown = statistics.median(times[(case, "busy", DEFAULT)]) / statistics.median(times[(case, "idle", DEFAULT)])
         print(f"  busy / idle, default: {slowdown:.2f}")
     print(f"worst: {worst:.2f}")

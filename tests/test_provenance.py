@@ -49,8 +49,10 @@ def test_a_trained_run_records_where_it_came_from(dlrun, tmp_path):
 
     assert data["device"] == ("cuda" if torch.cuda.is_available() else "cpu")
     assert isinstance(data["device_name"], str) and data["device_name"]
-    # The tests' processes run on one thread (conftest) with OpenMP's own waiting.
+    # The tests' processes run on one thread (conftest's OMP_NUM_THREADS, which trainer.threads=auto
+    # keeps) with OpenMP's own waiting.
     assert data["torch_threads"] == 1 and data["openmp_wait_policy"] is None
+    assert data["threads_reason"] == "OMP_NUM_THREADS=1 in the environment"
     assert data["host"] == socket.gethostname()
     assert isinstance(data["pid"], int)
 

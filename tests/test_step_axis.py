@@ -51,6 +51,7 @@ def test_train_validation_and_test_values_are_at_optimizer_steps(
         f"data.steps_per_execution={steps_per_execution}",
         "callbacks.early_stopping.patience=100",
         "callbacks.confusion_matrix.every_n_epochs=1",
+        "callbacks.confusion_matrix.time_budget=null",
         f"callbacks.diagnostics.every_n_epochs={histograms_every}",
         "hydra.run.dir=run",
     )

@@ -39,7 +39,12 @@ BAD = [
     (("trainer.precision=33",), ("trainer.precision", "33", "32-true", "bf16-mixed")),
     (("trainer.accelerator=gpuu",), ("trainer.accelerator", "'gpuu'", "cpu", "Did you mean gpu?")),
     (("trainer.deterministic=maybe",), ("trainer.deterministic", "'maybe'", "true or false")),
-    (("+trainer.max_epoch=5",), ("trainer.max_epoch", "dlrun.training.trainer.Trainer", "Did you mean trainer.max_epochs?")),
+    (("trainer.threads=0",), ("trainer.threads", "got 0", ">= 1", "or auto")),
+    (("trainer.threads=many",), ("trainer.threads", "'many'", "auto or a whole number")),
+    (
+        ("+trainer.max_epoch=5",),
+        ("trainer.max_epoch", "dlrun.training.trainer.Trainer", "Did you mean trainer.max_epochs?"),
+    ),
     # optimizer: torch's annotations (lr: float | Tensor) and the ranges
     (("optimizer.lr=0",), ("optimizer.lr", "got 0", "a positive number")),
     (("optimizer.lr=-0.1",), ("optimizer.lr", "-0.1", "a positive number")),

@@ -134,8 +134,13 @@ def busy_elsewhere(since: CpuTimes | None) -> float | None:
         time.sleep(SHORTEST_WINDOW_S)
         now = cpu_times()
         assert now is not None  # it was readable a moment ago
-    others = (now.machine_busy - since.machine_busy) - (now.own - since.own)
-    return max(0.0, others / (now.at - since.at))
+    return load_between(since, now)
+
+
+def load_between(earlier: CpuTimes, later: CpuTimes) -> float:
+    """Cores other programs kept busy between two moments: the machine's busy time less this process's."""
+    others = (later.machine_busy - earlier.machine_busy) - (later.own - earlier.own)
+    return max(0.0, others / (later.at - earlier.at))
 
 
 # Taken when dlrun first imports this module (the CLI does so before its heavy imports), so the

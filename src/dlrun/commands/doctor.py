@@ -96,7 +96,7 @@ def device_rows() -> list[tuple[str, str]]:
     from dlrun.threads import SMALL_FORWARD_FLOPS, busy_elsewhere, choose_threads, usable_cores, wait_policy
 
     cores = os.cpu_count() or 0
-    usable = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else cores
+    usable = usable_cores()
     cpu = f"{cpu_name() or 'unknown'}: {cores} cores" + (
         f" ({usable} usable by this process)" if usable != cores else ""
     )

@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import Literal
 
 from dlrun.errors import DlrunError
 
 
-def figure(width: float = 6.4):
+def figure(width: float = 6.4, height: float = 4.8, layout: Literal["constrained"] | None = "constrained"):
     """A bare Figure on the Agg canvas, never registered with pyplot (no backend, no global state)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
 
-    fig = Figure(figsize=(width, 4.8), layout="constrained")
+    fig = Figure(figsize=(width, height), layout=layout)
     FigureCanvasAgg(fig)
     return fig, fig.add_subplot()
 

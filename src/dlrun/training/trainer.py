@@ -20,6 +20,8 @@ from dlrun.threads import NUM_THREADS, ThreadChoice, ThreadsSetting, choose_thre
 
 
 class Trainer(pl.Trainer):
+    """pl.Trainer(**kwargs), whose fits and tests compute with `threads` CPU threads."""
+
     def __init__(self, *, threads: ThreadsSetting = "auto", callbacks: Any = None, **kwargs: Any) -> None:
         if threads != "auto":
             check_number("trainer.threads", threads, at_least=1, whole=True, hint="or auto")
@@ -34,6 +36,8 @@ class Trainer(pl.Trainer):
 
 
 class ThreadsForTheRun(pl.Callback):
+    """Sets torch's threads as fitting or testing starts; a checkpoint keeps the number."""
+
     def __init__(self, setting: ThreadsSetting) -> None:
         self.setting = setting
         self.choice: ThreadChoice | None = None
@@ -50,14 +54,14 @@ class ThreadsForTheRun(pl.Callback):
         share = machine_threads.job_share
         if local_processes > 1:  # DDP's ranks on this machine split its cores (as Lightning does)
             share = max(1, cores // local_processes)
+        datamodule = trainer.datamodule  # type: ignore[attr-defined]  # set by Lightning's data connector, undeclared
         return choose_threads(
             self.setting,
             cores=cores,
             busy_elsewhere=None if share or self.setting != "auto" else machine_threads.busy_since_start(),
-            forward_flops=forward_flops(pl_module, trainer.datamodule) if on_cpu and self.setting == "auto" else None,
+            forward_flops=forward_flops(pl_module, datamodule) if on_cpu and self.setting == "auto" else None,
             share=share,
         )
-
 
     def state_dict(self) -> dict:
         return {"threads": self.choice.threads} if self.choice else {}
