@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import time
@@ -9,6 +10,7 @@ import time
 import pytest
 import torch
 from conftest import build_from_overrides
+from helpers import run_cli
 from torch import nn
 
 from dlrun import threads
@@ -140,3 +142,22 @@ def test_a_setting_of_the_users_wins_over_the_resumed_runs(setting, environ, mon
     callback = ThreadsForTheRun(setting)
     callback.load_state_dict({"threads": 2})
     assert callback.choice is None
+
+
+def test_the_cli_keeps_the_users_openmp_settings_and_records_them(tmp_path):
+    done = run_cli(
+        tmp_path,
+        "train",
+        "debug=fast",
+        "logger=none",
+        "hydra.run.dir=run",
+        OMP_NUM_THREADS="1",
+        OMP_WAIT_POLICY="PASSIVE",
+    )
+    assert done.returncode == 0, done.stderr
+    recorded = json.loads((tmp_path / "run" / "results.json").read_text())
+    assert [recorded[key] for key in ("torch_threads", "threads_reason", "openmp_wait_policy")] == [
+        1,
+        "OMP_NUM_THREADS=1 in the environment",
+        "PASSIVE",
+    ]

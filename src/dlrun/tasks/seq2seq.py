@@ -51,6 +51,7 @@ class Seq2SeqTask(SupervisedTask):
         self.by_length: dict[str, dict[str, float]] = {}
 
     def setup(self, stage: str) -> None:
+        super().setup(stage)
         split = getattr(self.trainer.datamodule, "split", None)  # type: ignore[attr-defined]  # set by Lightning, undeclared
         if callable(split):
             for name in ("val", "test"):
