@@ -471,9 +471,10 @@ def run_keras(keras: Any, settings: Settings, run_dir: Path) -> Measurement:
         callbacks=[clock, best],
         verbose=0,
     )
+    # Read before the best epoch's weights come back: the file holds the optimizer's state too.
+    steps = int(keras.ops.convert_to_numpy(network.optimizer.iterations))
     network.load_weights(str(best_path))
     tested = network.evaluate(*test, batch_size=settings.eval_batch_size, verbose=0, return_dict=True)
-    steps = int(keras.ops.convert_to_numpy(network.optimizer.iterations))
     wall = time.perf_counter() - started
     return Measurement(steps, marks[1] - marks[0], wall, float(tested["accuracy"]), peer_threads())
 
