@@ -1,13 +1,13 @@
 """How many CPU threads torch computes with in a run (`trainer.threads`), and how they wait.
 
 Measured with scripts/bench_busy.py on 2 cores (README, Speed): a second intra-op thread makes an
-LSTM or a LeNet-5 step a quarter faster on an idle machine, but gives a small MLP nothing, and
-beside one busy process two threads make every run 1.5-2.8 times slower than one thread, because
-a parallel region waits for the thread that the other process has pushed off its core. So `auto`
-gives a run one thread when its model's forward pass on one batch is small (under
-SMALL_FORWARD_FLOPS) or when other programs keep all but one of its cores busy, and otherwise
-every core they leave free. Free cores are measured over the seconds dlrun spends starting (its
-imports, building the data and model), from the machine's CPU time less this process's own.
+LSTM or a LeNet-5 run a quarter to two fifths faster on an idle machine, but gives a small MLP
+nothing, and beside one busy process two threads make a run 2.5-3.4 times slower than one thread,
+because a parallel region waits for the thread that the other process has pushed off its core. So
+`auto` gives a run one thread when its model's forward pass on one batch is small (under
+SMALL_FORWARD_FLOPS) or when other programs keep all but one of its cores busy, and otherwise every
+core they leave free. Free cores are measured over the seconds dlrun spends starting (its imports,
+building the data and model), from the machine's CPU time less this process's own.
 
 OpenMP's wait policy is left as the user has it: sleeping waits (OMP_WAIT_POLICY=PASSIVE) made two
 threads on an idle machine 1.5-2 times slower, and one thread never waits. Nothing here overrides
