@@ -4,26 +4,37 @@ The one `Vocabulary` class serves both; what differs is its `SpecialTokens`: tex
 TEXT_SPECIALS (PAD, UNK; saved with the run as vocab.json), sequence-to-sequence runs add BOS and EOS
 (dlrun.data.seq2seq.vocabulary.SEQ2SEQ_SPECIALS, saved inside seq2seq_vocab.json).
 
-Tokenizers:
-- `word`: words and punctuation marks. A word is a run of letters, digits or underscores; an
-  apostrophe between two such runs stays inside the word, so "isn't", "don't" and "director's"
-  are one token each (the negation is one vocabulary entry, not "isn" + "'" + "t"). The curly
-  apostrophe (U+2019), which the reviews of rotten_tomatoes also use, counts as "'" and is written
-  as "'" in the token. Every other character that is neither a letter, digit nor space is a token
-  of its own: "great?!" -> "great", "?", "!". Spaces only separate tokens.
-- `char`: one token per character; runs of white space become one space, and leading or trailing
-  space is dropped.
-Both lowercase the text first unless `lowercase=False`.
+Tokenizers (both see the text in Unicode NFC first, so "é" typed as one code point or as "e" plus a
+combining accent is the same token, and a letter never loses its combining marks: the vowel signs
+of Devanagari, Bengali or Tamil, Thai tone marks, Arabic harakat, accents):
+- `word`: words and punctuation marks. A word is a run of letters (with their marks), digits or
+  underscores; an apostrophe between two such runs stays inside the word, so "isn't", "don't" and
+  "director's" are one token each (the negation is one vocabulary entry, not "isn" + "'" + "t").
+  The curly apostrophe (U+2019), which the reviews of rotten_tomatoes also use, counts as "'" and is
+  written as "'" in the token. Every other character that is neither a letter, digit nor space is a
+  token of its own (with any marks on it): "great?!" -> "great", "?", "!"; "मेरा नाम सजल है।" ->
+  "मेरा", "नाम", "सजल", "है", "।". Spaces only separate tokens, so a script written without spaces
+  between words (Thai, Chinese) gets one token per space-separated run.
+- `char`: one token per user-perceived character (a Unicode extended grapheme cluster): a letter
+  and its marks, an Indic conjunct ("क्ष"), an emoji with its modifiers. "नमस्ते" -> "न", "म", "स्ते";
+  for English it is one token per character. Runs of white space become one space, and leading or
+  trailing space is dropped.
+Both lowercase the text first unless `lowercase=False`. The Unicode rules (what a letter, a mark and
+a grapheme cluster are) come from the `regex` module, not from tables of our own; Python's `re`
+does not count combining marks as word characters and has no grapheme clusters.
 """
 
 from __future__ import annotations
 
 import json
 import re
+import unicodedata
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+
+import regex
 
 from dlrun.errors import DlrunError, unknown_choice
 
@@ -34,21 +45,41 @@ VOCABULARY_FORMAT = "dlrun.vocabulary"
 VOCABULARY_VERSION = 1
 
 _APOSTROPHES = str.maketrans({"\u2019": "'"})
-# A word (letters/digits/underscore, apostrophes inside it kept), or any one other non-space character.
-_WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
-_SPACE = re.compile(r"\s+")
+# A word character: regex's \w (letters, combining marks, decimal digits, connector punctuation such as
+# "_", and the zero-width joiners some scripts write inside words) and every other number character
+# ("²", "½"), which Python's \w also counted, so English tokens stay exactly what they were.
+_WORD_CHAR = r"[\w\p{N}]"
+# A word (apostrophes inside it kept), or one grapheme cluster that starts with any other non-space
+# character: a punctuation mark or symbol with whatever marks or modifiers ride on it.
+_WORD = regex.compile(rf"{_WORD_CHAR}+(?:'{_WORD_CHAR}+)*|(?=[^\w\s])\X")
+_GRAPHEME = regex.compile(r"\X")
+_SPACE = regex.compile(r"\s+")
+# ASCII text has no marks and no multi-character clusters (but CR LF, which the space runs absorb):
+# the same tokens, from Python's faster `re` (2x for words, 9x for characters).
+_ASCII_WORD = re.compile(r"\w+(?:'\w+)*|[^\w\s]")
+
+
+def normalized(text: str, lowercase: bool = True) -> str:
+    """`text` in Unicode NFC, lowercased when asked (and NFC again: lowercasing may leave a letter and
+    its marks uncomposed), the form both tokenizers read."""
+    text = unicodedata.normalize("NFC", text)
+    return unicodedata.normalize("NFC", text.lower()) if lowercase else text
 
 
 def word_tokens(text: str, lowercase: bool = True) -> list[str]:
-    """Words and punctuation marks: "Isn't it great?!" -> ["isn't", "it", "great", "?", "!"]."""
+    """Words and punctuation marks: "Isn't it great?!" -> ["isn't", "it", "great", "?", "!"]; a word keeps
+    its combining marks: "मेरा नाम" -> ["मेरा", "नाम"]."""
     text = text.translate(_APOSTROPHES)
-    return _WORD.findall(text.lower() if lowercase else text)
+    if text.isascii():
+        return _ASCII_WORD.findall(text.lower() if lowercase else text)
+    return _WORD.findall(normalized(text, lowercase))
 
 
 def char_tokens(text: str, lowercase: bool = True) -> list[str]:
-    """Characters, white space runs collapsed to one space: "Hi  you" -> ["h", "i", " ", "y", "o", "u"]."""
-    text = _SPACE.sub(" ", text).strip()
-    return list(text.lower() if lowercase else text)
+    """Grapheme clusters, white space runs collapsed to one space: "Hi  you" -> ["h", "i", " ", "y", "o", "u"],
+    "नमस्ते" -> ["न", "म", "स्ते"]."""
+    text = _SPACE.sub(" ", normalized(text, lowercase)).strip()
+    return list(text) if text.isascii() else _GRAPHEME.findall(text)
 
 
 TOKENIZERS: dict[str, Callable[[str, bool], list[str]]] = {"word": word_tokens, "char": char_tokens}

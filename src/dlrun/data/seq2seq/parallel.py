@@ -3,7 +3,8 @@
 A `ParallelTextDataModule` reads (source, target) string pairs (subclasses implement `read()`),
 then, in this order:
 1. tokenizes each side with its own tokenizer (`source_tokenizer`, `target_tokenizer`: `word` or
-   `char`, the tokenizers of dlrun.data.text_vocabulary; `lowercase` applies to both sides);
+   `char`, the tokenizers of dlrun.data.text_vocabulary, which keep combining marks on their letters
+   in any script; `lowercase` applies to both sides);
 2. drops later repeats of a source (`deduplicate`, on by default: the Bible repeats whole verses,
    e.g. the offerings of Numbers 7, which would otherwise sit in train and test at once), keeping
    the first occurrence;
@@ -192,7 +193,7 @@ class ParallelTextDataModule(Seq2SeqDataModule):
         return TOKENIZERS[self.target_tokenizer](text, self.lowercase)
 
     def join_target(self, tokens: Sequence[str]) -> str:
-        """Output tokens as text: words with spaces, characters without."""
+        """Output tokens as text: words with spaces, characters (grapheme clusters) without."""
         return "".join(tokens) if self.target_tokenizer == "char" else " ".join(tokens)
 
     # -- attributes shared with ProceduralSeq2SeqDataModule ------------------------------------
