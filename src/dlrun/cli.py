@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from dlrun import threads  # noqa: F401  # its first import marks when dlrun started: trainer.threads=auto measures the machine's load from then
 from dlrun.errors import user_error
 from dlrun.process_exit import skip_final_collection
 
